@@ -1,0 +1,35 @@
+"""EWS failures as the simulator raises them: each carries the EWS response code."""
+
+from __future__ import annotations
+
+__all__ = [
+    "EwsError",
+    "RequestFault",
+    "UnauthorizedError",
+]
+
+
+class EwsError(Exception):
+    """A failure reported in a ResponseMessage with ResponseClass="Error"."""
+
+    def __init__(self, code: str, message: str = "", *, http_status: int = 200) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message or code
+        self.http_status = http_status
+
+
+class RequestFault(EwsError):
+    """A failure of the whole request, rendered as an HTTP 500 SOAP fault.
+
+    Exchange uses this for errors found before any item is touched, such as
+    ErrorImpersonateUserDenied, ErrorServerBusy or ErrorSchemaValidation.
+    """
+
+    def __init__(self, code: str, message: str = "", *, back_off_ms: int | None = None) -> None:
+        super().__init__(code, message, http_status=500)
+        self.back_off_ms = back_off_ms
+
+
+class UnauthorizedError(Exception):
+    """Credentials were missing or wrong: answered with HTTP 401 and no SOAP body."""

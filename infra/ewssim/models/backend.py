@@ -1,0 +1,129 @@
+"""The simulated organisation: directory, mailboxes, clock and change feed, with reset()."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from infra.ewssim.models.clock import SimClock
+from infra.ewssim.models.directory import AppRegistration, Directory, Principal, PrincipalKind, RoomList
+from infra.ewssim.models.items import Item
+from infra.ewssim.models.mailbox import Mailbox
+from infra.ewssim.models.permissions import PermissionLevel
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change in a folder, as notification subscriptions see it.
+
+    event_type is the EWS event name: CreatedEvent, ModifiedEvent, DeletedEvent, MovedEvent,
+    CopiedEvent or NewMailEvent.
+    """
+
+    mailbox: str
+    folder_id: str
+    event_type: str
+    item_id: str
+    old_folder_id: str = ""
+
+
+ChangeListener = Callable[[Change], None]
+
+
+class EwsBackend:
+    """Everything the simulated Exchange knows. Responses call into it; it never sees XML."""
+
+    def __init__(self) -> None:
+        self.directory = Directory()
+        self.clock = SimClock()
+        self.mailboxes: dict[str, Mailbox] = {}
+        self._lock = threading.RLock()
+        self._change_listeners: list[ChangeListener] = []
+        # Hooks that other model parts (subscriptions, fault plans) register to be cleared on reset.
+        self._reset_hooks: list[Callable[[], None]] = []
+
+    # Directory and mailboxes -------------------------------------------------------------
+
+    def add_principal(self, principal: Principal) -> Principal:
+        with self._lock:
+            self.directory.add(principal)
+            self.mailboxes.setdefault(principal.smtp, Mailbox(principal.smtp))
+        return principal
+
+    def mailbox(self, smtp: str) -> Mailbox:
+        """The mailbox of an existing principal, or ErrorNonExistentMailbox."""
+        principal = self.directory.get(smtp)
+        return self.mailboxes[principal.smtp]
+
+    def grant_folder_permission(
+        self, owner: str, grantee: str, level: PermissionLevel, folder: str = "calendar"
+    ) -> None:
+        self.mailbox(owner).folder(folder).permissions[grantee.lower()] = level
+
+    def grant_impersonation(self, smtp: str, allowed: bool = True) -> None:
+        self.directory.get(smtp).can_impersonate = allowed
+
+    # Change feed ---------------------------------------------------------------------------
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """Subscribe to every change in every folder (used by notification subscriptions)."""
+        self._change_listeners.append(listener)
+
+    def record_change(self, mailbox: str, item: Item, event_type: str, old_folder_id: str = "") -> None:
+        """Tell subscribers that an item was created, modified, moved or deleted."""
+        change = Change(mailbox.lower(), item.folder_id, event_type, item.item_id, old_folder_id)
+        for listener in list(self._change_listeners):
+            listener(change)
+
+    # Lifecycle -----------------------------------------------------------------------------
+
+    def on_reset(self, hook: Callable[[], None]) -> None:
+        self._reset_hooks.append(hook)
+
+    def reset(self) -> None:
+        """Forget every mailbox, grant and subscription, so that each test starts clean."""
+        with self._lock:
+            self.directory.clear()
+            self.mailboxes.clear()
+            self.clock.reset()
+        for hook in list(self._reset_hooks):
+            hook()
+
+    def seed(self, config: dict[str, Any]) -> None:
+        """Add principals, room lists, grants and apps from a config mapping (YAML/JSON shape).
+
+        Shape::
+
+            users: [{smtp, name, password, username?, domain?, time_zone?, working_hours?,
+                     can_impersonate?}]
+            rooms: [{smtp, name, ...}]
+            service_accounts: [{smtp, name, password, can_impersonate?}]
+            room_lists: [{smtp, name, rooms: [smtp, ...]}]
+            permissions: [{owner, grantee, level, folder?}]
+            apps: [{client_id, client_secret, tenant_id}]
+        """
+        for key, kind in (
+            ("users", PrincipalKind.USER),
+            ("rooms", PrincipalKind.ROOM),
+            ("service_accounts", PrincipalKind.SERVICE),
+        ):
+            for raw in config.get(key, []):
+                self.add_principal(Directory.principal_from_dict(raw, kind))
+        for raw in config.get("room_lists", []):
+            self.directory.add_room_list(
+                RoomList(smtp=raw["smtp"], display_name=raw.get("name", raw["smtp"]), rooms=raw["rooms"])
+            )
+        for raw in config.get("permissions", []):
+            self.grant_folder_permission(
+                raw["owner"], raw["grantee"], PermissionLevel(raw["level"]), raw.get("folder", "calendar")
+            )
+        for raw in config.get("apps", []):
+            self.directory.add_app(
+                AppRegistration(
+                    client_id=raw["client_id"],
+                    client_secret=raw["client_secret"],
+                    tenant_id=raw["tenant_id"],
+                )
+            )

@@ -1,0 +1,146 @@
+"""The organisation's directory: users, rooms, service accounts and room lists."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import time
+from enum import Enum
+from typing import Any
+
+from infra.ewssim.errors import EwsError
+
+
+class PrincipalKind(str, Enum):
+    USER = "user"
+    ROOM = "room"
+    SERVICE = "service"
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """Working days and hours in the principal's own time zone."""
+
+    days: tuple[str, ...] = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
+    start: time = time(9, 0)
+    end: time = time(17, 0)
+
+
+@dataclass
+class Principal:
+    """A mail-enabled account: a person, a room or a service mailbox."""
+
+    smtp: str
+    display_name: str
+    kind: PrincipalKind = PrincipalKind.USER
+    password: str = ""
+    username: str = ""
+    domain: str = ""
+    time_zone: str = "UTC"
+    working_hours: WorkingHours = field(default_factory=WorkingHours)
+    can_impersonate: bool = False
+
+    def __post_init__(self) -> None:
+        self.smtp = self.smtp.lower()
+        if not self.username:
+            self.username = self.smtp
+
+    def login_names(self) -> set[str]:
+        """Every spelling Exchange accepts at logon: UPN, bare user, DOMAIN\\user."""
+        names = {self.smtp, self.username.lower(), self.smtp.split("@")[0]}
+        if self.domain:
+            names.add(f"{self.domain.lower()}\\{self.username.lower()}")
+            names.add(f"{self.domain.lower()}\\{self.smtp.split('@')[0]}")
+        return names
+
+
+@dataclass
+class RoomList:
+    smtp: str
+    display_name: str
+    rooms: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AppRegistration:
+    """An OAuth client allowed to obtain app-only tokens for EWS."""
+
+    client_id: str
+    client_secret: str
+    tenant_id: str
+    # Principals the app may act as via impersonation (full_access_as_app covers all when empty).
+    full_access: bool = True
+
+
+class Directory:
+    """Lookup of principals by SMTP address or logon name; thread-safe for reads during seeding."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.principals: dict[str, Principal] = {}
+        self.room_lists: dict[str, RoomList] = {}
+        self.apps: dict[str, AppRegistration] = {}
+
+    def add(self, principal: Principal) -> Principal:
+        with self._lock:
+            self.principals[principal.smtp] = principal
+        return principal
+
+    def add_room_list(self, room_list: RoomList) -> RoomList:
+        with self._lock:
+            room_list.smtp = room_list.smtp.lower()
+            room_list.rooms = [r.lower() for r in room_list.rooms]
+            self.room_lists[room_list.smtp] = room_list
+        return room_list
+
+    def add_app(self, app: AppRegistration) -> AppRegistration:
+        with self._lock:
+            self.apps[app.client_id] = app
+        return app
+
+    def find(self, smtp: str) -> Principal | None:
+        return self.principals.get(smtp.lower())
+
+    def get(self, smtp: str) -> Principal:
+        """The principal with this address, or ErrorNonExistentMailbox."""
+        principal = self.find(smtp)
+        if principal is None:
+            raise EwsError("ErrorNonExistentMailbox", f"No mailbox with SMTP address {smtp}.")
+        return principal
+
+    def by_login(self, login: str) -> Principal | None:
+        wanted = login.lower()
+        with self._lock:
+            for principal in self.principals.values():
+                if wanted in principal.login_names():
+                    return principal
+        return None
+
+    def rooms(self) -> list[Principal]:
+        return [p for p in self.principals.values() if p.kind is PrincipalKind.ROOM]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.principals.clear()
+            self.room_lists.clear()
+            self.apps.clear()
+
+    @staticmethod
+    def principal_from_dict(raw: dict[str, Any], kind: PrincipalKind) -> Principal:
+        hours = raw.get("working_hours") or {}
+        working_hours = WorkingHours(
+            days=tuple(hours.get("days", WorkingHours().days)),
+            start=time.fromisoformat(hours.get("start", "09:00")),
+            end=time.fromisoformat(hours.get("end", "17:00")),
+        )
+        return Principal(
+            smtp=raw["smtp"],
+            display_name=raw.get("name") or raw.get("display_name") or raw["smtp"].split("@")[0],
+            kind=kind,
+            password=raw.get("password", ""),
+            username=raw.get("username", ""),
+            domain=raw.get("domain", ""),
+            time_zone=raw.get("time_zone", "UTC"),
+            working_hours=working_hours,
+            can_impersonate=bool(raw.get("can_impersonate", False)),
+        )

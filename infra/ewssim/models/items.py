@@ -1,0 +1,100 @@
+"""Items stored in mailbox folders: calendar items and messages (meeting requests and the like)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+AttendeeKind = Literal["required", "optional", "resource"]
+
+
+def new_item_id() -> str:
+    """An opaque, base64 id like Exchange's (the schema only asks for a string)."""
+    return base64.b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
+
+
+def new_change_key() -> str:
+    return base64.b64encode(uuid.uuid4().bytes[:12]).decode()
+
+
+@dataclass
+class Attendee:
+    email: str
+    name: str = ""
+    kind: AttendeeKind = "required"
+    # Unknown, Organizer, Tentative, Accept, Decline, NoResponseReceived
+    response: str = "Unknown"
+    last_response_time: datetime | None = None
+
+
+@dataclass
+class Item:
+    """Fields common to everything in a folder."""
+
+    item_id: str = field(default_factory=new_item_id)
+    change_key: str = field(default_factory=new_change_key)
+    folder_id: str = ""
+    mailbox: str = ""
+    subject: str = ""
+    body: str = ""
+    body_type: str = "Text"  # Text or HTML
+    sensitivity: str = "Normal"  # Normal, Personal, Private, Confidential
+    categories: list[str] = field(default_factory=list)
+    # Extended properties keyed by a stable textual key built from the property's identity
+    # (set id or tag, name or id, type); see responses for how they are rendered.
+    extended_properties: dict[str, str] = field(default_factory=dict)
+    created: datetime | None = None
+    modified: datetime | None = None
+
+    def touch(self, when: datetime) -> None:
+        """Record a modification: a fresh ChangeKey makes older ones stale."""
+        self.change_key = new_change_key()
+        self.modified = when
+
+
+@dataclass
+class CalendarItem(Item):
+    start: datetime | None = None
+    end: datetime | None = None
+    is_all_day: bool = False
+    location: str = ""
+    legacy_free_busy_status: str = "Busy"  # Free, Tentative, Busy, OOF, WorkingElsewhere, NoData
+    organizer: str = ""
+    organizer_name: str = ""
+    required_attendees: list[Attendee] = field(default_factory=list)
+    optional_attendees: list[Attendee] = field(default_factory=list)
+    resources: list[Attendee] = field(default_factory=list)
+    is_meeting: bool = False
+    is_cancelled: bool = False
+    meeting_request_was_sent: bool = False
+    my_response_type: str = "Organizer"
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex.upper())
+    time_zone: str = "UTC"
+    sequence: int = 0
+
+    def attendees(self) -> list[Attendee]:
+        return [*self.required_attendees, *self.optional_attendees, *self.resources]
+
+
+@dataclass
+class MessageItem(Item):
+    """A message in a mail folder; meeting messages carry the meeting they are about.
+
+    item_class follows Exchange: IPM.Note, IPM.Schedule.Meeting.Request,
+    IPM.Schedule.Meeting.Canceled, IPM.Schedule.Meeting.Resp.Pos/Neg/Tent.
+    """
+
+    item_class: str = "IPM.Note"
+    sender: str = ""
+    to_recipients: list[str] = field(default_factory=list)
+    # For meeting messages: the UID of the meeting and the attendee-side calendar item.
+    meeting_uid: str = ""
+    associated_calendar_item_id: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    location: str = ""
+    sent: datetime | None = None
+    is_read: bool = False

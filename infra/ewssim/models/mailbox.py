@@ -1,0 +1,92 @@
+"""A mailbox: its distinguished folders, their items and who may see them."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from infra.ewssim.errors import EwsError
+from infra.ewssim.models.items import Item, new_change_key, new_item_id
+from infra.ewssim.models.permissions import PermissionLevel
+
+# Distinguished folder ids (as EWS names them) that every simulated mailbox has, with display names.
+DISTINGUISHED_FOLDERS: dict[str, str] = {
+    "msgfolderroot": "Top of Information Store",
+    "root": "Root",
+    "calendar": "Calendar",
+    "inbox": "Inbox",
+    "deleteditems": "Deleted Items",
+    "sentitems": "Sent Items",
+    "drafts": "Drafts",
+}
+
+
+@dataclass
+class Folder:
+    distinguished_id: str
+    display_name: str
+    mailbox: str
+    folder_id: str = field(default_factory=new_item_id)
+    change_key: str = field(default_factory=new_change_key)
+    items: dict[str, Item] = field(default_factory=dict)
+    # Grantee SMTP address (or "default" / "anonymous") -> level.
+    permissions: dict[str, PermissionLevel] = field(default_factory=dict)
+
+    @property
+    def folder_class(self) -> str:
+        return "IPF.Appointment" if self.distinguished_id == "calendar" else "IPF.Note"
+
+
+class Mailbox:
+    """All folders of one principal. The lock guards item maps against concurrent requests."""
+
+    def __init__(self, smtp: str) -> None:
+        self.smtp = smtp.lower()
+        self.lock = threading.RLock()
+        self.folders: dict[str, Folder] = {
+            name: Folder(distinguished_id=name, display_name=display, mailbox=self.smtp)
+            for name, display in DISTINGUISHED_FOLDERS.items()
+        }
+        self._by_id: dict[str, Folder] = {f.folder_id: f for f in self.folders.values()}
+
+    def folder(self, distinguished_or_id: str) -> Folder:
+        """A folder by distinguished id (calendar, inbox, ...) or by FolderId."""
+        found = self.folders.get(distinguished_or_id.lower()) or self._by_id.get(distinguished_or_id)
+        if found is None:
+            raise EwsError("ErrorFolderNotFound", f"Folder {distinguished_or_id} not found.")
+        return found
+
+    def owns_folder(self, folder_id: str) -> bool:
+        return folder_id in self._by_id
+
+    def find_item(self, item_id: str) -> Item | None:
+        with self.lock:
+            for folder in self.folders.values():
+                item = folder.items.get(item_id)
+                if item is not None:
+                    return item
+        return None
+
+    def put(self, folder_name: str, item: Item) -> Item:
+        folder = self.folder(folder_name)
+        with self.lock:
+            item.folder_id = folder.folder_id
+            item.mailbox = self.smtp
+            folder.items[item.item_id] = item
+        return item
+
+    def remove(self, item: Item) -> None:
+        with self.lock:
+            for folder in self.folders.values():
+                folder.items.pop(item.item_id, None)
+
+    def folder_of(self, item: Item) -> Folder:
+        return self._by_id[item.folder_id]
+
+    def permission_for(self, folder_name: str, grantee: str) -> PermissionLevel:
+        """The level a grantee holds on a folder: owners hold Owner, others their grant or Default."""
+        grantee = grantee.lower()
+        if grantee == self.smtp:
+            return PermissionLevel.OWNER
+        folder = self.folder(folder_name)
+        return folder.permissions.get(grantee) or folder.permissions.get("default") or PermissionLevel.NONE

@@ -1,0 +1,1 @@
+"""EWS operations: availability (being written)."""

@@ -1,0 +1,1 @@
+"""EWS operations: directory (being written)."""

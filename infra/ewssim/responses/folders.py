@@ -1,0 +1,1 @@
+"""EWS operations: folders (being written)."""

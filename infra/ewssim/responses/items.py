@@ -1,0 +1,1 @@
+"""EWS operations: items (being written)."""

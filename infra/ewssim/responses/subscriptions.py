@@ -1,0 +1,1 @@
+"""EWS operations: subscriptions (being written)."""

@@ -1,0 +1,91 @@
+"""SOAP envelopes: read a request's header and body, write a response or a fault."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from infra.ewssim.errors import EwsError, RequestFault
+from infra.ewssim.namespaces import NSMAP, SOAP_NS, TYPES_NS, Element, add, local_name, s, t
+
+ERRORS_NS = "http://schemas.microsoft.com/exchange/services/2006/errors"
+SERVER_VERSION = {
+    "MajorVersion": "15",
+    "MinorVersion": "20",
+    "MajorBuildNumber": "5000",
+    "MinorBuildNumber": "10",
+    "Version": "V2018_01_08",
+}
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=True)
+
+
+@dataclass(frozen=True)
+class SoapRequest:
+    operation: str
+    body: Element
+    request_version: str
+    impersonate_smtp: str | None
+    impersonate_sid: str | None
+
+
+def parse_request(payload: bytes) -> SoapRequest:
+    """Split an EWS SOAP request into its operation element and the headers the simulator uses."""
+    try:
+        envelope = etree.fromstring(payload, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise RequestFault("ErrorInvalidRequest", f"The request is not well-formed XML: {exc}") from exc
+    body = envelope.find(s("Body"))
+    if body is None or len(body) == 0:
+        raise RequestFault("ErrorInvalidRequest", "The SOAP envelope has no Body element.")
+    operation = body[0]
+    header = envelope.find(s("Header"))
+    version = "Exchange2013"
+    smtp = sid = None
+    if header is not None:
+        version_el = header.find(t("RequestServerVersion"))
+        if version_el is not None:
+            version = version_el.get("Version", version)
+        impersonation = header.find(t("ExchangeImpersonation"))
+        if impersonation is not None:
+            smtp = impersonation.findtext(f"{t('ConnectingSID')}/{t('PrimarySmtpAddress')}")
+            smtp = smtp or impersonation.findtext(f"{t('ConnectingSID')}/{t('SmtpAddress')}")
+            sid = impersonation.findtext(f"{t('ConnectingSID')}/{t('PrincipalName')}")
+            sid = sid or impersonation.findtext(f"{t('ConnectingSID')}/{t('SID')}")
+    return SoapRequest(local_name(operation), operation, version, smtp, sid)
+
+
+def _envelope() -> tuple[Element, Element, Element]:
+    envelope = etree.Element(s("Envelope"), nsmap=NSMAP)
+    header = add(envelope, s("Header"))
+    body = add(envelope, s("Body"))
+    return envelope, header, body
+
+
+def render_response(response_body: Element) -> bytes:
+    """Wrap an operation's response element in an envelope with ServerVersionInfo."""
+    envelope, header, body = _envelope()
+    version = etree.SubElement(header, t("ServerVersionInfo"))
+    for key, value in SERVER_VERSION.items():
+        version.set(key, value)
+    body.append(response_body)
+    return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+
+
+def render_fault(failure: EwsError) -> bytes:
+    """A SOAP fault as Exchange sends it: faultcode, faultstring and an errors-namespace detail."""
+    envelope = etree.Element(s("Envelope"), nsmap={"s": SOAP_NS})
+    body = add(envelope, s("Body"))
+    fault = add(body, s("Fault"))
+    code = etree.SubElement(fault, "faultcode", nsmap={"a": TYPES_NS})
+    code.text = f"a:{failure.code}"
+    add(fault, "faultstring", failure.message)
+    detail = add(fault, "detail")
+    add(detail, f"{{{ERRORS_NS}}}ResponseCode", failure.code)
+    add(detail, f"{{{ERRORS_NS}}}Message", failure.message)
+    back_off = getattr(failure, "back_off_ms", None)
+    if back_off is not None:
+        message_xml = etree.SubElement(detail, t("MessageXml"), nsmap={"t": TYPES_NS})
+        add(message_xml, t("Value"), str(back_off), Name="BackOffMilliseconds")
+    return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
