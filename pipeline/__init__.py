@@ -1,0 +1,1 @@
+"""ews-pipeline: queue-driven EWS actions for booking products."""

@@ -1,0 +1,58 @@
+"""Fixtures shared by every test: a simulator per session, reset and seeded per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from exchangelib import DELEGATE, IMPERSONATION, Account, Build, Configuration, Credentials, Version
+
+from infra.ewssim.server import EwsSimulator
+from tests.seed import PASSWORDS, smtp, standard_org
+
+# Pinned so that tests do not depend on version guessing (which has its own tests).
+EXCHANGE_2019 = Version(build=Build(15, 2, 1118, 7))
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[EwsSimulator]:
+    server = EwsSimulator().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sim(simulator: EwsSimulator) -> EwsSimulator:
+    """The session's simulator, reset and seeded with the standard organisation."""
+    simulator.backend.reset()
+    simulator.backend.seed(standard_org())
+    return simulator
+
+
+AccountFactory = Callable[..., Account]
+
+
+@pytest.fixture
+def account(sim: EwsSimulator) -> AccountFactory:
+    """Build an exchangelib Account against the simulator, over real HTTP.
+
+    account("alice") logs on as alice to her own mailbox; account("svc", mailbox="alice") opens
+    alice's mailbox as svc (delegate); impersonate=True uses the ExchangeImpersonation header.
+    """
+
+    def build(login: str, *, mailbox: str | None = None, impersonate: bool = False,
+              password: str | None = None, auth_type: str = "basic") -> Account:
+        config = Configuration(
+            service_endpoint=sim.ews_url,
+            credentials=Credentials(smtp(login), password if password is not None else PASSWORDS[login]),
+            auth_type=auth_type,
+            version=EXCHANGE_2019,
+        )
+        return Account(
+            smtp(mailbox or login),
+            config=config,
+            autodiscover=False,
+            access_type=IMPERSONATION if impersonate else DELEGATE,
+        )
+
+    return build
