@@ -38,6 +38,9 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"  # stale change key
     REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
     SUBSCRIPTION_NOT_FOUND = "SUBSCRIPTION_NOT_FOUND"
+    TEMPLATE_ERROR = "TEMPLATE_ERROR"  # an integration's subject/body template does not render
+    FORGED_CALLBACK = "FORGED_CALLBACK"  # a push callback whose token matches no subscription
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     # Transient
     SERVER_BUSY = "SERVER_BUSY"
     EWS_UNAVAILABLE = "EWS_UNAVAILABLE"  # HTTP 5xx / 503

@@ -14,6 +14,20 @@ from tests.seed import PASSWORDS, smtp, standard_org
 EXCHANGE_2019 = Version(build=Build(15, 2, 1118, 7))
 
 
+@pytest.fixture(autouse=True)
+def _no_schema_violations() -> Iterator[None]:
+    """Fail the test during which a simulator sent a response that messages.xsd rejects.
+
+    Only records anything when the schema check is on (EWS_SCHEMA_DIR, as CI sets it).
+    """
+    for running in EwsSimulator.running():
+        running.take_schema_violations()
+    yield
+    violations = [v for running in EwsSimulator.running() for v in running.take_schema_violations()]
+    if violations:
+        pytest.fail("the EWS simulator sent invalid responses:\n" + "\n".join(violations), pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[EwsSimulator]:
     server = EwsSimulator().start()

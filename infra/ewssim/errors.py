@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "EwsError",
     "RequestFault",
+    "SchemaValidationError",
     "UnauthorizedError",
 ]
 
@@ -33,3 +34,12 @@ class RequestFault(EwsError):
 
 class UnauthorizedError(Exception):
     """Credentials were missing or wrong: answered with HTTP 401 and no SOAP body."""
+
+
+class SchemaValidationError(RequestFault):
+    """A request body that messages.xsd rejects: ErrorSchemaValidation with the first violation."""
+
+    def __init__(self, violation: str, line: int = 0) -> None:
+        super().__init__("ErrorSchemaValidation", "The request failed schema validation.")
+        self.violation = violation
+        self.line = line

@@ -1,81 +1,93 @@
-"""The simulator's HTTP front: EWS SOAP at /EWS/Exchange.asmx, run in a thread or as a command."""
+"""EwsSimulator: a running simulated Exchange (backend + HTTP server) and its Python control API.
+
+EWS dispatch lives here too: count the request, apply the fault plan, validate against the
+schema when EWS_SCHEMA_DIR is set, check impersonation, run the operation, render the answer.
+"""
 
 from __future__ import annotations
 
-import base64
-import logging
+import dataclasses
+import enum
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
 
-from infra.ewssim.errors import EwsError, RequestFault, UnauthorizedError
+from infra.ewssim.auth import Caller, TokenIssuer, default_user_file
+from infra.ewssim.errors import EwsError, RequestFault, SchemaValidationError
+from infra.ewssim.faults import Decision, FaultKind, FaultPlan, FaultRule
+from infra.ewssim.handler import EwsHttpServer
 from infra.ewssim.models.backend import EwsBackend
 from infra.ewssim.models.directory import Principal
+from infra.ewssim.models.permissions import PermissionLevel
+from infra.ewssim.request_log import RequestLog, RequestRecord
 from infra.ewssim.responses import OPERATIONS, RequestContext
-from infra.ewssim.soap import parse_request, render_fault, render_response
+from infra.ewssim.responses import convert_id as _convert_id  # noqa: F401  (registers ConvertId)
+from infra.ewssim.schema import SchemaValidator, schema_dir_from_env
+from infra.ewssim.soap import SoapRequest, parse_request, render_fault, render_response
+from infra.ewssim.tls import TlsMaterial, generate, server_context
 
-log = logging.getLogger(__name__)
+__all__ = ["EwsSimulator", "SoapOutcome"]
 
-EWS_PATH = "/ews/exchange.asmx"
-
-
-class EwsRequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: EwsHttpServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        payload = self.rfile.read(length)
-        if self.path.lower().split("?")[0] != EWS_PATH:
-            self._send(404, b"Not found", "text/plain")
-            return
-        try:
-            caller = self._authenticate()
-        except UnauthorizedError:
-            self._send(401, b"", "text/plain", {"WWW-Authenticate": 'Basic realm="ewssim"'})
-            return
-        status, body = self.server.simulator.handle_soap(caller, payload)
-        self._send(status, body, "text/xml; charset=utf-8")
-
-    def _authenticate(self) -> Principal:
-        header = self.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "basic":
-            user, _, password = base64.b64decode(value).decode().partition(":")
-            principal = self.server.simulator.backend.directory.by_login(user)
-            if principal is not None and principal.password and principal.password == password:
-                return principal
-        raise UnauthorizedError()
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
+_XML = "text/xml; charset=utf-8"
+_FROM_ENV = Path("<EWS_SCHEMA_DIR>")
 
 
-class EwsHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+@dataclass(frozen=True)
+class SoapOutcome:
+    """What the HTTP front sends for one EWS request."""
 
-    def __init__(self, address: tuple[str, int], simulator: EwsSimulator) -> None:
-        super().__init__(address, EwsRequestHandler)
-        self.simulator = simulator
+    status: int
+    body: bytes
+    content_type: str = _XML
+    delay_s: float = 0.0
+    # Close the connection without any response.
+    drop: bool = False
 
 
 class EwsSimulator:
-    """A running simulated Exchange: the backend plus an HTTP server in a background thread."""
+    """A simulated Exchange: the backend plus an HTTP(S) server in a background thread.
 
-    def __init__(self, backend: EwsBackend | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    tls=True serves HTTPS with a freshly generated CA (trust `ca_file` to verify it). The schema
+    check is on when schema_dir is given, or (by default) when EWS_SCHEMA_DIR is set.
+    """
+
+    _instances: ClassVar[weakref.WeakSet[EwsSimulator]] = weakref.WeakSet()
+
+    def __init__(
+        self,
+        backend: EwsBackend | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: bool | TlsMaterial = False,
+        schema_dir: Path | str | None = _FROM_ENV,
+        server_version: dict[str, str] | None = None,
+        log_capacity: int = 10_000,
+    ) -> None:
         self.backend = backend or EwsBackend()
-        self._httpd = EwsHttpServer((host, port), self)
+        self.faults = FaultPlan()
+        self.requests = RequestLog(log_capacity)
+        self.tokens = TokenIssuer(self.backend)
+        self.server_version = server_version
+        folder = (
+            schema_dir_from_env() if schema_dir == _FROM_ENV else (Path(schema_dir) if schema_dir else None)
+        )
+        self.schema = SchemaValidator(folder) if folder else None
+        self._violations: list[str] = []
+        self._violations_lock = threading.Lock()
+        self._ntlm_user_file: Path | None = None
+        self.tls_material = generate() if tls is True else (tls or None)
+        context = server_context(self.tls_material) if self.tls_material else None
+        self._host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        self._httpd = EwsHttpServer((host, port), self, context)
         self._thread: threading.Thread | None = None
+        self.backend.on_reset(self._reset_own_state)
+        EwsSimulator._instances.add(self)
+
+    # Addresses --------------------------------------------------------------------------------
 
     @property
     def port(self) -> int:
@@ -83,11 +95,33 @@ class EwsSimulator:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls_material else "http"
+        return f"{scheme}://{self._host}:{self.port}"
 
     @property
     def ews_url(self) -> str:
         return f"{self.base_url}/EWS/Exchange.asmx"
+
+    @property
+    def autodiscover_url(self) -> str:
+        return f"{self.base_url}/autodiscover/autodiscover.svc"
+
+    def token_url(self, tenant: str) -> str:
+        """The OAuth 2.0 token endpoint for a tenant, shaped like login.microsoftonline.com's."""
+        return f"{self.base_url}/{tenant}/oauth2/v2.0/token"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA certificate that clients must trust to verify this server's TLS."""
+        return self.tls_material.ca_file if self.tls_material else None
+
+    @property
+    def ntlm_user_file(self) -> Path:
+        if self._ntlm_user_file is None:
+            self._ntlm_user_file = default_user_file()
+        return self._ntlm_user_file
+
+    # Lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> EwsSimulator:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="ewssim", daemon=True)
@@ -95,8 +129,16 @@ class EwsSimulator:
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        if self._thread is not None:
+            # shutdown() waits for a serve_forever loop; only a started one will ever answer.
+            self._httpd.shutdown()
+            self._thread = None
         self._httpd.server_close()
+        EwsSimulator._instances.discard(self)
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread (the command's main loop) until interrupted."""
+        self._httpd.serve_forever()
 
     def __enter__(self) -> EwsSimulator:
         return self.start()
@@ -104,26 +146,172 @@ class EwsSimulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def handle_soap(self, caller: Principal, payload: bytes) -> tuple[int, bytes]:
-        """Run one EWS request for an authenticated caller; returns (HTTP status, body)."""
+    @classmethod
+    def running(cls) -> list[EwsSimulator]:
+        """Every simulator in this process that has not been stopped."""
+        return list(cls._instances)
+
+    # Control API ------------------------------------------------------------------------------
+
+    def seed(self, config: dict[str, Any]) -> None:
+        """Add principals, room lists, grants and apps (the YAML/JSON seed shape)."""
+        self.backend.seed(config)
+
+    def reset(self) -> None:
+        """Forget mailboxes, grants, subscriptions, tokens, fault rules, counts and the log."""
+        self.backend.reset()
+
+    def _reset_own_state(self) -> None:
+        self.faults.reset()
+        self.requests.clear()
+        self.tokens.reset()
+
+    def grant_folder_permission(
+        self, owner: str, grantee: str, level: PermissionLevel | str, folder: str = "calendar"
+    ) -> None:
+        self.backend.grant_folder_permission(owner, grantee, PermissionLevel(level), folder)
+
+    def grant_impersonation(self, smtp: str, allowed: bool = True) -> None:
+        self.backend.grant_impersonation(smtp, allowed)
+
+    def folder_items(self, smtp: str, folder: str) -> list[dict[str, Any]]:
+        """A folder's items as plain dicts (datetimes as ISO strings), oldest first."""
+        mailbox = self.backend.mailbox(smtp)
+        target = mailbox.folder(folder)
+        with mailbox.lock:
+            items = list(target.items.values())
+        return [_plain(dataclasses.asdict(item)) | {"type": type(item).__name__} for item in items]
+
+    def calendar(self, smtp: str) -> list[dict[str, Any]]:
+        return self.folder_items(smtp, "calendar")
+
+    def inbox(self, smtp: str) -> list[dict[str, Any]]:
+        return self.folder_items(smtp, "inbox")
+
+    def advance_clock(self, delta: timedelta | float) -> datetime:
+        """Move simulated time forward (seconds or a timedelta); due push timers run."""
+        return self.backend.clock.advance(delta if isinstance(delta, timedelta) else timedelta(seconds=delta))
+
+    def request_counts(self) -> dict[str, int]:
+        """Exact number of EWS requests per operation since the last reset (faulted ones included)."""
+        return self.requests.counts()
+
+    def request_log(self, operation: str | None = None) -> list[RequestRecord]:
+        return self.requests.records(operation)
+
+    def take_schema_violations(self) -> list[str]:
+        """Invalid responses recorded since the last call (and forget them)."""
+        with self._violations_lock:
+            taken, self._violations = self._violations, []
+        return taken
+
+    # EWS dispatch -----------------------------------------------------------------------------
+
+    def handle_soap(self, caller: Caller | Principal, payload: bytes) -> SoapOutcome:
+        """Run one EWS request for an authenticated caller."""
+        if isinstance(caller, Principal):
+            caller = Caller(caller)
+        arrived = self.backend.clock.now().isoformat()
         try:
-            request = parse_request(payload)
-            handler = OPERATIONS.get(request.operation)
-            if handler is None:
-                raise RequestFault(
-                    "ErrorInvalidRequest", f"The operation {request.operation} is not supported by ewssim."
-                )
-            impersonated = None
-            if request.impersonate_smtp or request.impersonate_sid:
-                if not caller.can_impersonate:
-                    raise RequestFault(
-                        "ErrorImpersonateUserDenied", "The account does not have permission to impersonate."
-                    )
-                target = request.impersonate_smtp or request.impersonate_sid or ""
-                impersonated = self.backend.directory.find(target) or self.backend.directory.by_login(target)
-                if impersonated is None:
-                    raise RequestFault("ErrorNonExistentMailbox", f"No mailbox with address {target}.")
-            context = RequestContext(self.backend, caller, impersonated, request.request_version)
-            return 200, render_response(handler(context, request.body))
+            request: SoapRequest | None = parse_request(payload)
         except EwsError as failure:
-            return 500, render_fault(failure)
+            request, bad_request = None, failure
+        operation = request.operation if request is not None else "(unparseable)"
+        self.requests.count(operation)
+        decision = self.faults.decide(operation) if request is not None else Decision()
+        if request is None:
+            status, body, code = 500, render_fault(bad_request), bad_request.code
+        elif decision.fault is not None:
+            status, body, code = self._fault(decision.fault)
+        else:
+            status, body, code = self._dispatch(caller, request)
+        impersonated = (request.impersonate_smtp or request.impersonate_sid) if request else None
+        self.requests.record(
+            RequestRecord(
+                operation, caller.principal.smtp, impersonated, status, code, arrived, caller.app_only
+            )
+        )
+        if status == 503:
+            return SoapOutcome(503, body, "text/html", decision.delay_s)
+        return SoapOutcome(status, body, delay_s=decision.delay_s, drop=status == 0)
+
+    def _fault(self, rule: FaultRule) -> tuple[int, bytes, str]:
+        if rule.kind is FaultKind.DROP:
+            return 0, b"", "(dropped)"
+        if rule.kind is FaultKind.HTTP_503:
+            return 503, b"<html><body>Service Unavailable</body></html>", "HTTP503"
+        if rule.kind is FaultKind.SERVER_BUSY:
+            failure = RequestFault(
+                "ErrorServerBusy",
+                rule.message or "The server cannot service this request right now. Try again later.",
+                back_off_ms=rule.back_off_ms,
+            )
+        else:
+            failure = RequestFault(rule.code, rule.message or f"ewssim injected {rule.code}.")
+        return 500, render_fault(failure), failure.code
+
+    def _dispatch(self, caller: Caller, request: SoapRequest) -> tuple[int, bytes, str]:
+        operation = request.operation
+        try:
+            if self.schema is not None and (errors := self.schema.errors(request.body)):
+                raise SchemaValidationError(errors[0])
+            handler = OPERATIONS.get(operation)
+            if handler is None:
+                # Not ErrorInvalidRequest: exchangelib takes that for a wrong API version and retries
+                # every version before raising an unrelated error.
+                raise RequestFault(
+                    "ErrorInvalidOperation", f"ewssim does not implement the EWS operation {operation}."
+                )
+            impersonated = self._impersonated(caller, request)
+            context = RequestContext(
+                self.backend,
+                caller.principal,
+                impersonated,
+                request.request_version,
+                app_only=caller.app_only,
+            )
+            response = handler(context, request.body)
+            if self.schema is not None and (errors := self.schema.errors(response)):
+                self._record_violation(f"{operation} response violates messages.xsd: {'; '.join(errors[:5])}")
+                raise RequestFault(
+                    "ErrorInternalServerError", f"ewssim produced an invalid {operation} response."
+                )
+            return 200, render_response(response, self.server_version), "NoError"
+        except EwsError as failure:
+            return 500, render_fault(failure), failure.code
+
+    def _impersonated(self, caller: Caller, request: SoapRequest) -> Principal | None:
+        target = request.impersonate_smtp or request.impersonate_sid
+        if not target:
+            if caller.app_only:
+                # Exchange Online's answer to an app-only token without a mailbox to act as.
+                raise RequestFault(
+                    "ErrorInvalidExchangeImpersonationHeaderData",
+                    "ExchangeImpersonation SOAP header must be present for this type of OAuth token.",
+                )
+            return None
+        if not caller.principal.can_impersonate:
+            raise RequestFault(
+                "ErrorImpersonateUserDenied", "The account does not have permission to impersonate."
+            )
+        found = self.backend.directory.find(target) or self.backend.directory.by_login(target)
+        if found is None:
+            raise RequestFault("ErrorNonExistentMailbox", f"No mailbox with address {target}.")
+        return found
+
+    def _record_violation(self, text: str) -> None:
+        with self._violations_lock:
+            self._violations.append(text)
+
+
+def _plain(value: Any) -> Any:
+    """Make dataclass dumps JSON-friendly: datetimes and enums become strings."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value

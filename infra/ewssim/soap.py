@@ -6,17 +6,30 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from infra.ewssim.errors import EwsError, RequestFault
+from infra.ewssim.errors import EwsError, RequestFault, SchemaValidationError
 from infra.ewssim.namespaces import NSMAP, SOAP_NS, TYPES_NS, Element, add, local_name, s, t
 
 ERRORS_NS = "http://schemas.microsoft.com/exchange/services/2006/errors"
+# ServerVersionInfo as Exchange 2019 CU sends it; Version is the schema name the server reports,
+# which exchangelib recognises as an invalid request version and replaces with the one it sent.
 SERVER_VERSION = {
+    "MajorVersion": "15",
+    "MinorVersion": "2",
+    "MajorBuildNumber": "1118",
+    "MinorBuildNumber": "7",
+    "Version": "V2017_07_11",
+}
+EXCHANGE_ONLINE_VERSION = {
     "MajorVersion": "15",
     "MinorVersion": "20",
     "MajorBuildNumber": "5000",
     "MinorBuildNumber": "10",
     "Version": "V2018_01_08",
 }
+
+# Body elements whose name is the operation's plus "Request"; requests are counted and dispatched
+# under the operation's name (GetUserAvailability), as Exchange's documentation names them.
+_REQUEST_SUFFIXED = frozenset({"GetUserAvailabilityRequest", "GetUserOofSettingsRequest", "SetUserOofSettingsRequest"})
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=True)
 
@@ -53,7 +66,10 @@ def parse_request(payload: bytes) -> SoapRequest:
             smtp = smtp or impersonation.findtext(f"{t('ConnectingSID')}/{t('SmtpAddress')}")
             sid = impersonation.findtext(f"{t('ConnectingSID')}/{t('PrincipalName')}")
             sid = sid or impersonation.findtext(f"{t('ConnectingSID')}/{t('SID')}")
-    return SoapRequest(local_name(operation), operation, version, smtp, sid)
+    name = local_name(operation)
+    if name in _REQUEST_SUFFIXED:
+        name = name.removesuffix("Request")
+    return SoapRequest(name, operation, version, smtp, sid)
 
 
 def _envelope() -> tuple[Element, Element, Element]:
@@ -63,11 +79,11 @@ def _envelope() -> tuple[Element, Element, Element]:
     return envelope, header, body
 
 
-def render_response(response_body: Element) -> bytes:
+def render_response(response_body: Element, server_version: dict[str, str] | None = None) -> bytes:
     """Wrap an operation's response element in an envelope with ServerVersionInfo."""
     envelope, header, body = _envelope()
     version = etree.SubElement(header, t("ServerVersionInfo"))
-    for key, value in SERVER_VERSION.items():
+    for key, value in (server_version or SERVER_VERSION).items():
         version.set(key, value)
     body.append(response_body)
     return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
@@ -88,4 +104,10 @@ def render_fault(failure: EwsError) -> bytes:
     if back_off is not None:
         message_xml = etree.SubElement(detail, t("MessageXml"), nsmap={"t": TYPES_NS})
         add(message_xml, t("Value"), str(back_off), Name="BackOffMilliseconds")
+    if isinstance(failure, SchemaValidationError):
+        # The shape Exchange uses for ErrorSchemaValidation, which exchangelib folds into its message.
+        message_xml = etree.SubElement(detail, t("MessageXml"), nsmap={"t": TYPES_NS})
+        add(message_xml, t("LineNumber"), str(failure.line))
+        add(message_xml, t("LinePosition"), "0")
+        add(message_xml, t("Violation"), failure.violation)
     return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")

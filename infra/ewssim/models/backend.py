@@ -10,7 +10,7 @@ from typing import Any
 from infra.ewssim.models.clock import SimClock
 from infra.ewssim.models.directory import AppRegistration, Directory, Principal, PrincipalKind, RoomList
 from infra.ewssim.models.items import Item
-from infra.ewssim.models.mailbox import Mailbox
+from infra.ewssim.models.mailbox import Folder, Mailbox
 from infra.ewssim.models.permissions import PermissionLevel
 
 
@@ -43,6 +43,10 @@ class EwsBackend:
         self._change_listeners: list[ChangeListener] = []
         # Hooks that other model parts (subscriptions, fault plans) register to be cleared on reset.
         self._reset_hooks: list[Callable[[], None]] = []
+        # Where items and folders live, so that an ItemId or FolderId finds its mailbox without a
+        # scan of every mailbox (misses fall back to a scan and are cached).
+        self._item_homes: dict[str, str] = {}
+        self._folder_homes: dict[str, str] = {}
 
     # Directory and mailboxes -------------------------------------------------------------
 
@@ -61,6 +65,45 @@ class EwsBackend:
         self, owner: str, grantee: str, level: PermissionLevel, folder: str = "calendar"
     ) -> None:
         self.mailbox(owner).folder(folder).permissions[grantee.lower()] = level
+
+    def grant_private_items(self, owner: str, grantee: str, allowed: bool = True) -> None:
+        """Let a delegate see the content of the owner's Private items (or stop it)."""
+        viewers = self.mailbox(owner).private_item_viewers
+        if allowed:
+            viewers.add(grantee.lower())
+        else:
+            viewers.discard(grantee.lower())
+
+    def store(self, smtp: str, folder_name: str, item: Item) -> Item:
+        """Put an item in a mailbox folder and remember where it lives (no change event)."""
+        self.mailbox(smtp).put(folder_name, item)
+        self._item_homes[item.item_id] = item.mailbox
+        return item
+
+    def locate_item(self, item_id: str) -> tuple[Mailbox, Item] | None:
+        """The mailbox and item for an ItemId in any mailbox, or None."""
+        home = self._item_homes.get(item_id)
+        if home is not None and home in self.mailboxes:
+            item = self.mailboxes[home].find_item(item_id)
+            if item is not None:
+                return self.mailboxes[home], item
+        for mailbox in list(self.mailboxes.values()):
+            item = mailbox.find_item(item_id)
+            if item is not None:
+                self._item_homes[item_id] = mailbox.smtp
+                return mailbox, item
+        return None
+
+    def locate_folder(self, folder_id: str) -> tuple[Mailbox, Folder] | None:
+        """The mailbox and folder for a FolderId in any mailbox, or None."""
+        home = self._folder_homes.get(folder_id)
+        if home is not None and home in self.mailboxes:
+            return self.mailboxes[home], self.mailboxes[home].folder(folder_id)
+        for mailbox in list(self.mailboxes.values()):
+            if mailbox.owns_folder(folder_id):
+                self._folder_homes[folder_id] = mailbox.smtp
+                return mailbox, mailbox.folder(folder_id)
+        return None
 
     def grant_impersonation(self, smtp: str, allowed: bool = True) -> None:
         self.directory.get(smtp).can_impersonate = allowed
@@ -87,6 +130,8 @@ class EwsBackend:
         with self._lock:
             self.directory.clear()
             self.mailboxes.clear()
+            self._item_homes.clear()
+            self._folder_homes.clear()
             self.clock.reset()
         for hook in list(self._reset_hooks):
             hook()
@@ -101,7 +146,7 @@ class EwsBackend:
             rooms: [{smtp, name, ...}]
             service_accounts: [{smtp, name, password, can_impersonate?}]
             room_lists: [{smtp, name, rooms: [smtp, ...]}]
-            permissions: [{owner, grantee, level, folder?}]
+            permissions: [{owner, grantee, level, folder?, view_private_items?}]
             apps: [{client_id, client_secret, tenant_id}]
         """
         for key, kind in (
@@ -119,6 +164,8 @@ class EwsBackend:
             self.grant_folder_permission(
                 raw["owner"], raw["grantee"], PermissionLevel(raw["level"]), raw.get("folder", "calendar")
             )
+            if raw.get("view_private_items"):
+                self.grant_private_items(raw["owner"], raw["grantee"])
         for raw in config.get("apps", []):
             self.directory.add_app(
                 AppRegistration(

@@ -48,6 +48,8 @@ class Item:
     extended_properties: dict[str, str] = field(default_factory=dict)
     created: datetime | None = None
     modified: datetime | None = None
+    # Who last changed the item (smtp); rendered as LastModifiedName.
+    modified_by: str = ""
 
     def touch(self, when: datetime) -> None:
         """Record a modification: a fresh ChangeKey makes older ones stale."""
@@ -74,9 +76,22 @@ class CalendarItem(Item):
     uid: str = field(default_factory=lambda: uuid.uuid4().hex.upper())
     time_zone: str = "UTC"
     sequence: int = 0
+    end_time_zone: str = ""
+    is_response_requested: bool = True
+    # When this attendee copy last answered (Accept/Decline/Tentative); None for organisers.
+    appointment_reply_time: datetime | None = None
 
     def attendees(self) -> list[Attendee]:
         return [*self.required_attendees, *self.optional_attendees, *self.resources]
+
+    def attendee(self, email: str) -> Attendee | None:
+        """The attendee entry for this address, in any of the three lists."""
+        wanted = email.lower()
+        return next((a for a in self.attendees() if a.email.lower() == wanted), None)
+
+    @property
+    def is_organizer(self) -> bool:
+        return bool(self.organizer) and self.organizer.lower() == self.mailbox
 
 
 @dataclass
@@ -98,3 +113,17 @@ class MessageItem(Item):
     location: str = ""
     sent: datetime | None = None
     is_read: bool = False
+    cc_recipients: list[str] = field(default_factory=list)
+    # Meeting messages: the response it carries (responses) or asks for (requests), the organiser,
+    # and the attendee lists as the request showed them.
+    response_type: str = ""
+    organizer: str = ""
+    required_attendees: list[Attendee] = field(default_factory=list)
+    optional_attendees: list[Attendee] = field(default_factory=list)
+    resources: list[Attendee] = field(default_factory=list)
+    legacy_free_busy_status: str = "Busy"
+    sequence: int = 0
+
+    @property
+    def is_meeting_message(self) -> bool:
+        return self.item_class.startswith("IPM.Schedule.Meeting.")

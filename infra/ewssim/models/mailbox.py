@@ -18,6 +18,8 @@ DISTINGUISHED_FOLDERS: dict[str, str] = {
     "deleteditems": "Deleted Items",
     "sentitems": "Sent Items",
     "drafts": "Drafts",
+    # Where SoftDelete puts items: out of sight of clients, as Exchange's dumpster is.
+    "recoverableitemsdeletions": "Deletions",
 }
 
 
@@ -48,6 +50,8 @@ class Mailbox:
             for name, display in DISTINGUISHED_FOLDERS.items()
         }
         self._by_id: dict[str, Folder] = {f.folder_id: f for f in self.folders.values()}
+        # Delegates allowed to see the content of Private items (Exchange's "view private items").
+        self.private_item_viewers: set[str] = set()
 
     def folder(self, distinguished_or_id: str) -> Folder:
         """A folder by distinguished id (calendar, inbox, ...) or by FolderId."""
@@ -79,6 +83,22 @@ class Mailbox:
         with self.lock:
             for folder in self.folders.values():
                 folder.items.pop(item.item_id, None)
+
+    def move(self, item: Item, folder_name: str) -> Folder:
+        """Move an item to another folder of this mailbox; returns the folder it came from."""
+        target = self.folder(folder_name)
+        with self.lock:
+            source = self._by_id[item.folder_id]
+            source.items.pop(item.item_id, None)
+            item.folder_id = target.folder_id
+            target.items[item.item_id] = item
+        return source
+
+    def find_by_uid(self, uid: str, folder_name: str = "calendar") -> Item | None:
+        """The calendar item of a meeting (by its UID) in one folder."""
+        folder = self.folder(folder_name)
+        with self.lock:
+            return next((i for i in folder.items.values() if getattr(i, "uid", None) == uid), None)
 
     def folder_of(self, item: Item) -> Folder:
         return self._by_id[item.folder_id]

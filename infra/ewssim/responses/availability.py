@@ -1,1 +1,259 @@
-"""EWS operations: availability (being written)."""
+"""EWS operations: GetUserAvailability and GetServerTimeZones (parse, call the model, render)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from infra.ewssim.errors import EwsError, RequestFault
+from infra.ewssim.models.availability import (
+    BusyEvent,
+    Detail,
+    FreeBusy,
+    check_request,
+    free_busy,
+    merged_free_busy,
+)
+from infra.ewssim.models.timezones import (
+    LAST,
+    SERVER_TIME_ZONES,
+    WEEKDAYS,
+    RuleTimeZone,
+    ServerTimeZone,
+    TransitionRule,
+    rule_for,
+    server_time_zone,
+)
+from infra.ewssim.namespaces import Element, add, child_text, m, new, t
+from infra.ewssim.responses import operation
+from infra.ewssim.responses.common import error, operation_response, success
+from infra.ewssim.responses.context import RequestContext
+
+_UTC_RULE = RuleTimeZone(bias=0)
+_VIEWS = {"MergedOnly", "FreeBusy", "FreeBusyMerged", "Detailed", "DetailedMerged"}
+
+
+# GetUserAvailability ---------------------------------------------------------------------------
+
+
+# exchangelib (and Exchange's WSDL) name the body element GetUserAvailabilityRequest; the plain
+# operation name is registered too so that per-operation tooling can find it either way.
+@operation("GetUserAvailabilityRequest")
+@operation("GetUserAvailability")
+def get_user_availability(ctx: RequestContext, body: Element) -> Element:
+    """Free/busy of up to 100 mailboxes over a window of at most 42 days, in the request's time zone."""
+    zone_el = body.find(t("TimeZone"))
+    zone = _parse_serializable_zone(zone_el) if zone_el is not None else _UTC_RULE
+    addresses = [
+        (data.findtext(f"{t('Email')}/{t('Address')}") or "").strip()
+        for data in body.iterfind(f"{m('MailboxDataArray')}/{t('MailboxData')}")
+    ]
+    options = body.find(t("FreeBusyViewOptions"))
+    if options is None:
+        raise RequestFault("ErrorInvalidRequest", "ewssim answers FreeBusyViewOptions only, not suggestions.")
+    start = _parse_time(options.findtext(f"{t('TimeWindow')}/{t('StartTime')}"), zone)
+    end = _parse_time(options.findtext(f"{t('TimeWindow')}/{t('EndTime')}"), zone)
+    interval = timedelta(minutes=int(child_text(options, t("MergedFreeBusyIntervalInMinutes"), "30") or 30))
+    requested = child_text(options, t("RequestedView"), "DetailedMerged") or "DetailedMerged"
+    if requested not in _VIEWS:
+        raise RequestFault("ErrorInvalidRequest", f"Unknown RequestedView {requested}.")
+    check_request(len(addresses), start, end)
+
+    requester = ctx.acting_as
+    full_access = ctx.app_only and ctx.impersonated is None
+    want_details = requested.startswith("Detailed")
+    root = new(m("GetUserAvailabilityResponse"))
+    array = add(root, m("FreeBusyResponseArray"))
+    for address in addresses:
+        response = add(array, m("FreeBusyResponse"))
+        try:
+            result = free_busy(ctx.backend, requester, address, start, end, want_details, full_access)
+        except EwsError as failure:
+            error(response, "ResponseMessage", failure)
+            add(add(response, m("FreeBusyView")), t("FreeBusyViewType"), "None")
+            continue
+        success(response, "ResponseMessage")
+        _render_view(add(response, m("FreeBusyView")), result, requested, zone, start, end, interval)
+    return root
+
+
+def _render_view(
+    view: Element,
+    result: FreeBusy,
+    requested: str,
+    zone: RuleTimeZone,
+    start: datetime,
+    end: datetime,
+    interval: timedelta,
+) -> None:
+    # Exchange reports the view it actually served: without detail rights, Detailed becomes FreeBusy.
+    served = requested
+    if requested.startswith("Detailed") and result.detail is Detail.TIMES:
+        served = requested.replace("Detailed", "FreeBusy")
+    add(view, t("FreeBusyViewType"), served)
+    if served.endswith("Merged") or served == "MergedOnly":
+        add(view, t("MergedFreeBusy"), merged_free_busy(result.events, start, end, interval))
+    if served == "MergedOnly":
+        return
+    events = add(view, t("CalendarEventArray"))
+    with_details = served.startswith("Detailed")
+    for event in result.events:
+        _render_event(events, event, zone, with_details)
+    hours = add(view, t("WorkingHours"))
+    _render_serializable_zone(add(hours, t("TimeZone")), rule_for(result.principal.time_zone))
+    periods = add(hours, t("WorkingPeriodArray"))
+    period = add(periods, t("WorkingPeriod"))
+    working = result.working_hours
+    add(period, t("DayOfWeek"), " ".join(working.days))
+    add(period, t("StartTimeInMinutes"), str(working.start.hour * 60 + working.start.minute))
+    add(period, t("EndTimeInMinutes"), str(working.end.hour * 60 + working.end.minute))
+
+
+def _render_event(parent: Element, event: BusyEvent, zone: RuleTimeZone, with_details: bool) -> None:
+    element = add(parent, t("CalendarEvent"))
+    # Times are local to the request's TimeZone and carry no offset, as Exchange sends them.
+    add(element, t("StartTime"), zone.to_local(event.start).isoformat(timespec="seconds"))
+    add(element, t("EndTime"), zone.to_local(event.end).isoformat(timespec="seconds"))
+    add(element, t("BusyType"), event.busy_type)
+    details = event.details
+    if not with_details or details is None:
+        return
+    detail_el = add(element, t("CalendarEventDetails"))
+    if details.item_id is not None:
+        add(detail_el, t("ID"), details.item_id)
+    if details.subject is not None:
+        add(detail_el, t("Subject"), details.subject)
+    if details.location is not None:
+        add(detail_el, t("Location"), details.location)
+    add(detail_el, t("IsMeeting"), _bool(details.is_meeting))
+    add(detail_el, t("IsRecurring"), "false")
+    add(detail_el, t("IsException"), "false")
+    add(detail_el, t("IsReminderSet"), "false")
+    add(detail_el, t("IsPrivate"), _bool(details.is_private))
+
+
+def _parse_time(text: str | None, zone: RuleTimeZone) -> datetime:
+    if not text:
+        raise RequestFault("ErrorInvalidRequest", "The TimeWindow needs a StartTime and an EndTime.")
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise RequestFault("ErrorInvalidRequest", f"Invalid dateTime {text!r}.") from exc
+    if parsed.tzinfo is None:  # naive times are in the request's TimeZone
+        return zone.to_utc(parsed)
+    return parsed.astimezone(UTC)
+
+
+def _parse_serializable_zone(element: Element) -> RuleTimeZone:
+    bias = int(child_text(element, t("Bias"), "0") or 0)
+    standard_el = element.find(t("StandardTime"))
+    daylight_el = element.find(t("DaylightTime"))
+    if standard_el is None or daylight_el is None:
+        return RuleTimeZone(bias=bias)
+    standard_bias, standard = _parse_zone_time(standard_el)
+    daylight_bias, daylight = _parse_zone_time(daylight_el)
+    if standard is None or daylight is None or daylight_bias == standard_bias:
+        return RuleTimeZone(bias=bias + standard_bias)
+    return RuleTimeZone(bias + standard_bias, daylight_bias - standard_bias, standard, daylight)
+
+
+def _parse_zone_time(element: Element) -> tuple[int, TransitionRule | None]:
+    bias = int(child_text(element, t("Bias"), "0") or 0)
+    month = int(child_text(element, t("Month"), "0") or 0)
+    day_name = child_text(element, t("DayOfWeek"), "Sunday") or "Sunday"
+    if not 1 <= month <= 12 or day_name not in WEEKDAYS:
+        return bias, None
+    occurrence = int(child_text(element, t("DayOrder"), "1") or 1)
+    at = datetime.strptime(child_text(element, t("Time"), "00:00:00") or "00:00:00", "%H:%M:%S").time()
+    rule = TransitionRule(month, WEEKDAYS.index(day_name), LAST if occurrence in (-1, 5) else occurrence, at)
+    return bias, rule
+
+
+def _render_serializable_zone(element: Element, rule: RuleTimeZone) -> None:
+    add(element, t("Bias"), str(rule.bias))
+    for tag, transition, bias in (
+        ("StandardTime", rule.standard, 0),
+        ("DaylightTime", rule.daylight, rule.daylight_bias),
+    ):
+        part = add(element, t(tag))
+        add(part, t("Bias"), str(bias if rule.has_dst else 0))
+        if rule.has_dst and transition is not None:
+            add(part, t("Time"), transition.at.strftime("%H:%M:%S"))
+            add(part, t("DayOrder"), str(transition.occurrence))
+            add(part, t("Month"), str(transition.month))
+            add(part, t("DayOfWeek"), WEEKDAYS[transition.weekday])
+        else:  # Exchange's way of saying "no daylight saving"
+            add(part, t("Time"), "00:00:00")
+            add(part, t("DayOrder"), "0")
+            add(part, t("Month"), "0")
+            add(part, t("DayOfWeek"), "Sunday")
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+# GetServerTimeZones ----------------------------------------------------------------------------
+
+
+@operation("GetServerTimeZones")
+def get_server_time_zones(ctx: RequestContext, body: Element) -> Element:
+    """Definitions of the requested Windows time zones, or of every zone the server knows."""
+    full = (body.get("ReturnFullTimeZoneData") or "false").lower() in ("true", "1")
+    ids = [(el.text or "").strip() for el in body.iterfind(f"{m('Ids')}/{t('Id')}")]
+    known = [zone for zone in map(server_time_zone, ids or SERVER_TIME_ZONES) if zone is not None]
+    root, messages = operation_response("GetServerTimeZones")
+    if ids and not known:
+        message = error(
+            messages,
+            "GetServerTimeZonesResponseMessage",
+            EwsError("ErrorTimeZone", f"No time zone with id {', '.join(ids)} is known."),
+        )
+        add(message, m("TimeZoneDefinitions"))  # required by the schema even on error
+        return root
+    definitions = add(success(messages, "GetServerTimeZonesResponseMessage"), m("TimeZoneDefinitions"))
+    for zone in known:
+        _render_definition(definitions, zone, full)
+    return root
+
+
+def _render_definition(parent: Element, zone: ServerTimeZone, full: bool) -> None:
+    definition = add(parent, t("TimeZoneDefinition"), Id=zone.ms_id, Name=zone.name)
+    if not full:
+        return
+    rule = zone.rule
+    year = datetime.now(UTC).year
+    standard_id = f"trule:Microsoft/Registry/{zone.ms_id}/{year}-Standard"
+    daylight_id = f"trule:Microsoft/Registry/{zone.ms_id}/{year}-Daylight"
+    periods = add(definition, t("Periods"))
+    add(periods, t("Period"), Bias=_duration(rule.bias), Name="Standard", Id=standard_id)
+    if rule.has_dst:
+        add(
+            periods,
+            t("Period"),
+            Bias=_duration(rule.bias + rule.daylight_bias),
+            Name="Daylight",
+            Id=daylight_id,
+        )
+    group = add(add(definition, t("TransitionsGroups")), t("TransitionsGroup"), Id="0")
+    if rule.has_dst and rule.daylight is not None and rule.standard is not None:
+        _render_recurring(group, daylight_id, rule.daylight)
+        _render_recurring(group, standard_id, rule.standard)
+    else:
+        add(add(group, t("Transition")), t("To"), standard_id, Kind="Period")
+    add(add(add(definition, t("Transitions")), t("Transition")), t("To"), "0", Kind="Group")
+
+
+def _render_recurring(group: Element, period_id: str, rule: TransitionRule) -> None:
+    transition = add(group, t("RecurringDayTransition"))
+    add(transition, t("To"), period_id, Kind="Period")
+    add(transition, t("TimeOffset"), _duration(rule.at.hour * 60 + rule.at.minute))
+    add(transition, t("Month"), str(rule.month))
+    add(transition, t("DayOfWeek"), WEEKDAYS[rule.weekday])
+    add(transition, t("Occurrence"), "-1" if rule.occurrence == LAST else str(rule.occurrence))
+
+
+def _duration(minutes: int) -> str:
+    """Minutes as xs:duration the way Exchange writes biases: -PT1H, PT5H30M, PT0H."""
+    sign = "-" if minutes < 0 else ""
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{sign}PT{hours}H{rest}M" if rest else f"{sign}PT{hours}H"

@@ -1,0 +1,111 @@
+"""PipelineConfig: the environment, read once at the edge and passed down as a value."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = ["ENVIRONMENT_VARIABLES", "PipelineConfig"]
+
+# Field name -> environment variables, first one set wins. One place, so that the error for a
+# bad value can name the variable the operator has to fix.
+ENVIRONMENT_VARIABLES: Mapping[str, tuple[str, ...]] = {
+    "table_name": ("PIPELINE_TABLE",),
+    "aws_region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+    "aws_endpoint_url": ("AWS_ENDPOINT_URL",),
+    "broker_url": ("PIPELINE_BROKER",),
+    "worker_concurrency": ("PIPELINE_CONCURRENCY",),
+    "job_ttl_days": ("PIPELINE_JOB_TTL_DAYS",),
+    "job_timeout_seconds": ("PIPELINE_JOB_TIMEOUT",),
+    "secret_cache_seconds": ("PIPELINE_SECRET_CACHE_SECONDS",),
+    "ews_timeout_seconds": ("PIPELINE_EWS_TIMEOUT",),
+    "max_retry_wait_seconds": ("PIPELINE_MAX_RETRY_WAIT",),
+    "callback_base_url": ("PIPELINE_CALLBACK_URL",),
+}
+
+# A redelivery may take over a job whose worker has been silent this long past the job timeout:
+# the margin covers clock skew between workers and the final table write.
+LEASE_MARGIN_SECONDS = 60
+
+
+class PipelineConfig(BaseModel):
+    """Runtime settings of a worker, Lambda function or local run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    table_name: str = Field(default="ews-pipeline", min_length=3, max_length=255,
+                            pattern=r"^[A-Za-z0-9_.-]+$", description="The results table.")
+    aws_region: str = Field(default="us-east-1", min_length=1)
+    aws_endpoint_url: str | None = Field(
+        default=None, pattern=r"^https?://", description="Local AWS (moto server); None for AWS itself."
+    )
+    broker_url: str = Field(default="stub://", pattern=r"^(stub|redis|rediss|amqp|amqps|sqs)://",
+                            description="stub:// (in process), redis://, amqp:// or sqs://.")
+    worker_concurrency: int = Field(default=8, ge=1, le=256,
+                                    description="Jobs run at once; also sizes the EWS connection pool.")
+    job_ttl_days: int = Field(default=30, ge=1, le=3650, description="How long job records are kept.")
+    job_timeout_seconds: int = Field(
+        default=300, ge=10, le=900,
+        description="Longest a job may run: the Lambda function's timeout (at most 900 s).",
+    )
+    secret_cache_seconds: int = Field(default=300, ge=0, le=86400)
+    ews_timeout_seconds: int = Field(default=30, ge=1, le=600,
+                                     description="Timeout of one EWS HTTP request.")
+    max_retry_wait_seconds: int = Field(
+        default=60, ge=0, le=840,
+        description="Longest in-job wait for a throttled EWS server before the job is retried later.",
+    )
+    callback_base_url: str | None = Field(
+        default=None, pattern=r"^https?://",
+        description="Public base URL of the push-notification callback function.",
+    )
+
+    @model_validator(mode="after")
+    def _waits_fit_in_a_job(self) -> PipelineConfig:
+        # exchangelib's FaultTolerance would otherwise sleep past the Lambda timeout and the
+        # job would die without recording its outcome.
+        for field in ("ews_timeout_seconds", "max_retry_wait_seconds"):
+            if getattr(self, field) >= self.job_timeout_seconds:
+                raise ValueError(
+                    f"{field} ({ENVIRONMENT_VARIABLES[field][0]}) must be below job_timeout_seconds "
+                    f"({ENVIRONMENT_VARIABLES['job_timeout_seconds'][0]})"
+                )
+        return self
+
+    @property
+    def job_lease_seconds(self) -> int:
+        """How long a running job is held before another delivery may take it over."""
+        return self.job_timeout_seconds + LEASE_MARGIN_SECONDS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineConfig:
+        """Read the configuration from environ (default os.environ).
+
+        Raises ValueError naming the environment variable at fault; values are not echoed
+        (a broker URL may carry a password).
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        source: dict[str, str] = {}
+        for field, names in ENVIRONMENT_VARIABLES.items():
+            for name in names:
+                raw = env.get(name, "").strip()
+                if raw:
+                    values[field] = raw
+                    source[field] = name
+                    break
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors(include_input=False, include_url=False):
+                if not error["loc"]:  # a rule across fields; its message names the variables
+                    problems.append(error["msg"].removeprefix("Value error, "))
+                    continue
+                field = str(error["loc"][0])
+                variable = source.get(field) or "/".join(ENVIRONMENT_VARIABLES.get(field, (field,)))
+                problems.append(f"{variable}: {error['msg']}")
+        raise ValueError("invalid pipeline configuration: " + "; ".join(problems))

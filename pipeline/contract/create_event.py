@@ -1,0 +1,90 @@
+"""create_event: save a meeting in the right calendar, stamped with the booking key, not sent."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, ConfigDict, Field, JsonValue, model_validator
+
+from pipeline.contract.common import (
+    Attendee,
+    BookingKey,
+    ContractModel,
+    EmailAddress,
+    MailboxJobKwargs,
+    TimeZoneName,
+    check_end_after_start,
+)
+
+__all__ = ["CreateEventKwargs", "CreateEventResult"]
+
+
+class CreateEventKwargs(MailboxJobKwargs):
+    """Create (but do not send) a calendar event for a booking."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "integration_id": "acme-onprem",
+                    "mailbox": "alice@example.com",
+                    "booking_key": "interview-8841:slot-2",
+                    "subject": "Interview: {{ candidate }}",
+                    "body": "<p>Panel interview</p>",
+                    "body_type": "html",
+                    "start": "2026-11-03T14:00:00Z",
+                    "end": "2026-11-03T15:00:00Z",
+                    "time_zone": "Europe/London",
+                    "required_attendees": [{"email": "bob@example.com", "name": "Bob Baker"}],
+                    "rooms": ["room-a@example.com"],
+                    "template_vars": {"candidate": "Dana Diaz"},
+                }
+            ]
+        }
+    )
+
+    booking_key: BookingKey
+    subject: str = Field(
+        min_length=1, max_length=255, description="Subject; a Liquid template over template_vars."
+    )
+    body: str = Field(
+        default="", max_length=500_000, description="Body; a Liquid template over template_vars."
+    )
+    body_type: Literal["text", "html"] = Field(default="text", description="Format of the body.")
+    start: AwareDatetime = Field(description="Event start (with a UTC offset).")
+    end: AwareDatetime = Field(description="Event end (with a UTC offset); after start.")
+    time_zone: TimeZoneName = Field(default="UTC", description="Time zone the event is shown in.")
+    location: str | None = Field(default=None, max_length=255, description="Free-text location.")
+    required_attendees: list[Attendee] = Field(default_factory=list, max_length=500)
+    optional_attendees: list[Attendee] = Field(default_factory=list, max_length=500)
+    rooms: list[EmailAddress] = Field(
+        default_factory=list, max_length=50, description="Room mailboxes, added as resources."
+    )
+    categories: list[str] = Field(default_factory=list, max_length=25)
+    reminder_minutes: int | None = Field(
+        default=None, ge=0, le=40320, description="Reminder before start; none when absent."
+    )
+    is_private: bool = Field(default=False, description="Mark the event private (sensitivity).")
+    template_vars: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Variables for the Liquid subject and body templates."
+    )
+
+    @model_validator(mode="after")
+    def _times(self) -> CreateEventKwargs:
+        check_end_after_start(self.start, self.end)
+        return self
+
+
+class CreateEventResult(ContractModel):
+    """Where the event is."""
+
+    booking_key: BookingKey
+    item_id: str = Field(description="Exchange item id of the event.")
+    change_key: str = Field(description="Exchange change key of the saved version.")
+    calendar_mailbox: EmailAddress = Field(
+        description="Whose calendar holds the event (the service mailbox for dedicated-mailbox "
+        "integrations, otherwise the person's)."
+    )
+    created: bool = Field(
+        description="False when a redelivered job found the event it had already stamped."
+    )

@@ -1,0 +1,39 @@
+"""list_rooms: room lists and the rooms in them."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from pipeline.contract.common import ContractModel, EmailAddress, JobKwargs
+
+__all__ = ["ListRoomsKwargs", "ListRoomsResult", "Room", "RoomList"]
+
+
+class ListRoomsKwargs(JobKwargs):
+    """List the organisation's rooms."""
+
+    room_list: EmailAddress | None = Field(
+        default=None,
+        description="Only this room list; when absent, every room list with its rooms.",
+    )
+
+
+class Room(ContractModel):
+    """A bookable room mailbox."""
+
+    email: EmailAddress
+    name: str
+
+
+class RoomList(ContractModel):
+    """A room list (distribution group of rooms)."""
+
+    email: EmailAddress
+    name: str
+    rooms: list[Room]
+
+
+class ListRoomsResult(ContractModel):
+    """The room lists found."""
+
+    room_lists: list[RoomList]

@@ -1,0 +1,52 @@
+"""The job record as upstream apps see it: what happened to a message, keyed by its message_id."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, Field
+
+from pipeline.contract.common import ContractModel
+from pipeline.errors import ErrorCode
+
+__all__ = ["JobError", "JobOutcome", "JobStatus"]
+
+
+class JobStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # permanent: will not be retried
+    RETRYING = "retrying"  # a transient failure; the queue will deliver the message again
+
+    @property
+    def is_final(self) -> bool:
+        """True once the job will never run again."""
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+class JobError(ContractModel):
+    """Why the last attempt failed."""
+
+    code: ErrorCode = Field(description="Stable error code; upstream apps act on this.")
+    message: str = Field(description="Human-readable explanation; never contains secrets.")
+    retryable: bool = Field(description="True when the failure is transient and will be retried.")
+
+
+class JobOutcome(ContractModel):
+    """The results-table record of one job message."""
+
+    message_id: str = Field(description="The dramatiq message id the job was sent with.")
+    actor_name: str = Field(description="The action, e.g. create_event.")
+    integration_id: str | None = None
+    mailbox: str | None = None
+    status: JobStatus
+    attempts: int = Field(ge=0, description="Deliveries that started running the job.")
+    result: dict[str, Any] | None = Field(
+        default=None, description="The action's result (its <action>.result schema) once succeeded."
+    )
+    error: JobError | None = Field(default=None, description="Set when the last attempt failed.")
+    created_at: AwareDatetime = Field(description="First delivery.")
+    started_at: AwareDatetime | None = Field(default=None, description="Start of the latest attempt.")
+    updated_at: AwareDatetime
+    finished_at: AwareDatetime | None = Field(default=None, description="When it succeeded or failed.")

@@ -1,0 +1,116 @@
+"""ExchangeGateway: the domain operations the actions use, whatever speaks to Exchange underneath.
+
+A gateway is bound to one integration and one job mailbox (its `target`): actions obtain it with
+`context.gateway(integration_id, mailbox)` and call the methods below. Every method raises only
+PipelineError subclasses. EWS implements this in `ews/gateway.py`; a Microsoft Graph backend
+would be a second implementation.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from datetime import datetime
+
+from pipeline.exchange.types import (
+    EventDraft,
+    EventRef,
+    MailboxAvailability,
+    MailboxTarget,
+    PushSubscription,
+    Room,
+    RoomList,
+)
+from pipeline.integrations import DeleteType
+
+__all__ = ["ExchangeGateway"]
+
+# The event and subscription methods are part of the contract, but their EWS modules
+# (ews/events.py, ews/subscriptions.py) land separately; until then they fail loudly here instead
+# of making every gateway abstract. Make them @abc.abstractmethod once EwsGateway implements them.
+_NOT_YET = "not implemented by this gateway yet"
+
+
+class ExchangeGateway(abc.ABC):
+    @property
+    @abc.abstractmethod
+    def target(self) -> MailboxTarget:
+        """Whose calendar this gateway writes to, and as whom it acts."""
+
+    # check_connection ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def probe_endpoint(self) -> str:
+        """Resolve the service endpoint (URL or autodiscover) and return it; no credentials checked yet."""
+
+    @abc.abstractmethod
+    def authenticate(self) -> str:
+        """Prove the credentials work; return the server's version (e.g. "15.2.1118.7")."""
+
+    @abc.abstractmethod
+    def probe_mailbox(self) -> None:
+        """Prove the connection method works for the target mailbox (reads its calendar folder)."""
+
+    # Free/busy -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_availability(
+        self,
+        mailboxes: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        detailed: bool = False,
+        merged_interval_minutes: int | None = None,
+    ) -> list[MailboxAvailability]:
+        """Free/busy for every mailbox over [start, end), one entry per mailbox in input order.
+
+        Any number of mailboxes and any window length: the implementation batches and chunks.
+        `detailed` asks for subject/location where the permission allows (the caller decides
+        whether to show them); `merged_interval_minutes` also asks for the merged digit string.
+        A mailbox-level failure (unknown mailbox, no permission) is reported in its entry's
+        error_code rather than raised.
+        """
+
+    # Events (implemented in ews/events.py) --------------------------------------------------
+
+    def find_event_by_booking_key(self, booking_key: str) -> EventRef | None:
+        """The event stamped with `booking_key` in the target calendar, or None."""
+        raise NotImplementedError(_NOT_YET)
+
+    def create_event(self, draft: EventDraft) -> EventRef:
+        """Save `draft` into the target calendar without sending invitations, stamped with its booking key."""
+        raise NotImplementedError(_NOT_YET)
+
+    def send_invitations(self, ref: EventRef) -> EventRef:
+        """Send meeting requests for a saved event to each attendee who has not had one yet.
+
+        Idempotent: running it twice sends nobody a second invitation. Returns the new change key.
+        """
+        raise NotImplementedError(_NOT_YET)
+
+    def update_event(self, ref: EventRef, draft: EventDraft, *, send_updates: bool) -> EventRef:
+        """Make the event match `draft`; with send_updates attendees get the update; CONFLICT if stale."""
+        raise NotImplementedError(_NOT_YET)
+
+    def cancel_event(self, ref: EventRef, *, delete_type: DeleteType, send_cancellations: bool) -> None:
+        """Cancel (send_cancellations) and delete the event; ITEM_NOT_FOUND if it is already gone."""
+        raise NotImplementedError(_NOT_YET)
+
+    # Rooms -----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def list_room_lists(self) -> list[RoomList]:
+        """The organisation's room lists (without their rooms)."""
+
+    @abc.abstractmethod
+    def list_rooms(self, room_list: str) -> list[Room]:
+        """The rooms in the room list with this address."""
+
+    # Notifications (implemented in ews/subscriptions.py) -------------------------------------
+
+    def subscribe_push(
+        self, callback_url: str, status_frequency_minutes: int, watermark: str | None = None
+    ) -> PushSubscription:
+        """Push-subscribe to the target calendar; resume from `watermark` when given."""
+        raise NotImplementedError(_NOT_YET)

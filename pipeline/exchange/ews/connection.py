@@ -1,0 +1,283 @@
+"""From "an integration and a mailbox" to a working exchangelib Account, pooled across jobs.
+
+One EwsConnector lives per warm process. It resolves the endpoint (URL or autodiscover) and the
+server version once per integration, and keeps one exchangelib Protocol (a session pool sized to
+the worker's concurrency) per integration secret, plus an Account per mailbox. A secret whose
+content changed, or a 401, closes the old protocol and removes it from exchangelib's
+process-wide cache, so rotated credentials never leave a stale protocol behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+from exchangelib import UTC, Account, Configuration, FailFast, Version
+from exchangelib.autodiscover import Autodiscovery
+from exchangelib.credentials import BaseCredentials
+from exchangelib.protocol import Protocol
+
+from pipeline.errors import ErrorCode, PermanentError
+from pipeline.exchange.ews.errors import ews_errors, install_log_scrubbing
+from pipeline.exchange.ews.protocol import (
+    access_type_for,
+    autodiscover_protocol_class,
+    build_credentials,
+    exchangelib_auth_type,
+    pinned_version,
+    protocol_class,
+)
+from pipeline.exchange.types import MailboxTarget
+from pipeline.integrations import AuthType, ConnectionMethod, IntegrationSettings
+from pipeline.secrets import SecretSource
+
+if TYPE_CHECKING:
+    from pipeline.exchange.ews.gateway import EwsGateway
+
+__all__ = ["EwsConnector", "LiveConnection", "resolve_target"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def resolve_target(settings: IntegrationSettings, mailbox: str | None) -> MailboxTarget:
+    """Whose calendar the connection method writes to, and whose rights apply."""
+    user = mailbox.lower() if mailbox else None
+    service = (settings.service_mailbox or "").lower()
+    method = settings.connection_method
+    if method is ConnectionMethod.PERSONAL:
+        if user is None:
+            raise PermanentError(
+                ErrorCode.INVALID_KWARGS, "the personal connection method needs the job's mailbox"
+            )
+        return MailboxTarget(user, user, user, method)
+    if method is ConnectionMethod.DEDICATED:
+        return MailboxTarget(service, user, service, method)
+    owner = user or service
+    impersonating = method is ConnectionMethod.IMPERSONATION or settings.auth_type is AuthType.OAUTH2
+    return MailboxTarget(owner, user, owner if impersonating else service, method)
+
+
+@dataclass
+class _Pool:
+    """The live protocol for one (integration, secret) and the Accounts opened on it."""
+
+    fingerprint: str
+    config: Configuration
+    protocol: Protocol
+    accounts: dict[tuple[str, str], Account] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LiveConnection:
+    """What an EWS operation module needs: the Account on the target mailbox and its Protocol."""
+
+    settings: IntegrationSettings
+    target: MailboxTarget
+    account: Account
+    protocol: Protocol
+
+    @property
+    def impersonating(self) -> bool:
+        return self.account.access_type == "impersonation"
+
+
+class EwsConnector:
+    """Opens pooled EWS connections; one per process, shared by all worker threads."""
+
+    def __init__(
+        self, secrets: SecretSource, *, concurrency: int = 4, request_timeout_s: float | None = None
+    ) -> None:
+        self._secrets = secrets
+        self.max_connections = max(1, concurrency)
+        self._timeout = request_timeout_s
+        self._lock = threading.RLock()
+        self._pools: dict[tuple[str, str], _Pool] = {}
+        self._endpoints: dict[tuple[object, ...], str] = {}
+        self._versions: dict[tuple[str, str], Version] = {}
+        install_log_scrubbing()
+
+    # The public way in ----------------------------------------------------------------------------
+
+    def gateway(self, settings: IntegrationSettings, mailbox: str | None = None) -> EwsGateway:
+        """The gateway an action uses for this integration and job mailbox (cheap: connections are pooled)."""
+        from pipeline.exchange.ews.gateway import EwsGateway  # gateway.py builds on this module
+
+        return EwsGateway(self, settings, mailbox)
+
+    def run(
+        self,
+        settings: IntegrationSettings,
+        mailbox: str | None,
+        operation: str,
+        call: Callable[[LiveConnection], T],
+    ) -> T:
+        """Run `call` on a live connection; on a 401, refresh the secret once, reconnect and retry once."""
+        try:
+            with ews_errors(operation):
+                return call(self.open(settings, mailbox))
+        except PermanentError as first:
+            if first.code is not ErrorCode.AUTH_FAILED:
+                raise
+            log.info(
+                "EWS %s refused the credentials of %s; refreshing the secret once",
+                operation,
+                settings.integration_id,
+            )
+            self.discard(settings, mailbox)
+        try:
+            with ews_errors(operation):
+                return call(self.open(settings, mailbox, refresh_secret=True))
+        except PermanentError as second:
+            if second.code is not ErrorCode.AUTH_FAILED:
+                raise
+            raise PermanentError(
+                ErrorCode.AUTH_FAILED, f"{second.message} (refused again after refreshing the secret)"
+            ) from second
+
+    def open(
+        self, settings: IntegrationSettings, mailbox: str | None, *, refresh_secret: bool = False
+    ) -> LiveConnection:
+        """The pooled connection for this mailbox (built on first use)."""
+        target = resolve_target(settings, mailbox)
+        secret_name = settings.secret_name_for(target.user)
+        secret = self._secrets.get(secret_name, refresh=refresh_secret)
+        credentials = build_credentials(settings, secret, secret_name)
+        pool_key = (settings.integration_id, secret_name)
+        access_type = access_type_for(settings)
+        with self._lock:
+            pool = self._pools.get(pool_key)
+            if pool is not None and pool.fingerprint != secret.fingerprint:
+                log.info("secret %s changed; closing the old EWS protocol", secret_name)
+                self._close(pool_key)
+                pool = None
+            if pool is None:
+                pool = self._new_pool(settings, credentials, secret.fingerprint, target.acting_as)
+                self._pools[pool_key] = pool
+            account = pool.accounts.get((target.mailbox, access_type))
+            if account is None:
+                account = Account(
+                    target.mailbox,
+                    config=pool.config,
+                    autodiscover=False,
+                    access_type=access_type,
+                    default_timezone=UTC,
+                )
+                if account.protocol is not pool.protocol:
+                    # Account() looks its protocol up in exchangelib's cache; if ours was evicted
+                    # (a shared secret rotated), it built a default one: drop that, use ours.
+                    self._forget_protocol(pool.config, account.protocol)
+                    account.protocol = pool.protocol
+                pool.accounts[(target.mailbox, access_type)] = account
+        return LiveConnection(settings, target, account, pool.protocol)
+
+    def discard(self, settings: IntegrationSettings, mailbox: str | None) -> None:
+        """Forget and close the connection used for this mailbox (its whole secret's protocol)."""
+        target = resolve_target(settings, mailbox)
+        with self._lock:
+            self._close((settings.integration_id, settings.secret_name_for(target.user)))
+
+    def endpoint(self, settings: IntegrationSettings, mailbox: str | None = None) -> str:
+        """The EWS URL for this integration (autodiscovered once per process when not configured)."""
+        if settings.ews_url:
+            return settings.ews_url
+        target = resolve_target(settings, mailbox)
+        secret_name = settings.secret_name_for(target.user)
+        secret = self._secrets.get(secret_name)
+        with ews_errors("Autodiscover"):
+            return self._endpoint(
+                settings, build_credentials(settings, secret, secret_name), target.acting_as
+            )
+
+    def close_all(self) -> None:
+        with self._lock:
+            for key in list(self._pools):
+                self._close(key)
+
+    # Internals -------------------------------------------------------------------------------------
+
+    def _new_pool(
+        self, settings: IntegrationSettings, credentials: BaseCredentials, fingerprint: str, logon_email: str
+    ) -> _Pool:
+        endpoint = self._endpoint(settings, credentials, logon_email)
+        version_key = (settings.integration_id, endpoint)
+        config = Configuration(
+            service_endpoint=endpoint,
+            credentials=credentials,
+            auth_type=exchangelib_auth_type(settings.auth_type),
+            version=pinned_version(settings.server_version) or self._versions.get(version_key),
+            # The pipeline retries via its queue, honouring BackOffMilliseconds; exchangelib must not sleep.
+            retry_policy=FailFast(),
+            max_connections=self.max_connections,
+        )
+        wanted = protocol_class(settings)
+        with suppress(KeyError):
+            cached, _ = Protocol[config]
+            if not isinstance(cached, wanted):
+                # Same endpoint and credentials under another TLS policy: never share it.
+                self._forget_protocol(config, cached)
+        protocol = wanted(config=config)
+        if self._timeout is not None:
+            protocol.TIMEOUT = self._timeout
+        if protocol.config.version is None or protocol.config.version.build is None:
+            with ews_errors("ConvertId (version detection)"):
+                self._versions[version_key] = protocol.version  # one round trip, then cached per integration
+        return _Pool(fingerprint, config, protocol)
+
+    def _endpoint(self, settings: IntegrationSettings, credentials: BaseCredentials, email: str) -> str:
+        if settings.ews_url:
+            return settings.ews_url
+        key = (
+            settings.integration_id,
+            settings.autodiscover_url,
+            settings.autodiscover_email,
+            settings.verify_tls,
+        )
+        with self._lock:
+            known = self._endpoints.get(key)
+        if known:
+            return known
+        email = settings.autodiscover_email or email
+        if settings.autodiscover_url:
+            protocol = autodiscover_protocol_class(settings)(
+                config=Configuration(
+                    service_endpoint=settings.autodiscover_url,
+                    credentials=credentials,
+                    auth_type=exchangelib_auth_type(settings.auth_type),
+                    retry_policy=FailFast(),
+                )
+            )
+            try:
+                answer = protocol.get_user_settings(user=email)
+            finally:
+                protocol.close()
+            answer.raise_errors()
+            url = answer.ews_url or answer.user_settings.get("internal_ews_url")
+        else:
+            # DNS-driven discovery (https only); exchangelib's own TLS settings apply to this step.
+            answer, found = Autodiscovery(email=email, credentials=credentials).discover()
+            url = answer.ews_url
+            self._forget_protocol(found.config, found)
+        if not url:
+            raise PermanentError(ErrorCode.AUTODISCOVER_FAILED, f"autodiscover gave no EWS URL for {email}")
+        with self._lock:
+            self._endpoints[key] = url
+        return str(url)
+
+    def _close(self, pool_key: tuple[str, str]) -> None:
+        pool = self._pools.pop(pool_key, None)
+        if pool is not None:
+            self._forget_protocol(pool.config, pool.protocol)
+
+    @staticmethod
+    def _forget_protocol(config: Configuration, protocol: Protocol) -> None:
+        """Close a protocol's sessions and drop it from exchangelib's process-wide protocol cache."""
+        with suppress(KeyError):
+            cached, _ = Protocol[config]
+            if cached is protocol:
+                del Protocol[config]
+        protocol.close()

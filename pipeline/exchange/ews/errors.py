@@ -1,0 +1,200 @@
+"""exchangelib exceptions -> PipelineError, in one place; and keeping secrets out of messages and logs.
+
+Wrap every EWS call in `with ews_errors("GetUserAvailability"):`. Exceptions from outside
+exchangelib, requests and oauthlib pass through unchanged: they are bugs, not Exchange answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import requests.exceptions
+from exchangelib import errors as ews
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+
+from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
+
+__all__ = [
+    "SecretScrubbingFilter",
+    "ews_errors",
+    "install_log_scrubbing",
+    "is_auth_failure",
+    "scrub",
+    "to_pipeline_error",
+]
+
+_MAX_MESSAGE = 500
+_RETRYABLE = {
+    ErrorCode.SERVER_BUSY,
+    ErrorCode.EWS_UNAVAILABLE,
+    ErrorCode.TIMEOUT,
+    ErrorCode.CONNECTION_DROPPED,
+}
+
+# EWS response codes (exchangelib names its exception classes after them) with a code of their own.
+_BY_RESPONSE_CODE: dict[str, ErrorCode] = {
+    "ErrorImpersonateUserDenied": ErrorCode.IMPERSONATION_DENIED,
+    "ErrorImpersonationDenied": ErrorCode.IMPERSONATION_DENIED,
+    "ErrorImpersonationFailed": ErrorCode.IMPERSONATION_DENIED,
+    "ErrorNonExistentMailbox": ErrorCode.UNKNOWN_MAILBOX,
+    "ErrorMailRecipientNotFound": ErrorCode.UNKNOWN_MAILBOX,
+    "ErrorInvalidSmtpAddress": ErrorCode.UNKNOWN_MAILBOX,
+    "ErrorAccessDenied": ErrorCode.ACCESS_DENIED,
+    "ErrorAccountDisabled": ErrorCode.ACCESS_DENIED,
+    "ErrorProxyRequestNotAllowed": ErrorCode.ACCESS_DENIED,
+    "ErrorItemNotFound": ErrorCode.ITEM_NOT_FOUND,
+    "ErrorIrresolvableConflict": ErrorCode.CONFLICT,
+    "ErrorStaleObject": ErrorCode.CONFLICT,
+    "ErrorMailboxDataArrayTooBig": ErrorCode.REQUEST_TOO_LARGE,
+    "ErrorTimeIntervalTooBig": ErrorCode.REQUEST_TOO_LARGE,
+    "ErrorSubscriptionNotFound": ErrorCode.SUBSCRIPTION_NOT_FOUND,
+    "ErrorAutoDiscoverFailed": ErrorCode.AUTODISCOVER_FAILED,
+    "AutoDiscoverError": ErrorCode.AUTODISCOVER_FAILED,
+    # Exchange is up but cannot serve this now: the same request can succeed later.
+    "ErrorInternalServerTransientError": ErrorCode.EWS_UNAVAILABLE,
+    "ErrorMailboxStoreUnavailable": ErrorCode.EWS_UNAVAILABLE,
+    "ErrorMailboxMoveInProgress": ErrorCode.EWS_UNAVAILABLE,
+    "ErrorConnectionFailedTransientError": ErrorCode.EWS_UNAVAILABLE,
+    "ErrorTooManyObjectsOpened": ErrorCode.EWS_UNAVAILABLE,
+    "ErrorExceededConnectionCount": ErrorCode.SERVER_BUSY,
+    "ErrorTimeoutExpired": ErrorCode.TIMEOUT,
+    "CASError": ErrorCode.EWS_UNAVAILABLE,
+}
+
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer|ntlm|negotiate)?\s*[^'\",}\s]+"),
+    re.compile(r"(?i)\b(basic|bearer|ntlm|negotiate)\s+[A-Za-z0-9+/=._\-~]{8,}"),
+    re.compile(
+        r"(?i)((?:password|passwd|client_secret|access_token|refresh_token)['\"]?\s*[:=]\s*['\"]?)[^'\"&,}\s]+"
+    ),
+)
+
+
+def scrub(text: str) -> str:
+    """Text with anything that looks like a credential replaced by ***."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.lastindex and m.group(1) else "") + "***", text)
+    return text
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """exc and what it was raised from or during, innermost last (exchangelib re-raises inside except)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _network_code(exc: BaseException) -> ErrorCode | None:
+    """TLS_ERROR, TIMEOUT or CONNECTION_DROPPED when a network failure is at the root of exc."""
+    for cause in _causes(exc):
+        if isinstance(cause, requests.exceptions.SSLError | ssl.SSLError):
+            return ErrorCode.TLS_ERROR
+        if isinstance(cause, requests.exceptions.Timeout | socket.timeout | TimeoutError):
+            return ErrorCode.TIMEOUT
+        if isinstance(
+            cause,
+            requests.exceptions.ConnectionError | requests.exceptions.ChunkedEncodingError | ConnectionError,
+        ):
+            return ErrorCode.CONNECTION_DROPPED
+    return None
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """The server or the token endpoint refused the credentials (HTTP 401 or an OAuth error)."""
+    return isinstance(exc, ews.UnauthorizedError | OAuth2Error)
+
+
+def _message(operation: str, exc: BaseException) -> str:
+    text = scrub(str(exc)).strip() or type(exc).__name__
+    if len(text) > _MAX_MESSAGE:
+        text = text[:_MAX_MESSAGE] + "..."
+    return f"{operation}: {type(exc).__name__}: {text}"
+
+
+def _make(code: ErrorCode, message: str, delay_ms: int | None = None) -> PipelineError:
+    if code in _RETRYABLE:
+        return RetryableError(code, message, delay_ms)
+    return PermanentError(code, message)
+
+
+def to_pipeline_error(exc: BaseException, operation: str = "EWS") -> PipelineError | None:
+    """The PipelineError for an Exchange-side failure, or None when exc is not one (a bug)."""
+    if isinstance(exc, PipelineError):
+        return exc
+    message = _message(operation, exc)
+    if is_auth_failure(exc):
+        return PermanentError(ErrorCode.AUTH_FAILED, message)
+    network = _network_code(exc)
+    if network is not None:
+        # exchangelib turns dropped connections and timeouts into ErrorTimeoutExpired/ErrorServerBusy
+        # with a made-up back-off; the root cause is what upstream can act on.
+        return _make(network, message)
+    if isinstance(exc, ews.ErrorServerBusy):
+        if any(isinstance(c, ews.ErrorInternalServerTransientError) for c in _causes(exc)):
+            return _make(ErrorCode.EWS_UNAVAILABLE, message)  # HTTP 503 and friends, re-raised as busy
+        delay = int(exc.back_off * 1000) if exc.back_off else None
+        return _make(ErrorCode.SERVER_BUSY, message, delay)
+    if isinstance(exc, ews.RateLimitError):
+        return _make(ErrorCode.SERVER_BUSY, message, int(exc.wait * 1000) if exc.wait else None)
+    for klass in type(exc).__mro__:
+        code = _BY_RESPONSE_CODE.get(klass.__name__)
+        if code is not None:
+            return _make(code, message)
+    if isinstance(exc, ews.ResponseMessageError | ews.RedirectError):
+        return _make(ErrorCode.EWS_ERROR, message)  # an EWS answer we have no better code for
+    if isinstance(exc, ews.TransportError):
+        return _make(ErrorCode.EWS_UNAVAILABLE, message)  # malformed or unexpected HTTP answer (5xx pages)
+    if isinstance(exc, ews.EWSError | requests.exceptions.RequestException):
+        return _make(ErrorCode.EWS_ERROR, message)
+    return None
+
+
+@contextmanager
+def ews_errors(operation: str) -> Iterator[None]:
+    """Turn any Exchange failure inside the block into the matching PipelineError (chained)."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = to_pipeline_error(exc, operation)
+        if mapped is None or mapped is exc:
+            raise
+        raise mapped from exc
+
+
+class SecretScrubbingFilter(logging.Filter):
+    """Redacts credentials from exchangelib's debug records (which include request headers)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = record.getMessage()
+            record.args = None
+        record.msg = scrub(str(record.msg))
+        return True
+
+
+_CHATTY_LOGGERS = (
+    "exchangelib.util",
+    "exchangelib.util.xml",
+    "exchangelib.protocol",
+    "exchangelib.services.common",
+    "exchangelib.transport",
+    "requests_oauthlib.oauth2_session",
+)
+_INSTALLED: set[str] = set()
+
+
+def install_log_scrubbing() -> None:
+    """Attach the filter to the loggers that can print credentials; idempotent."""
+    # Logger filters see only their own logger's records, so name each module that logs requests.
+    for name in _CHATTY_LOGGERS:
+        if name not in _INSTALLED:
+            logging.getLogger(name).addFilter(SecretScrubbingFilter())
+            _INSTALLED.add(name)

@@ -1,0 +1,85 @@
+"""EwsGateway: the ExchangeGateway over EWS, composing one module per EWS operation family.
+
+Obtain one from EwsConnector.gateway(settings, mailbox). Every call runs through
+EwsConnector.run(), which maps exchangelib errors and refreshes the secret once on a 401.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from pipeline.exchange.base import ExchangeGateway
+from pipeline.exchange.ews import availability, probes, rooms
+from pipeline.exchange.ews.connection import EwsConnector, LiveConnection, resolve_target
+from pipeline.exchange.types import MailboxAvailability, MailboxTarget, Room, RoomList
+from pipeline.integrations import IntegrationSettings
+
+__all__ = ["EwsGateway"]
+
+T = TypeVar("T")
+
+
+class EwsGateway(ExchangeGateway):
+    """Bound to one integration and one job mailbox; cheap to create per job (connections are pooled)."""
+
+    def __init__(self, connector: EwsConnector, settings: IntegrationSettings, mailbox: str | None) -> None:
+        self._connector = connector
+        self._settings = settings
+        self._mailbox = mailbox
+        self._target = resolve_target(settings, mailbox)
+
+    @property
+    def target(self) -> MailboxTarget:
+        return self._target
+
+    @property
+    def settings(self) -> IntegrationSettings:
+        return self._settings
+
+    def _run(self, operation: str, call: Callable[[LiveConnection], T]) -> T:
+        return self._connector.run(self._settings, self._mailbox, operation, call)
+
+    # check_connection --------------------------------------------------------------------------
+
+    def probe_endpoint(self) -> str:
+        return self._connector.endpoint(self._settings, self._mailbox)
+
+    def authenticate(self) -> str:
+        return self._run("ConvertId", probes.authenticate)
+
+    def probe_mailbox(self) -> None:
+        self._run("GetFolder", probes.probe_calendar)
+
+    # Free/busy ---------------------------------------------------------------------------------
+
+    def get_availability(
+        self,
+        mailboxes: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        detailed: bool = False,
+        merged_interval_minutes: int | None = None,
+    ) -> list[MailboxAvailability]:
+        return self._run(
+            "GetUserAvailability",
+            lambda live: availability.fetch_availability(
+                live,
+                mailboxes,
+                start,
+                end,
+                detailed=detailed,
+                merged_interval_minutes=merged_interval_minutes,
+                max_workers=self._connector.max_connections,
+            ),
+        )
+
+    # Rooms -------------------------------------------------------------------------------------
+
+    def list_room_lists(self) -> list[RoomList]:
+        return self._run("GetRoomLists", rooms.fetch_room_lists)
+
+    def list_rooms(self, room_list: str) -> list[Room]:
+        return self._run("GetRooms", lambda live: rooms.fetch_rooms(live, room_list))

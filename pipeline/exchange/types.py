@@ -1,0 +1,151 @@
+"""Values passed across the ExchangeGateway: frozen dataclasses, no exchangelib types.
+
+Datetimes are timezone-aware. A Microsoft Graph backend would produce and accept the same values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from pipeline.errors import ErrorCode
+from pipeline.integrations import ConnectionMethod
+
+__all__ = [
+    "BodyType",
+    "BusyInterval",
+    "BusyType",
+    "EventDraft",
+    "EventRef",
+    "MailboxAvailability",
+    "MailboxTarget",
+    "PushSubscription",
+    "Room",
+    "RoomList",
+    "WorkingHours",
+    "WorkingPeriod",
+]
+
+
+@dataclass(frozen=True)
+class MailboxTarget:
+    """Whose calendar a gateway acts on, and for whom.
+
+    `mailbox` is the calendar owner: the job's user, except for the dedicated method where it is
+    the service mailbox. `user` is the job's mailbox (None when the job names none).
+    `acting_as` is the logon whose rights apply (the user for personal and impersonation, the
+    service account for dedicated and delegate).
+    """
+
+    mailbox: str
+    user: str | None
+    acting_as: str
+    connection_method: ConnectionMethod
+
+
+class BusyType(StrEnum):
+    FREE = "Free"
+    TENTATIVE = "Tentative"
+    BUSY = "Busy"
+    OOF = "OOF"
+    WORKING_ELSEWHERE = "WorkingElsewhere"
+    NO_DATA = "NoData"
+
+
+@dataclass(frozen=True)
+class BusyInterval:
+    """One calendar event as free/busy shows it; subject/location only where permission gives them."""
+
+    start: datetime
+    end: datetime
+    busy_type: BusyType
+    subject: str | None = None
+    location: str | None = None
+    is_private: bool = False
+
+
+@dataclass(frozen=True)
+class WorkingPeriod:
+    """Working days and hours, in minutes after midnight in the mailbox's own time zone."""
+
+    days: tuple[str, ...]
+    start_minute: int
+    end_minute: int
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    # The mailbox's standard offset from UTC in minutes (EWS Bias has the opposite sign: UTC = local + bias).
+    utc_offset_minutes: int
+    periods: tuple[WorkingPeriod, ...]
+
+
+@dataclass(frozen=True)
+class MailboxAvailability:
+    """Free/busy for one mailbox over the whole requested window, or the reason it is missing."""
+
+    mailbox: str
+    intervals: tuple[BusyInterval, ...] = ()
+    working_hours: WorkingHours | None = None
+    # Merged view digits (0 free, 1 tentative, 2 busy, 3 OOF, 4 elsewhere, 5 no data), chunks joined.
+    merged: str | None = None
+    error_code: ErrorCode | None = None
+    error_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code is None
+
+
+class BodyType(StrEnum):
+    TEXT = "Text"
+    HTML = "HTML"
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """A calendar event to write; `booking_key` is stamped on it so that a retry can find it."""
+
+    subject: str
+    start: datetime
+    end: datetime
+    booking_key: str
+    body: str = ""
+    body_type: BodyType = BodyType.HTML
+    time_zone: str = "UTC"  # IANA name for the event's start/end time zone
+    location: str | None = None
+    required_attendees: tuple[str, ...] = ()
+    optional_attendees: tuple[str, ...] = ()
+    rooms: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    reminder_minutes: int | None = None  # None: no reminder
+    is_private: bool = False
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """Where an event lives: its EWS ids and the mailbox whose calendar holds it."""
+
+    item_id: str
+    change_key: str
+    mailbox: str
+
+
+@dataclass(frozen=True)
+class Room:
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class RoomList:
+    email: str
+    name: str
+    rooms: tuple[Room, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class PushSubscription:
+    subscription_id: str
+    watermark: str

@@ -1,0 +1,146 @@
+"""An integration: one customer's Exchange connection, without its secrets.
+
+The settings live in the results table; credentials live in Secrets Manager and are named here
+(`secret_name`, or `personal_secret_template` for a secret per user).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.errors import ErrorCode, PermanentError
+
+__all__ = [
+    "AuthType",
+    "ConnectionMethod",
+    "DeleteType",
+    "IntegrationSettings",
+    "load_integration",
+]
+
+# A pinned build ("15.2.1118" or "15.2.1118.7") or an EWS API version name ("Exchange2016").
+_BUILD = re.compile(r"^\d+\.\d+(\.\d+){0,2}$")
+_API_VERSION = re.compile(r"^Exchange\d{4}(_SP\d)?$")
+
+
+class ConnectionMethod(StrEnum):
+    PERSONAL = "personal"  # each user's own credentials, acting on their own mailbox
+    DEDICATED = "dedicated"  # the service mailbox's own calendar
+    DELEGATE = "delegate"  # service credentials, delegate access to the user's mailbox
+    IMPERSONATION = "impersonation"  # service credentials acting as the user
+
+
+class AuthType(StrEnum):
+    BASIC = "basic"  # app passwords are Basic too
+    NTLM = "ntlm"
+    OAUTH2 = "oauth2"  # client credentials (app-only)
+
+
+class DeleteType(StrEnum):
+    HARD = "hard"
+    SOFT = "soft"
+    MOVE_TO_DELETED_ITEMS = "move_to_deleted_items"
+
+
+class IntegrationSettings(BaseModel):
+    """The non-secret settings of one integration, as stored in the results table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    integration_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._\-]+$")
+    connection_method: ConnectionMethod
+    auth_type: AuthType
+    # Where EWS is: a fixed URL, or autodiscover (a SOAP autodiscover URL and/or an address to discover).
+    ews_url: str | None = None
+    autodiscover_email: str | None = None
+    autodiscover_url: str | None = None
+    # None means detect once per process; a build ("15.2.1118") or an API version name pins it.
+    server_version: str | None = None
+    verify_tls: bool = True
+    # Secrets Manager names: one service secret, or a template for a secret per user (personal).
+    secret_name: str | None = None
+    personal_secret_template: str | None = None
+    service_mailbox: str | None = None
+    oauth_authority: str = "https://login.microsoftonline.com"
+    oauth_tenant_id: str | None = None
+    # Behaviour of the actions.
+    delete_type: DeleteType = DeleteType.MOVE_TO_DELETED_ITEMS
+    lock_appointments: bool = False
+    auto_confirm: bool = False
+    show_event_titles: bool = False
+    post_as_scheduler: bool = False
+    subject_template: str | None = None
+    body_template: str | None = None
+    internal_domains: tuple[str, ...] = ()
+    busy_calendars: tuple[str, ...] | None = None
+    booking_calendar: str | None = None
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> IntegrationSettings:
+        if not (self.ews_url or self.autodiscover_email or self.autodiscover_url):
+            raise ValueError("one of ews_url, autodiscover_email or autodiscover_url is required")
+        for name in ("ews_url", "autodiscover_url", "oauth_authority"):
+            url = getattr(self, name)
+            if url is not None and not url.startswith(("https://", "http://")):
+                raise ValueError(f"{name} must be an http(s) URL")
+        if self.server_version is not None and not (
+            _BUILD.match(self.server_version) or _API_VERSION.match(self.server_version)
+        ):
+            raise ValueError(
+                "server_version must be a build like 15.2.1118 or an API version like Exchange2016"
+            )
+        if self.connection_method is ConnectionMethod.PERSONAL:
+            if not self.personal_secret_template:
+                raise ValueError("personal_secret_template is required for the personal connection method")
+            if "{mailbox}" not in self.personal_secret_template:
+                raise ValueError("personal_secret_template must contain {mailbox}")
+            if self.auth_type is AuthType.OAUTH2:
+                # Client credentials are app-only: there is no per-user OAuth identity to act as.
+                raise ValueError(
+                    "auth_type oauth2 (app-only) cannot be used with the personal connection method"
+                )
+        else:
+            if not self.secret_name:
+                raise ValueError(
+                    f"secret_name is required for the {self.connection_method} connection method"
+                )
+            if not self.service_mailbox:
+                raise ValueError(
+                    f"service_mailbox is required for the {self.connection_method} connection method"
+                )
+        if self.auth_type is AuthType.OAUTH2 and not self.oauth_tenant_id:
+            raise ValueError("oauth_tenant_id is required for auth_type oauth2")
+        return self
+
+    def secret_name_for(self, mailbox: str | None) -> str:
+        """The Secrets Manager name holding the credentials used for `mailbox`."""
+        if self.connection_method is ConnectionMethod.PERSONAL:
+            if not mailbox:
+                raise PermanentError(
+                    ErrorCode.INVALID_KWARGS, "the personal connection method needs the job's mailbox"
+                )
+            template = self.personal_secret_template or ""
+            return template.format(integration_id=self.integration_id, mailbox=mailbox.lower())
+        return self.secret_name or ""
+
+
+def load_integration(raw: Mapping[str, Any]) -> IntegrationSettings:
+    """Validate stored settings; errors name the offending fields, never their values."""
+    try:
+        return IntegrationSettings.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            # Cross-field messages are ours and name fields only; field messages are pydantic's.
+            problems.append(f"{where}: {error['msg']}")
+        integration = raw.get("integration_id", "?")
+        raise PermanentError(
+            ErrorCode.INVALID_INTEGRATION,
+            f"integration {integration!s:.128} is invalid: " + "; ".join(problems),
+        ) from None  # pydantic's own text quotes the input values, which must not travel with the error

@@ -1,0 +1,120 @@
+"""Exchange credentials from AWS Secrets Manager, read through Powertools Parameters and cached.
+
+A secret's SecretString is a JSON object with any of: username, password, domain (Basic, NTLM)
+and client_id, client_secret, tenant_id (OAuth 2.0 client credentials). Secret values never
+appear in reprs, logs or errors; errors name the secret id only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeline.errors import ErrorCode, PermanentError, RetryableError
+
+__all__ = ["DEFAULT_MAX_AGE_SECONDS", "ExchangeSecret", "SecretSource"]
+
+DEFAULT_MAX_AGE_SECONDS = 300
+_SECRET_FIELDS = ("password", "client_secret")
+# Client errors that mean "this secret cannot be read by us"; anything else may pass.
+_PERMANENT_CODES = {
+    "ResourceNotFoundException",
+    "AccessDeniedException",
+    "DecryptionFailure",
+    "InvalidRequestException",
+    "InvalidParameterException",
+}
+
+
+@dataclass(frozen=True, repr=False)
+class ExchangeSecret:
+    """Credentials for one Exchange identity; printing it shows who, never the secret parts."""
+
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    tenant_id: str | None = None
+    domain: str | None = None
+
+    @classmethod
+    def from_json(cls, name: str, text: str | bytes) -> ExchangeSecret:
+        try:
+            raw = json.loads(text)
+        except ValueError:
+            raw = None
+        if not isinstance(raw, dict):
+            raise PermanentError(
+                ErrorCode.INVALID_INTEGRATION, f"secret {name} is not a JSON object"
+            ) from None
+        known = {f.name for f in fields(cls)}
+        values: dict[str, str | None] = {}
+        for key in known:
+            value = raw.get(key)
+            if value is not None and not isinstance(value, str):
+                raise PermanentError(ErrorCode.INVALID_INTEGRATION, f"secret {name}: {key} must be a string")
+            values[key] = value or None
+        return cls(**values)
+
+    @property
+    def fingerprint(self) -> str:
+        """A short one-way digest that changes when the secret is rotated (for cache keys, not logs)."""
+        canonical = json.dumps([getattr(self, f.name) for f in fields(self)])
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={self._shown(f.name)}" for f in fields(self))
+        return f"ExchangeSecret({shown})"
+
+    __str__ = __repr__
+
+    def _shown(self, name: str) -> str:
+        value = getattr(self, name)
+        return "'***'" if name in _SECRET_FIELDS and value else repr(value)
+
+
+class SecretSource:
+    """Reads ExchangeSecrets by name, cached for `max_age_seconds`; `refresh=True` forces a fetch."""
+
+    def __init__(
+        self,
+        provider: SecretsProvider | None = None,
+        *,
+        boto3_client: Any = None,
+        max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS,
+    ) -> None:
+        # An injected client (or provider) lets tests point at moto and Lambda reuse one client.
+        self._provider = provider or SecretsProvider(boto3_client=boto3_client)
+        self._max_age = max_age_seconds
+
+    def get(self, name: str, refresh: bool = False) -> ExchangeSecret:
+        try:
+            text = self._provider.get(name, max_age=self._max_age, force_fetch=refresh)
+        except GetParameterError as exc:
+            raise _secret_error(name, exc) from exc
+        if text is None:
+            raise PermanentError(ErrorCode.SECRET_NOT_FOUND, f"secret {name} has no value")
+        if isinstance(text, dict):  # a provider configured with a transform already parsed it
+            text = json.dumps(text)
+        return ExchangeSecret.from_json(name, text)
+
+
+def _secret_error(name: str, exc: GetParameterError) -> Exception:
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ClientError):
+        code = str(cause.response.get("Error", {}).get("Code", ""))
+        if code in _PERMANENT_CODES:
+            return PermanentError(ErrorCode.SECRET_NOT_FOUND, f"secret {name} cannot be read ({code})")
+        return RetryableError(ErrorCode.STORE_UNAVAILABLE, f"Secrets Manager failed reading {name} ({code})")
+    if isinstance(cause, BotoCoreError):
+        return RetryableError(
+            ErrorCode.STORE_UNAVAILABLE,
+            f"Secrets Manager unreachable reading {name} ({type(cause).__name__})",
+        )
+    return PermanentError(ErrorCode.SECRET_NOT_FOUND, f"secret {name} cannot be read")

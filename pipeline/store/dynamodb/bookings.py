@@ -1,0 +1,112 @@
+"""Booking records: where a booking's event is, and who has been invited to it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pipeline.errors import ErrorCode, PermanentError, RetryableError
+from pipeline.store.dynamodb.items import booking_from_item, iso
+from pipeline.store.dynamodb.keys import booking_key as _booking_key
+from pipeline.store.dynamodb.table import ConditionFailed, TableClient
+from pipeline.store.records import BookingRecord
+
+__all__ = ["BookingTable"]
+
+
+def _not_found(integration_id: str, booking_key: str) -> PermanentError:
+    return PermanentError(ErrorCode.BOOKING_NOT_FOUND,
+                          f"no booking {booking_key!r} in integration {integration_id!r}")
+
+
+class BookingTable:
+    """The booking half of ResultsStore (see its docstrings for the contract)."""
+
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    def put_booking(self, booking: BookingRecord) -> None:
+        """Store where the booking's item is; invites already recorded and a cancellation are kept
+        (a redelivered create_event must not forget what send_invite did)."""
+        expression = (
+            "SET integration_id = :integration_id, booking_key = :booking_key, mailbox = :mailbox, "
+            "calendar_mailbox = :calendar_mailbox, item_id = :item_id, change_key = :change_key, "
+            "updated_at = :now, cancelled = "
+            + (":cancelled" if booking.cancelled else "if_not_exists(cancelled, :cancelled)")
+        )
+        values: dict[str, Any] = {
+            ":integration_id": booking.integration_id, ":booking_key": booking.booking_key,
+            ":mailbox": booking.mailbox, ":calendar_mailbox": booking.calendar_mailbox,
+            ":item_id": booking.item_id, ":change_key": booking.change_key,
+            ":now": iso(booking.updated_at), ":cancelled": booking.cancelled,
+        }
+        if booking.invites_sent_to:
+            expression += " ADD invites_sent_to :invites"
+            values[":invites"] = {email.lower() for email in booking.invites_sent_to}
+        self.table.update(_booking_key(booking.integration_id, booking.booking_key), expression,
+                          values=values)
+
+    def get_booking(self, integration_id: str, booking_key: str) -> BookingRecord | None:
+        item = self.table.get(_booking_key(integration_id, booking_key))
+        return None if item is None else booking_from_item(item)
+
+    def update_booking_item(self, integration_id: str, booking_key: str, item_id: str,
+                            change_key: str, now: datetime) -> BookingRecord:
+        try:
+            return booking_from_item(self.table.update(
+                _booking_key(integration_id, booking_key),
+                "SET item_id = :item_id, change_key = :change_key, updated_at = :now",
+                condition="attribute_exists(pk)",
+                values={":item_id": item_id, ":change_key": change_key, ":now": iso(now)},
+            ))
+        except ConditionFailed:
+            raise _not_found(integration_id, booking_key) from None
+
+    def record_invites_sent(self, integration_id: str, booking_key: str, recipients: Sequence[str],
+                            now: datetime) -> tuple[str, ...]:
+        """Add the recipients not yet recorded; return those this call added.
+
+        Atomic: of two concurrent calls, each recipient is returned to exactly one, so a caller
+        may use it to claim recipients before sending. Raises PermanentError(BOOKING_NOT_FOUND).
+        """
+        wanted = tuple(dict.fromkeys(email.lower() for email in recipients))
+        key = _booking_key(integration_id, booking_key)
+        # Optimistic concurrency on a version counter: one condition of fixed size, however many
+        # recipients (a condition per recipient would pass DynamoDB's 4 KB expression limit).
+        for _ in range(8):
+            item = self.table.get(key)
+            if item is None:
+                raise _not_found(integration_id, booking_key)
+            recorded = item.get("invites_sent_to", set())
+            new = tuple(email for email in wanted if email not in recorded)
+            if not new:
+                return ()
+            seen = item.get("invites_version", 0)
+            try:
+                self.table.update(
+                    key,
+                    "ADD invites_sent_to :new SET updated_at = :now, invites_version = :next",
+                    condition="attribute_exists(pk) AND "
+                    + ("invites_version = :seen" if seen else "attribute_not_exists(invites_version)"),
+                    values={":new": set(new), ":now": iso(now), ":next": seen + 1,
+                            **({":seen": seen} if seen else {})},
+                )
+                return new
+            except ConditionFailed:
+                continue  # another sender recorded some first: look again
+        raise RetryableError(ErrorCode.CONFLICT, f"invites of booking {booking_key!r} kept changing")
+
+    def mark_booking_cancelled(self, integration_id: str, booking_key: str, now: datetime) -> bool:
+        try:
+            self.table.update(
+                _booking_key(integration_id, booking_key),
+                "SET cancelled = :true, updated_at = :now",
+                condition="attribute_exists(pk) AND cancelled <> :true",
+                values={":true": True, ":now": iso(now)},
+            )
+            return True
+        except ConditionFailed:
+            if self.get_booking(integration_id, booking_key) is None:
+                raise _not_found(integration_id, booking_key) from None
+            return False

@@ -1,0 +1,36 @@
+"""Integration records: an integration's non-secret settings, stored as JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pipeline.errors import ErrorCode, PermanentError
+from pipeline.store.dynamodb.items import integration_from_item, iso
+from pipeline.store.dynamodb.keys import integration_key
+from pipeline.store.dynamodb.table import TableClient
+from pipeline.store.records import IntegrationRecord
+
+__all__ = ["IntegrationTable"]
+
+
+class IntegrationTable:
+    """The integration part of ResultsStore (see its docstrings for the contract)."""
+
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    def put_integration(self, integration_id: str, settings: dict[str, Any], now: datetime) -> None:
+        try:
+            # JSON rather than a DynamoDB map: settings round-trip exactly (no Decimal for numbers).
+            text = json.dumps(settings, sort_keys=True)
+        except (TypeError, ValueError):
+            raise PermanentError(ErrorCode.INVALID_INTEGRATION,
+                                 f"settings of integration {integration_id!r} are not JSON") from None
+        self.table.put({**integration_key(integration_id), "integration_id": integration_id,
+                        "settings": text, "updated_at": iso(now)})
+
+    def get_integration_record(self, integration_id: str) -> IntegrationRecord | None:
+        item = self.table.get(integration_key(integration_id))
+        return None if item is None else integration_from_item(item)

@@ -1,0 +1,115 @@
+"""Job records: claimed by one delivery at a time through conditional writes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipeline.errors import ErrorCode, PermanentError, RetryableError
+from pipeline.store.dynamodb.items import encode_result, epoch_ms, iso, job_from_item
+from pipeline.store.dynamodb.keys import TTL_ATTRIBUTE, job_key
+from pipeline.store.dynamodb.table import ConditionFailed, TableClient
+from pipeline.store.records import JobRecord, JobStatus
+
+__all__ = ["JobTable"]
+
+
+class JobTable:
+    """The job half of ResultsStore (see its docstrings for the contract)."""
+
+    def __init__(self, table: TableClient, ttl: timedelta, lease: timedelta) -> None:
+        self.table = table
+        self.job_ttl = ttl
+        self.job_lease = lease
+
+    def _expires_at(self, now: datetime) -> int:
+        return int((now + self.job_ttl).timestamp())
+
+    def begin_job(self, message_id: str, actor_name: str, integration_id: str | None,
+                  mailbox: str | None, now: datetime) -> JobRecord:
+        key = job_key(message_id)
+        lease_ms = epoch_ms(now + self.job_lease)
+        item: dict[str, Any] = {
+            **key, "message_id": message_id, "actor_name": actor_name, "status": JobStatus.RUNNING.value,
+            "attempts": 1, "created_at": iso(now), "started_at": iso(now), "updated_at": iso(now),
+            "lease_expires_ms": lease_ms, TTL_ATTRIBUTE: self._expires_at(now),
+        }
+        item.update({k: v for k, v in (("integration_id", integration_id), ("mailbox", mailbox)) if v})
+        try:
+            self.table.put(item, condition="attribute_not_exists(pk)")
+            return job_from_item(item)
+        except ConditionFailed:
+            pass
+        try:  # a redelivery: take over a retrying job, or a running one whose lease ran out
+            return job_from_item(self.table.update(
+                key,
+                "SET #status = :running, attempts = attempts + :one, started_at = :now, "
+                "updated_at = :now, lease_expires_ms = :lease, #ttl = :ttl "
+                "REMOVE error_code, error_message, error_retryable",
+                condition="#status = :retrying OR (#status = :running AND lease_expires_ms < :now_ms)",
+                names={"#status": "status", "#ttl": TTL_ATTRIBUTE},
+                values={":running": JobStatus.RUNNING.value, ":retrying": JobStatus.RETRYING.value,
+                        ":one": 1, ":now": iso(now), ":lease": lease_ms, ":now_ms": epoch_ms(now),
+                        ":ttl": self._expires_at(now)},
+            ))
+        except ConditionFailed:
+            pass
+        current = self.get_job(message_id)
+        if current is not None and current.status.is_final:
+            raise PermanentError(ErrorCode.DUPLICATE_DELIVERY,
+                                 f"job {message_id} already {current.status.value}")
+        wait_ms = None
+        if current is not None and current.lease_expires_at is not None:
+            wait_ms = max(0, epoch_ms(current.lease_expires_at) - epoch_ms(now))
+        raise RetryableError(ErrorCode.DUPLICATE_DELIVERY,
+                             f"job {message_id} is being run by another delivery", delay_ms=wait_ms)
+
+    def complete_job(self, message_id: str, result: dict[str, Any], now: datetime) -> JobRecord:
+        encoded = encode_result(result)
+        # Placeholders for the names too: RESULT is a DynamoDB reserved word.
+        assignments = ", ".join(f"#{name} = :{name}" for name in encoded)
+        try:
+            return job_from_item(self.table.update(
+                job_key(message_id),
+                f"SET #status = :succeeded, {assignments}, updated_at = :now, finished_at = :now "
+                "REMOVE lease_expires_ms, error_code, error_message, error_retryable",
+                condition="#status = :running",
+                names={"#status": "status", **{f"#{name}": name for name in encoded}},
+                values={":succeeded": JobStatus.SUCCEEDED.value, ":running": JobStatus.RUNNING.value,
+                        ":now": iso(now), **{f":{name}": value for name, value in encoded.items()}},
+            ))
+        except ConditionFailed:
+            raise self._not_running(message_id) from None
+
+    def fail_job(self, message_id: str, code: ErrorCode, message: str, retryable: bool,
+                 now: datetime) -> JobRecord:
+        status = JobStatus.RETRYING if retryable else JobStatus.FAILED
+        finished = "" if retryable else ", finished_at = :now"
+        try:
+            return job_from_item(self.table.update(
+                job_key(message_id),
+                "SET #status = :status, error_code = :code, error_message = :message, "
+                "error_retryable = :retryable, updated_at = :now" + finished + ", "
+                "message_id = if_not_exists(message_id, :message_id), "
+                "actor_name = if_not_exists(actor_name, :unknown), "
+                "created_at = if_not_exists(created_at, :now), attempts = if_not_exists(attempts, :zero), "
+                "#ttl = if_not_exists(#ttl, :ttl) REMOVE lease_expires_ms",
+                condition="attribute_not_exists(pk) OR #status = :running",
+                names={"#status": "status", "#ttl": TTL_ATTRIBUTE},
+                values={":status": status.value, ":code": code.value, ":message": message,
+                        ":retryable": retryable, ":now": iso(now), ":message_id": message_id,
+                        ":unknown": "", ":zero": 0, ":ttl": self._expires_at(now),
+                        ":running": JobStatus.RUNNING.value},
+            ))
+        except ConditionFailed:
+            raise self._not_running(message_id) from None
+
+    def _not_running(self, message_id: str) -> PermanentError:
+        current = self.get_job(message_id)
+        state = "missing" if current is None else current.status.value
+        return PermanentError(ErrorCode.DUPLICATE_DELIVERY,
+                              f"job {message_id} is {state}, not running: another delivery took it over")
+
+    def get_job(self, message_id: str) -> JobRecord | None:
+        item = self.table.get(job_key(message_id))
+        return None if item is None else job_from_item(item)

@@ -1,0 +1,78 @@
+"""The table's shape: every key, index and TTL attribute, and the table definition itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ACTIVE_INDEX",
+    "ACTIVE_PARTITION",
+    "TOKEN_INDEX",
+    "TTL_ATTRIBUTE",
+    "booking_key",
+    "create_table",
+    "integration_key",
+    "job_key",
+    "subscription_key",
+]
+
+# One table, pk/sk. Integration ids and booking keys cannot contain '#' (see the contract's
+# patterns), so the composite keys below cannot collide.
+TTL_ATTRIBUTE = "expires_at"  # epoch seconds, on job records
+TOKEN_INDEX = "by_token_hash"  # token_hash -> subscription; sparse: only subscriptions have it
+ACTIVE_INDEX = "active_subscriptions"  # active_partition (set only while active), by last_seen_at
+ACTIVE_PARTITION = "ACTIVE"
+
+
+def job_key(message_id: str) -> dict[str, str]:
+    """Key of a job record."""
+    return {"pk": f"JOB#{message_id}", "sk": "JOB"}
+
+
+def booking_key(integration_id: str, booking_key: str) -> dict[str, str]:
+    """Key of a booking record."""
+    return {"pk": f"BOOKING#{integration_id}#{booking_key}", "sk": "BOOKING"}
+
+
+def subscription_key(record_id: str) -> dict[str, str]:
+    """Key of a subscription record."""
+    return {"pk": f"SUBSCRIPTION#{record_id}", "sk": "SUBSCRIPTION"}
+
+
+def integration_key(integration_id: str) -> dict[str, str]:
+    """Key of an integration's settings."""
+    return {"pk": f"INTEGRATION#{integration_id}", "sk": "INTEGRATION"}
+
+
+def create_table(client: Any, table_name: str) -> None:
+    """Create the table with its indexes and TTL (for local runs and tests); no-op if it exists.
+
+    Deployed stacks get the same table from template.yaml; keep the two in step.
+    """
+    try:
+        client.create_table(
+            TableName=table_name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"}
+                for name in ("pk", "sk", "token_hash", "active_partition", "last_seen_at")
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+            GlobalSecondaryIndexes=[
+                {"IndexName": TOKEN_INDEX,
+                 "KeySchema": [{"AttributeName": "token_hash", "KeyType": "HASH"}],
+                 "Projection": {"ProjectionType": "ALL"}},
+                {"IndexName": ACTIVE_INDEX,
+                 "KeySchema": [{"AttributeName": "active_partition", "KeyType": "HASH"},
+                               {"AttributeName": "last_seen_at", "KeyType": "RANGE"}],
+                 "Projection": {"ProjectionType": "ALL"}},
+            ],
+        )
+    except client.exceptions.ResourceInUseException:
+        return
+    client.get_waiter("table_exists").wait(TableName=table_name)
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )

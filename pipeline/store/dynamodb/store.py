@@ -1,0 +1,96 @@
+"""DynamoDbStore: ResultsStore over one DynamoDB table, composed of one part per record kind."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pipeline.errors import ErrorCode
+from pipeline.store.base import ResultsStore
+from pipeline.store.dynamodb.bookings import BookingTable
+from pipeline.store.dynamodb.integrations import IntegrationTable
+from pipeline.store.dynamodb.jobs import JobTable
+from pipeline.store.dynamodb.subscriptions import SubscriptionTable
+from pipeline.store.dynamodb.table import TableClient
+from pipeline.store.records import BookingRecord, IntegrationRecord, JobRecord, SubscriptionRecord
+
+__all__ = ["DynamoDbStore"]
+
+
+class DynamoDbStore(ResultsStore):
+    """The results table, through an injected boto3 DynamoDB client (clients are thread-safe,
+    so one store serves every worker thread)."""
+
+    def __init__(self, client: Any, table_name: str, *, job_ttl_days: int = 30,
+                 job_lease_seconds: int = 360) -> None:
+        table = TableClient(client, table_name)
+        self.table_name = table_name
+        self._jobs = JobTable(table, ttl=timedelta(days=job_ttl_days),
+                              lease=timedelta(seconds=job_lease_seconds))
+        self._bookings = BookingTable(table)
+        self._subscriptions = SubscriptionTable(table)
+        self._integrations = IntegrationTable(table)
+
+    # Jobs
+    def begin_job(self, message_id: str, actor_name: str, integration_id: str | None,
+                  mailbox: str | None, now: datetime) -> JobRecord:
+        return self._jobs.begin_job(message_id, actor_name, integration_id, mailbox, now)
+
+    def complete_job(self, message_id: str, result: dict[str, Any], now: datetime) -> JobRecord:
+        return self._jobs.complete_job(message_id, result, now)
+
+    def fail_job(self, message_id: str, code: ErrorCode, message: str, retryable: bool,
+                 now: datetime) -> JobRecord:
+        return self._jobs.fail_job(message_id, code, message, retryable, now)
+
+    def get_job(self, message_id: str) -> JobRecord | None:
+        return self._jobs.get_job(message_id)
+
+    # Bookings
+    def put_booking(self, booking: BookingRecord) -> None:
+        self._bookings.put_booking(booking)
+
+    def get_booking(self, integration_id: str, booking_key: str) -> BookingRecord | None:
+        return self._bookings.get_booking(integration_id, booking_key)
+
+    def update_booking_item(self, integration_id: str, booking_key: str, item_id: str,
+                            change_key: str, now: datetime) -> BookingRecord:
+        return self._bookings.update_booking_item(integration_id, booking_key, item_id, change_key, now)
+
+    def record_invites_sent(self, integration_id: str, booking_key: str, recipients: Sequence[str],
+                            now: datetime) -> tuple[str, ...]:
+        return self._bookings.record_invites_sent(integration_id, booking_key, recipients, now)
+
+    def mark_booking_cancelled(self, integration_id: str, booking_key: str, now: datetime) -> bool:
+        return self._bookings.mark_booking_cancelled(integration_id, booking_key, now)
+
+    # Subscriptions
+    def put_subscription(self, subscription: SubscriptionRecord) -> None:
+        self._subscriptions.put_subscription(subscription)
+
+    def get_subscription(self, record_id: str) -> SubscriptionRecord | None:
+        return self._subscriptions.get_subscription(record_id)
+
+    def find_subscription_by_token_hash(self, token_hash: str) -> SubscriptionRecord | None:
+        return self._subscriptions.find_subscription_by_token_hash(token_hash)
+
+    def list_active_subscriptions(self) -> list[SubscriptionRecord]:
+        return self._subscriptions.list_active_subscriptions()
+
+    def record_notification(self, record_id: str, seen_at: datetime, watermark: str | None = None) -> None:
+        self._subscriptions.record_notification(record_id, seen_at, watermark)
+
+    def mark_subscription_superseded(self, record_id: str, new_record_id: str, now: datetime) -> bool:
+        return self._subscriptions.mark_subscription_superseded(record_id, new_record_id, now)
+
+    def mark_subscription_dropped(self, record_id: str, now: datetime) -> None:
+        self._subscriptions.mark_subscription_dropped(record_id, now)
+
+    # Integrations
+    def put_integration(self, integration_id: str, settings: dict[str, Any],
+                        now: datetime | None = None) -> None:
+        self._integrations.put_integration(integration_id, settings, now or datetime.now(UTC))
+
+    def get_integration_record(self, integration_id: str) -> IntegrationRecord | None:
+        return self._integrations.get_integration_record(integration_id)

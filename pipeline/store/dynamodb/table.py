@@ -1,0 +1,130 @@
+"""Low-level access to one DynamoDB table: item (de)serialisation and the storage error boundary.
+
+Every boto3 call goes through TableClient, so a storage failure always becomes
+RetryableError(STORE_UNAVAILABLE) here, a request DynamoDB rejects as malformed becomes
+PermanentError(INTERNAL), and a failed condition becomes ConditionFailed, which the store turns
+into a domain answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeline.errors import ErrorCode, PermanentError, RetryableError
+
+__all__ = ["ConditionFailed", "Item", "TableClient"]
+
+Item = dict[str, Any]
+T = TypeVar("T")
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class ConditionFailed(Exception):
+    """A conditional write's condition did not hold (internal to the store)."""
+
+
+def _to_wire(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+def _plain(value: Any) -> Any:
+    # DynamoDB numbers come back as Decimal; every number the store writes is an integer.
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, set):
+        return {_plain(v) for v in value}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _from_wire(item: Mapping[str, Any]) -> Item:
+    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+class TableClient:
+    """A thread-safe boto3 DynamoDB client bound to one table."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self.client = client
+        self.table_name = table_name
+
+    def _call(self, operation: str, call: Callable[..., T], **kwargs: Any) -> T:
+        try:
+            return call(TableName=self.table_name, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            if code == "ConditionalCheckFailedException":
+                raise ConditionFailed from None
+            if code == "ValidationException":
+                # Our request is malformed (a bug, or an item over 400 KB): retrying cannot help.
+                raise PermanentError(
+                    ErrorCode.INTERNAL, f"results table {self.table_name!r}: {operation} rejected ({code})"
+                ) from None
+            # The AWS error code only: messages can quote the attribute values we sent.
+            raise RetryableError(
+                ErrorCode.STORE_UNAVAILABLE,
+                f"results table {self.table_name!r}: {operation} failed ({code})",
+            ) from None
+        except BotoCoreError as exc:  # EndpointConnectionError, timeouts, ...
+            raise RetryableError(
+                ErrorCode.STORE_UNAVAILABLE,
+                f"results table {self.table_name!r}: {operation} failed ({type(exc).__name__})",
+            ) from None
+
+    def get(self, key: Mapping[str, str]) -> Item | None:
+        """The item with this key (strongly consistent), or None."""
+        reply = self._call("GetItem", self.client.get_item, Key=_to_wire(key), ConsistentRead=True)
+        item = reply.get("Item")
+        return None if item is None else _from_wire(item)
+
+    def put(self, item: Mapping[str, Any], condition: str | None = None,
+            names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None) -> None:
+        """Write a whole item, if condition holds (else ConditionFailed)."""
+        kwargs: dict[str, Any] = {"Item": _to_wire(item)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
+        if values:
+            kwargs["ExpressionAttributeValues"] = _to_wire(values)
+        self._call("PutItem", self.client.put_item, **kwargs)
+
+    def update(self, key: Mapping[str, str], expression: str, *, condition: str | None = None,
+               names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None) -> Item:
+        """Apply an update expression, if condition holds (else ConditionFailed); the new item."""
+        kwargs: dict[str, Any] = {"Key": _to_wire(key), "UpdateExpression": expression,
+                                  "ReturnValues": "ALL_NEW"}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
+        if values:
+            kwargs["ExpressionAttributeValues"] = _to_wire(values)
+        reply = self._call("UpdateItem", self.client.update_item, **kwargs)
+        return _from_wire(reply.get("Attributes", {}))
+
+    def query(self, index_name: str, key_attribute: str, key_value: str) -> Iterator[Item]:
+        """Every item of a secondary index with key_attribute = key_value, in sort-key order."""
+        kwargs: dict[str, Any] = {
+            "IndexName": index_name,
+            "KeyConditionExpression": "#k = :v",
+            "ExpressionAttributeNames": {"#k": key_attribute},
+            "ExpressionAttributeValues": _to_wire({":v": key_value}),
+        }
+        while True:
+            reply = self._call("Query", self.client.query, **kwargs)
+            for item in reply.get("Items", []):
+                yield _from_wire(item)
+            if "LastEvaluatedKey" not in reply:
+                return
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]

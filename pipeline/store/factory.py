@@ -1,0 +1,32 @@
+"""get_store: the one ResultsStore of a process, built from the configuration."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+
+from pipeline.config import PipelineConfig
+from pipeline.store.base import ResultsStore
+from pipeline.store.dynamodb import DynamoDbStore
+
+__all__ = ["dynamodb_client", "get_store"]
+
+
+def dynamodb_client(config: PipelineConfig) -> Any:
+    """A DynamoDB client for the configured region and endpoint (moto server when set)."""
+    # A session of its own: boto3's default session is not safe to share across threads.
+    session = boto3.session.Session()
+    return session.client("dynamodb", region_name=config.aws_region, endpoint_url=config.aws_endpoint_url)
+
+
+@cache
+def get_store(config: PipelineConfig) -> ResultsStore:
+    """The process's store for this configuration, built once (a warm Lambda reuses it)."""
+    return DynamoDbStore(
+        dynamodb_client(config),
+        config.table_name,
+        job_ttl_days=config.job_ttl_days,
+        job_lease_seconds=config.job_lease_seconds,
+    )

@@ -1,0 +1,121 @@
+"""What the results table holds, as frozen values; the store's interface speaks only these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pipeline.contract.outcome import JobError, JobOutcome, JobStatus
+from pipeline.errors import ErrorCode
+
+__all__ = [
+    "BookingRecord",
+    "IntegrationRecord",
+    "JobRecord",
+    "JobStatus",
+    "SubscriptionRecord",
+    "SubscriptionStatus",
+]
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job message's outcome so far."""
+
+    message_id: str
+    actor_name: str
+    integration_id: str | None
+    mailbox: str | None
+    status: JobStatus
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_expires_at: datetime | None = None  # while running: when another delivery may take over
+    result: dict[str, Any] | None = None
+    error_code: ErrorCode | None = None
+    error_message: str | None = None
+    error_retryable: bool | None = None
+    expires_at: int | None = None  # the table's TTL attribute, epoch seconds
+
+    def to_outcome(self) -> JobOutcome:
+        """The record as published to upstream apps."""
+        error = None
+        if self.error_code is not None:
+            error = JobError(
+                code=self.error_code,
+                message=self.error_message or "",
+                retryable=bool(self.error_retryable),
+            )
+        return JobOutcome(
+            message_id=self.message_id,
+            actor_name=self.actor_name,
+            integration_id=self.integration_id,
+            mailbox=self.mailbox,
+            status=self.status,
+            attempts=self.attempts,
+            result=self.result,
+            error=error,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            updated_at=self.updated_at,
+            finished_at=self.finished_at,
+        )
+
+
+@dataclass(frozen=True)
+class BookingRecord:
+    """Where a booking's event lives in Exchange, and which invitations went out."""
+
+    integration_id: str
+    booking_key: str
+    mailbox: str  # the person the booking is for (organiser)
+    calendar_mailbox: str  # whose calendar holds the item (a service mailbox or the person's)
+    item_id: str
+    change_key: str
+    updated_at: datetime
+    invites_sent_to: tuple[str, ...] = ()
+    cancelled: bool = False
+
+
+class SubscriptionStatus(StrEnum):
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"  # renewed: a newer record replaces it
+    DROPPED = "dropped"  # Exchange gave up on it, or it lost a renewal race
+
+
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    """One push subscription. record_id is ours; subscription_id is the one Exchange gave."""
+
+    record_id: str
+    subscription_id: str
+    integration_id: str
+    mailbox: str
+    token_hash: str  # hash of the callback URL's token; the token itself is never stored
+    watermark: str
+    status_frequency_minutes: int
+    created_at: datetime
+    last_seen_at: datetime  # last notification or keep-alive (creation time until the first)
+    status: SubscriptionStatus = SubscriptionStatus.ACTIVE
+    superseded_by: str | None = None  # record_id of the replacement
+
+    def stale_at(self) -> datetime:
+        """When silence makes the subscription stale: twice its status frequency after last_seen_at."""
+        return self.last_seen_at + timedelta(minutes=2 * self.status_frequency_minutes)
+
+    def is_stale(self, now: datetime) -> bool:
+        """True when nothing has been heard for twice the status frequency."""
+        return now >= self.stale_at()
+
+
+@dataclass(frozen=True)
+class IntegrationRecord:
+    """An integration's non-secret settings, as stored (pipeline.integrations gives them a model)."""
+
+    integration_id: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    updated_at: datetime | None = None
