@@ -96,7 +96,9 @@ def availability_call(acct: Account) -> Any:
         merged_free_busy_interval=30,
         requested_view="DetailedMerged",
     )
-    mailboxes = [MailboxData(email=f"{u}@{DOMAIN}", attendee_type="Required", exclude_conflicts=False) for u in USERS]
+    mailboxes = [
+        MailboxData(email=f"{u}@{DOMAIN}", attendee_type="Required", exclude_conflicts=False) for u in USERS
+    ]
 
     def call() -> None:
         views = list(GetUserAvailability(protocol).call(tz, mailboxes, timezone, options))
@@ -111,7 +113,9 @@ def create_call(acct: Account) -> Any:
     start = EWSDateTime(2030, 1, 7, 9, 0, tzinfo=tz)
 
     def call() -> None:
-        item = CalendarItem(account=acct, folder=calendar, subject="bench", start=start, end=start + timedelta(hours=1))
+        item = CalendarItem(
+            account=acct, folder=calendar, subject="bench", start=start, end=start + timedelta(hours=1)
+        )
         item.save(send_meeting_invitations="SendToNone")
 
     return call
@@ -128,8 +132,10 @@ def captured_request(ews_url: str, operation: str) -> bytes:
         definition = next(iter(protocol.get_timezones(timezones=[tz], return_full_timezone_data=True)))
         service = GetUserAvailability(protocol)
         payload = service.get_payload(
-            mailbox_data=[MailboxData(email=f"{u}@{DOMAIN}", attendee_type="Required", exclude_conflicts=False)
-                          for u in USERS],
+            mailbox_data=[
+                MailboxData(email=f"{u}@{DOMAIN}", attendee_type="Required", exclude_conflicts=False)
+                for u in USERS
+            ],
             timezone=TimeZone.from_server_timezone(tz_definition=definition, for_year=start.year),
             free_busy_view_options=FreeBusyViewOptions(
                 time_window=TimeWindow(start=start, end=start + timedelta(days=1)),
@@ -142,7 +148,10 @@ def captured_request(ews_url: str, operation: str) -> bytes:
     item = CalendarItem(account=acct, subject="bench", start=start, end=start + timedelta(hours=1))
     create = CreateItem(account=acct)
     payload = create.get_payload(
-        items=[item], folder=acct.calendar, message_disposition="SaveOnly", send_meeting_invitations="SendToNone"
+        items=[item],
+        folder=acct.calendar,
+        message_disposition="SaveOnly",
+        send_meeting_invitations="SendToNone",
     )
     return bytes(create.wrap(content=payload, api_version=api_version))
 
@@ -221,7 +230,9 @@ def measure(ews_url: str, operation: str, threads: int, processes: int, seconds:
     started = time.monotonic()
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         if mode == "replay":
-            body = captured_request(ews_url, operation)
+            # Captured in a worker: a parent holding exchangelib sessions would hand its open
+            # sockets to every forked client.
+            body = pool.apply(captured_request, (ews_url, operation))
             before = server_counts(ews_url).get(operation, 0)
             done = sum(pool.starmap(replay_process, [(ews_url, body, threads, seconds)] * processes))
         else:
@@ -233,14 +244,16 @@ def measure(ews_url: str, operation: str, threads: int, processes: int, seconds:
     # rates use the measured loop time, which is what `seconds` bounds.
     rate = done / seconds
     print(
-        f"{operation:<20} {mode:<11} {rate:8.0f} req/s  ({done} requests by {processes}x{threads} client threads "
-        f"in {seconds:.0f} s; simulator counted {served}; wall {elapsed:.1f} s)"
+        f"{operation:<20} {mode:<11} {rate:8.0f} req/s  ({done} requests by {processes}x{threads} "
+        f"client threads in {seconds:.0f} s; simulator counted {served}; wall {elapsed:.1f} s)"
     )
     return rate
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--threads", type=int, default=8, help="client threads per client process")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--seconds", type=float, default=5.0, help="measured time per operation")

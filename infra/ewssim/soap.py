@@ -29,7 +29,9 @@ EXCHANGE_ONLINE_VERSION = {
 
 # Body elements whose name is the operation's plus "Request"; requests are counted and dispatched
 # under the operation's name (GetUserAvailability), as Exchange's documentation names them.
-_REQUEST_SUFFIXED = frozenset({"GetUserAvailabilityRequest", "GetUserOofSettingsRequest", "SetUserOofSettingsRequest"})
+_REQUEST_SUFFIXED = frozenset(
+    {"GetUserAvailabilityRequest", "GetUserOofSettingsRequest", "SetUserOofSettingsRequest"}
+)
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=True)
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 from dramatiq.broker import Broker, Consumer
@@ -15,6 +13,7 @@ from dramatiq.errors import ConnectionClosed, DecodeError, QueueJoinTimeout, Que
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware
 
+from pipeline.sqs.connection import parse_sqs_url, sqs_client_for
 from pipeline.sqs.consumer import SqsConsumer, SqsMessageProxy
 from pipeline.sqs.grouping import message_group_id
 from pipeline.sqs.inflight import InFlight
@@ -25,7 +24,6 @@ __all__ = ["SqsFifoBroker"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_REGION = "us-east-1"
 DEFAULT_WAIT_TIME_SECONDS = 20
 # Longer than a job may run is not needed: the consumer extends the timeout of the messages it
 # holds, so this only bounds how long a hard-killed worker's messages stay hidden.
@@ -89,7 +87,7 @@ class SqsFifoBroker(Broker):
             max_receive_count = (
                 retries.max_retries + 1 if retries and retries.max_retries else DEFAULT_MAX_RECEIVE_COUNT
             )
-        self.client = sqs_client or _sqs_client(endpoint_url, region)
+        self.client = sqs_client or sqs_client_for(endpoint_url, region)
         self.queue = FifoQueue(
             self.client,
             queue,
@@ -111,22 +109,8 @@ class SqsFifoBroker(Broker):
 
         `max_receive_count` is also read from the query; keyword options override the URL.
         """
-        parsed = urlparse(url)
-        if parsed.scheme != "sqs" or not parsed.netloc:
-            raise ValueError(f"not an SQS broker URL (sqs://QUEUE_NAME?...): {url!r}")
-        query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
-        from_query: dict[str, Any] = {}
-        if "endpoint" in query:
-            from_query["endpoint_url"] = query["endpoint"]
-        if "region" in query:
-            from_query["region"] = query["region"]
-        if "create" in query:
-            from_query["create_queues"] = query["create"].lower() in ("1", "true", "yes")
-        for key, name in (("wait", "wait_time_seconds"), ("visibility_timeout", "visibility_timeout"),
-                          ("max_receive_count", "max_receive_count")):
-            if key in query:
-                from_query[name] = int(query[key])
-        return cls(parsed.netloc, middleware=middleware, **{**from_query, **options})
+        queue, from_query = parse_sqs_url(url)
+        return cls(queue, middleware=middleware, **{**from_query, **options})
 
     # -- the Broker contract -------------------------------------------------------------------
 
@@ -278,7 +262,7 @@ class SqsFifoBroker(Broker):
         """Keep held messages hidden while they wait or run, so SQS does not hand them out twice."""
         now = time.monotonic()
         expiring = self.in_flight.expiring(before=now + self.visibility_timeout / 2)
-        if True:
+        if not expiring:
             return
         failed = self._call(
             self.queue.change_visibility_batch, [m.receipt_handle for m in expiring], self.visibility_timeout
@@ -332,16 +316,3 @@ class SqsFifoBroker(Broker):
             logger.warning("SQS refused %s for a received message (%s); it will be delivered again.",
                            getattr(fn, "__name__", fn), code)
 
-
-def _sqs_client(endpoint_url: str | None, region: str | None) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.session.Session().client(
-        "sqs",
-        endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
-        region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        or DEFAULT_REGION,
-        # Worker threads delete concurrently; the default pool of 10 would make them queue.
-        config=Config(max_pool_connections=50, retries={"mode": "standard"}),
-    )

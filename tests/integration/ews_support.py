@@ -68,11 +68,16 @@ def seed_secrets(client: Any, integration_id: str, method: str, auth: str) -> No
         put_secret(client, f"ews/{integration_id}/service", dict(APP))
     elif method == "personal":
         for user in ("alice", "bob", "carol"):
-            put_secret(client, f"ews/{integration_id}/users/{smtp(user)}",
-                       {"username": smtp(user), "password": PASSWORDS[user]})
+            put_secret(
+                client,
+                f"ews/{integration_id}/users/{smtp(user)}",
+                {"username": smtp(user), "password": PASSWORDS[user]},
+            )
     else:
         logon = SERVICE_LOGON[method]
-        put_secret(client, f"ews/{integration_id}/service", {"username": smtp(logon), "password": PASSWORDS[logon]})
+        put_secret(
+            client, f"ews/{integration_id}/service", {"username": smtp(logon), "password": PASSWORDS[logon]}
+        )
 
 
 def integration(sim: EwsSimulator, method: str, auth: str = "basic", **overrides: Any) -> IntegrationSettings:

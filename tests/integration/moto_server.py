@@ -15,7 +15,7 @@ from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
 # moto accepts any credentials; fixed fake ones keep boto3 from looking for real ones.
-FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+FAKE_KEY_ID = FAKE_SECRET = "testing"
 
 
 @pytest.fixture(scope="session")
@@ -31,4 +31,10 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture
 def sqs_client(moto_endpoint: str) -> Any:
     """A boto3 SQS client pointed at the moto server."""
-    return boto3.client("sqs", endpoint_url=moto_endpoint, region_name=REGION, **FAKE_CREDENTIALS)
+    return boto3.client(
+        "sqs",
+        endpoint_url=moto_endpoint,
+        region_name=REGION,
+        aws_access_key_id=FAKE_KEY_ID,
+        aws_secret_access_key=FAKE_SECRET,
+    )

@@ -12,18 +12,21 @@ from exchangelib.protocol import BaseProtocol, Protocol
 from infra.ewssim import EwsSimulator, FaultKind
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 from pipeline.exchange.ews import EwsConnector
-from tests.integration.ews_support import (  # noqa: F401 - fixtures
+from tests.integration import ews_support
+from tests.integration.ews_support import (
     APP_CALLER,
     SERVICE_LOGON,
     CountingSecretSource,
-    connector,
     integration,
     put_secret,
-    secret_source,
-    secrets_client,
     seed_secrets,
 )
 from tests.seed import APP, PASSWORDS, smtp
+
+# Fixtures shared by the connection-layer tests (pytest finds them as module attributes).
+secrets_client = ews_support.secrets_client
+secret_source = ews_support.secret_source
+connector = ews_support.connector
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +82,9 @@ def test_delegate_without_rights_is_access_denied(
     assert caught.value.code is ErrorCode.ACCESS_DENIED
 
 
-def test_impersonation_without_the_right(sim: EwsSimulator, connector: EwsConnector, secrets_client: Any) -> None:
+def test_impersonation_without_the_right(
+    sim: EwsSimulator, connector: EwsConnector, secrets_client: Any
+) -> None:
     seed_secrets(secrets_client, "impersonation-basic", "impersonation", "basic")
     sim.grant_impersonation(smtp("svc-imp"), allowed=False)
     with pytest.raises(PermanentError) as caught:
@@ -88,7 +93,9 @@ def test_impersonation_without_the_right(sim: EwsSimulator, connector: EwsConnec
 
 
 @pytest.mark.parametrize("method", ["impersonation", "delegate"])
-def test_unknown_mailbox(sim: EwsSimulator, connector: EwsConnector, secrets_client: Any, method: str) -> None:
+def test_unknown_mailbox(
+    sim: EwsSimulator, connector: EwsConnector, secrets_client: Any, method: str
+) -> None:
     seed_secrets(secrets_client, f"{method}-basic", method, "basic")
     with pytest.raises(PermanentError) as caught:
         connector.gateway(integration(sim, method), "nobody@example.com").probe_mailbox()
@@ -107,7 +114,9 @@ def test_detected_version_is_cached_per_integration(
     assert sim.request_counts() == {"ConvertId": 1, "GetFolder": 3}
 
 
-def test_connections_are_pooled_across_jobs(sim: EwsSimulator, connector: EwsConnector, secrets_client: Any) -> None:
+def test_connections_are_pooled_across_jobs(
+    sim: EwsSimulator, connector: EwsConnector, secrets_client: Any
+) -> None:
     seed_secrets(secrets_client, "delegate-basic", "delegate", "basic")
     settings = integration(sim, "delegate")
     first = connector.open(settings, smtp("alice"))
@@ -132,7 +141,11 @@ def test_autodiscover_of_an_unknown_address_fails(
 ) -> None:
     seed_secrets(secrets_client, "dedicated-basic", "dedicated", "basic")
     settings = integration(
-        sim, "dedicated", ews_url=None, autodiscover_url=sim.autodiscover_url, autodiscover_email="ghost@example.com"
+        sim,
+        "dedicated",
+        ews_url=None,
+        autodiscover_url=sim.autodiscover_url,
+        autodiscover_email="ghost@example.com",
     )
     with pytest.raises(PermanentError) as caught:
         connector.gateway(settings).probe_endpoint()
@@ -149,7 +162,11 @@ def rotate_password(sim: EwsSimulator, client: Any, user: str, new_password: str
 
 @pytest.mark.parametrize("auth", ["basic", "ntlm"])
 def test_rotated_secret_after_401_refreshes_once_and_drops_the_stale_protocol(
-    sim: EwsSimulator, connector: EwsConnector, secrets_client: Any, secret_source: CountingSecretSource, auth: str
+    sim: EwsSimulator,
+    connector: EwsConnector,
+    secrets_client: Any,
+    secret_source: CountingSecretSource,
+    auth: str,
 ) -> None:
     # Given a warm connection for alice (her secret cached for 300 s)
     seed_secrets(secrets_client, f"personal-{auth}", "personal", auth)
@@ -176,9 +193,7 @@ def test_rotated_secret_after_401_refreshes_once_and_drops_the_stale_protocol(
         Protocol[stale.protocol.config]
 
 
-def test_rotation_seen_without_a_401_closes_the_old_protocol(
-    sim: EwsSimulator, secrets_client: Any
-) -> None:
+def test_rotation_seen_without_a_401_closes_the_old_protocol(sim: EwsSimulator, secrets_client: Any) -> None:
     source = CountingSecretSource(boto3_client=secrets_client, max_age_seconds=0)
     connector = EwsConnector(source)
     seed_secrets(secrets_client, "delegate-basic", "delegate", "basic")
@@ -196,13 +211,19 @@ def test_rotation_seen_without_a_401_closes_the_old_protocol(
 
 @pytest.mark.parametrize("auth", ["basic", "ntlm", "oauth2"])
 def test_wrong_credentials_fail_after_exactly_one_refresh(
-    sim: EwsSimulator, connector: EwsConnector, secrets_client: Any, secret_source: CountingSecretSource, auth: str
+    sim: EwsSimulator,
+    connector: EwsConnector,
+    secrets_client: Any,
+    secret_source: CountingSecretSource,
+    auth: str,
 ) -> None:
     wrong = "Wrong-Secret-0"
     if auth == "oauth2":
         put_secret(secrets_client, "ews/dedicated-oauth2/service", {**APP, "client_secret": wrong})
     else:
-        put_secret(secrets_client, f"ews/dedicated-{auth}/service", {"username": smtp("svc"), "password": wrong})
+        put_secret(
+            secrets_client, f"ews/dedicated-{auth}/service", {"username": smtp("svc"), "password": wrong}
+        )
     with pytest.raises(PermanentError) as caught:
         connector.gateway(integration(sim, "dedicated", auth), smtp("alice")).probe_mailbox()
     assert caught.value.code is ErrorCode.AUTH_FAILED
@@ -233,16 +254,21 @@ def tls_sim(https_sim: EwsSimulator, monkeypatch: pytest.MonkeyPatch) -> EwsSimu
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-def test_verify_off_is_per_integration(tls_sim: EwsSimulator, connector: EwsConnector, secrets_client: Any) -> None:
+def test_verify_off_is_per_integration(
+    tls_sim: EwsSimulator, connector: EwsConnector, secrets_client: Any
+) -> None:
     seed_secrets(secrets_client, "unverified", "delegate", "basic")
     seed_secrets(secrets_client, "verified", "delegate", "basic")
     adapter = BaseProtocol.HTTP_ADAPTER_CLS
     # An integration with verify_tls off reaches the self-signed server...
-    connector.gateway(integration(tls_sim, "delegate", integration_id="unverified", verify_tls=False),
-                      smtp("alice")).probe_mailbox()
+    connector.gateway(
+        integration(tls_sim, "delegate", integration_id="unverified", verify_tls=False), smtp("alice")
+    ).probe_mailbox()
     # ...while one with verification on (the default), same process, same server, is refused.
     with pytest.raises(PermanentError) as caught:
-        connector.gateway(integration(tls_sim, "delegate", integration_id="verified"), smtp("alice")).probe_mailbox()
+        connector.gateway(
+            integration(tls_sim, "delegate", integration_id="verified"), smtp("alice")
+        ).probe_mailbox()
     assert caught.value.code is ErrorCode.TLS_ERROR
     assert BaseProtocol.HTTP_ADAPTER_CLS is adapter  # no global switch was flipped
     assert tls_sim.request_counts() == {"GetFolder": 1}
@@ -271,7 +297,11 @@ def test_verify_on_with_a_trusted_ca(
     ],
 )
 def test_transient_failures_are_retryable(
-    sim: EwsSimulator, connector: EwsConnector, secrets_client: Any, kind: FaultKind, code: ErrorCode,
+    sim: EwsSimulator,
+    connector: EwsConnector,
+    secrets_client: Any,
+    kind: FaultKind,
+    code: ErrorCode,
     delay_ms: int | None,
 ) -> None:
     seed_secrets(secrets_client, "delegate-basic", "delegate", "basic")

@@ -23,7 +23,7 @@ from dramatiq.middleware import (
 )
 
 from pipeline.sqs_broker import SqsFifoBroker, SqsRedelivery, message_group_id
-from tests.integration.moto_server import FAKE_CREDENTIALS, REGION, moto_endpoint, sqs_client
+from tests.integration.moto_server import FAKE_KEY_ID, FAKE_SECRET, REGION, moto_endpoint, sqs_client
 
 __all__ = ["moto_endpoint", "sqs_client"]  # fixtures, re-exported for pytest
 
@@ -102,7 +102,7 @@ def test_a_message_makes_the_round_trip(make_broker, start_worker):
     def greet(name: str, count: int) -> None:
         seen.append((name, count))
 
-    actor = dramatiq.actor(greet, broker=broker)
+    actor = dramatiq.actor(broker=broker)(greet)
     start_worker(broker)
 
     # When a message is sent
@@ -143,7 +143,7 @@ def test_one_mailboxs_jobs_run_in_order_while_another_mailbox_proceeds(make_brok
             with lock:
                 running[mailbox] -= 1
 
-    actor = dramatiq.actor(book, broker=broker)
+    actor = dramatiq.actor(broker=broker)(book)
     # When both mailboxes' jobs are sent interleaved, before a multi-threaded worker starts
     for seq in range(per_mailbox):
         actor.send(mailbox="a@x.test", seq=seq)
@@ -165,7 +165,7 @@ def test_a_message_sent_twice_is_delivered_once(make_broker, start_worker):
     def once(key: str) -> None:
         runs.append(key)
 
-    actor = dramatiq.actor(once, broker=broker)
+    actor = dramatiq.actor(broker=broker)(once)
     message = actor.message("k1")
 
     # When the same message (same message_id) is enqueued twice, as a retrying sender would
@@ -187,7 +187,7 @@ def test_retry_leaves_the_message_invisible_then_redelivers_it(make_broker, star
         if len(attempts) == 1:
             raise dramatiq.Retry(delay=1000)
 
-    actor = dramatiq.actor(flaky, broker=broker)
+    actor = dramatiq.actor(broker=broker)(flaky)
     start_worker(broker)
     actor.send()
 
@@ -214,7 +214,7 @@ def test_a_retried_job_keeps_its_place_ahead_of_its_mailboxs_later_jobs(make_bro
         if seq == 0 and current_retries() == 0:
             raise dramatiq.Retry(delay=1000)
 
-    actor = dramatiq.actor(book, broker=broker)
+    actor = dramatiq.actor(broker=broker)(book)
     for seq in range(4):
         actor.send(seq, mailbox="a@x.test")
     start_worker(broker)
@@ -235,7 +235,7 @@ def test_a_long_job_keeps_its_message_hidden_until_it_ends(make_broker, start_wo
         runs.append(current_retries())
         time.sleep(3)
 
-    actor = dramatiq.actor(long_job, broker=broker)
+    actor = dramatiq.actor(broker=broker)(long_job)
     start_worker(broker)
     actor.send()
 
@@ -253,7 +253,7 @@ def test_a_message_retried_past_max_receive_count_lands_in_the_dead_letter_queue
         attempts.append(current_retries())
         raise dramatiq.Retry(delay=0)
 
-    actor = dramatiq.actor(always_busy, broker=broker)
+    actor = dramatiq.actor(broker=broker)(always_busy)
     start_worker(broker)
     message = actor.send("b-1")
 
@@ -270,7 +270,7 @@ def test_a_permanent_failure_is_deleted_not_redelivered(make_broker, start_worke
         attempts.append(current_retries())
         raise ValueError("permanent: the runner has recorded it")
 
-    actor = dramatiq.actor(bad_input, broker=broker)
+    actor = dramatiq.actor(broker=broker)(bad_input)
     start_worker(broker)
     actor.send()
 
@@ -292,7 +292,7 @@ def test_graceful_stop_releases_prefetched_messages_to_the_next_worker(make_brok
         started.set()
         finish.wait(timeout=WAIT_S)
 
-    actor = dramatiq.actor(slow, actor_name="slow", broker=first)
+    actor = dramatiq.actor(actor_name="slow", broker=first)(slow)
     for n in range(5):
         actor.send(n, mailbox=f"m{n}@x.test")  # one group each, so a receive can return several
     worker = dramatiq.Worker(first, worker_threads=1, worker_timeout=100)
@@ -310,7 +310,7 @@ def test_graceful_stop_releases_prefetched_messages_to_the_next_worker(make_brok
 
     # Then a new worker receives everything else again: none lost, none run twice
     second = make_broker()
-    dramatiq.actor(slow, actor_name="slow", broker=second)
+    dramatiq.actor(actor_name="slow", broker=second)(slow)
     start_worker(second)
     second.join("default", timeout=WAIT_S * 1000)
     wait_for(lambda: len(processed) == 5)
@@ -328,12 +328,12 @@ def test_pipelines_run_on_the_fifo_queue(make_broker, start_worker):
     def send_invite(event_id: str, *, mailbox: str) -> None:
         results.append((mailbox, event_id))
 
-    create = dramatiq.actor(create_event, broker=broker)
-    invite = dramatiq.actor(send_invite, broker=broker)
+    create = dramatiq.actor(broker=broker)(create_event)
+    invite = dramatiq.actor(broker=broker)(send_invite)
     previous = global_broker
     dramatiq.set_broker(broker)  # `|` builds a pipeline on the global broker
     try:
-        (create.message(mailbox="a@x.test", subject="Interview") | invite.message(mailbox="a@x.test")).run()
+        (create.message(mailbox="a@x.test", subject="Interview") | invite.message(mailbox="a@x.test")).run()  # type: ignore[call-arg]
     finally:
         if previous is not None:
             dramatiq.set_broker(previous)
@@ -345,7 +345,7 @@ def test_pipelines_run_on_the_fifo_queue(make_broker, start_worker):
 
 def test_an_undecodable_body_goes_to_the_dead_letter_queue(make_broker, start_worker, sqs_client):
     broker = make_broker()
-    dramatiq.actor(lambda: None, actor_name="noop", broker=broker)
+    dramatiq.actor(actor_name="noop", broker=broker)(lambda: None)
     start_worker(broker)
     sqs_client.send_message(QueueUrl=broker.queue.url, MessageBody="not a dramatiq message",
                             MessageGroupId="g", MessageDeduplicationId="d1")
@@ -358,9 +358,21 @@ def test_an_undecodable_body_goes_to_the_dead_letter_queue(make_broker, start_wo
     wait_for(lambda: dead_bodies() == ["not a dramatiq message"])
 
 
+def test_flush_all_drains_the_queue_and_its_dead_letter_queue(make_broker):
+    broker = make_broker()
+    actor = dramatiq.actor(actor_name="noop", broker=broker)(lambda mailbox: None)
+    for n in range(12):
+        actor.send(mailbox=f"m{n % 3}@x.test")
+
+    broker.flush_all()
+
+    broker.join(actor.queue_name, timeout=WAIT_S * 1000)
+    assert dead_letters(broker) == []
+
+
 def test_enqueue_with_a_delay_is_refused(make_broker):
     broker = make_broker()
-    actor = dramatiq.actor(lambda: None, actor_name="noop", broker=broker)
+    actor = dramatiq.actor(actor_name="noop", broker=broker)(lambda: None)
     with pytest.raises(ValueError, match="cannot delay"):
         actor.send_with_options(delay=1000)
 
@@ -379,8 +391,8 @@ def test_retries_is_replaced_and_other_middleware_kept_in_place(make_broker):
 
 
 def test_from_url_reads_the_endpoint_from_the_url_or_the_environment(moto_endpoint, monkeypatch):
-    for name, value in FAKE_CREDENTIALS.items():
-        monkeypatch.setenv(name.upper(), value)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)
     queue = f"url-{uuid.uuid4().hex[:8]}"
 
     broker = SqsFifoBroker.from_url(f"sqs://{queue}?endpoint={moto_endpoint}&region={REGION}&create=1&wait=0")
@@ -403,7 +415,9 @@ def test_from_url_reads_the_endpoint_from_the_url_or_the_environment(moto_endpoi
     ],
 )
 def test_message_group_id_is_the_mailbox_else_the_integration_else_the_queue(kwargs, group):
-    message = dramatiq.Message(queue_name="default", actor_name="a", args=(), kwargs=kwargs, options={})
+    message: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name="default", actor_name="a", args=(), kwargs=kwargs, options={}
+    )
     result = message_group_id(message)
     if group is None:  # not a valid SQS group id as is: a stable digest instead
         assert result.startswith("sha256-") and result == message_group_id(message)

@@ -231,6 +231,36 @@ def test_invites_are_recorded_once_per_recipient(store: DynamoDbStore) -> None:
     assert store.record_invites_sent("acme", "interview-1:slot-2", ["carol@example.com"], NOW) == ()
 
 
+class CompetingWriteAfterFirstRead:
+    """A client proxy that runs `competitor` right after the first read: a deterministic race."""
+
+    def __init__(self, client: Any, competitor: Callable[[], Any]) -> None:
+        self._client = client
+        self._competitor: Callable[[], Any] | None = competitor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_item(self, **kwargs: Any) -> Any:
+        reply = self._client.get_item(**kwargs)
+        competitor, self._competitor = self._competitor, None
+        if competitor is not None:
+            competitor()
+        return reply
+
+
+def test_a_sender_racing_another_claims_only_what_the_other_did_not(store: DynamoDbStore, client: Any) -> None:
+    store.put_booking(booking())
+    racing = DynamoDbStore(CompetingWriteAfterFirstRead(client, lambda: store.record_invites_sent(
+        "acme", "interview-1:slot-2", ["bob@example.com"], NOW)), TABLE)
+
+    claimed = racing.record_invites_sent("acme", "interview-1:slot-2", ["bob@example.com", "carol@example.com"], NOW)
+
+    assert claimed == ("carol@example.com",)
+    stored = store.get_booking("acme", "interview-1:slot-2")
+    assert stored is not None and stored.invites_sent_to == ("bob@example.com", "carol@example.com")
+
+
 def test_concurrent_senders_claim_each_recipient_exactly_once(store: DynamoDbStore) -> None:
     store.put_booking(booking())
     everyone = [f"person{i}@example.com" for i in range(12)]

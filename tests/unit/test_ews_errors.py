@@ -84,7 +84,9 @@ def test_server_busy_carries_back_off_in_milliseconds() -> None:
 
 def test_http_503_reraised_as_busy_is_unavailable() -> None:
     # exchangelib: 503 -> ErrorInternalServerTransientError -> (fail fast) ErrorServerBusy(back_off=10)
-    exc = reraised(ews.ErrorServerBusy("Reraised", back_off=10), ews.ErrorInternalServerTransientError("HTTP 503"))
+    exc = reraised(
+        ews.ErrorServerBusy("Reraised", back_off=10), ews.ErrorInternalServerTransientError("HTTP 503")
+    )
     mapped = to_pipeline_error(exc)
     assert isinstance(mapped, RetryableError)
     assert (mapped.code, mapped.delay_ms) == (ErrorCode.EWS_UNAVAILABLE, None)
@@ -136,8 +138,13 @@ def test_is_auth_failure() -> None:
 )
 def test_scrub(text: str) -> None:
     cleaned = scrub(text)
-    for secret in ("YWxpY2U6c2VjcmV0LXB3", "eyJ0eXAiOiJKV1QiLCJhbGciOi", "s3cr3t-Value", "tok-123456789",
-                   "hunter2-Secret"):
+    for secret in (
+        "YWxpY2U6c2VjcmV0LXB3",
+        "eyJ0eXAiOiJKV1QiLCJhbGciOi",
+        "s3cr3t-Value",
+        "tok-123456789",
+        "hunter2-Secret",
+    ):
         assert secret not in cleaned
     assert "***" in cleaned
 
@@ -148,7 +155,14 @@ def test_messages_are_scrubbed() -> None:
 
 
 def test_log_filter_redacts_formatted_records() -> None:
-    record = logging.LogRecord("exchangelib.util", logging.DEBUG, __file__, 1, "Request headers: %s",
-                               ({"Authorization": "Basic YWxpY2U6c2VjcmV0"},), None)
+    record = logging.LogRecord(
+        "exchangelib.util",
+        logging.DEBUG,
+        __file__,
+        1,
+        "Request headers: %s",
+        ({"Authorization": "Basic YWxpY2U6c2VjcmV0"},),
+        None,
+    )
     assert SecretScrubbingFilter().filter(record)
     assert "YWxpY2U6c2VjcmV0" not in record.getMessage()

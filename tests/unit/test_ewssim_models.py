@@ -94,10 +94,9 @@ def test_create_with_invitations_delivers_and_keeps_copies(backend: EwsBackend) 
     assert [m.item_class for m in inbox(backend, "bob")] == ["IPM.Schedule.Meeting.Request"]
     copy = backend.mailbox(smtp("room-a")).find_by_uid(item.uid)
     assert isinstance(copy, CalendarItem) and copy.my_response_type == "NoResponseReceived"
-    assert (
-        inbox(backend, "bob")[0].associated_calendar_item_id
-        == backend.mailbox(smtp("bob")).find_by_uid(item.uid).item_id
-    )  # type: ignore[union-attr]
+    bobs_copy = backend.mailbox(smtp("bob")).find_by_uid(item.uid)
+    assert bobs_copy is not None
+    assert inbox(backend, "bob")[0].associated_calendar_item_id == bobs_copy.item_id
     assert ("alice@example.com", "CreatedEvent") in [(c.mailbox, c.event_type) for c in changes]
     assert ("bob@example.com", "NewMailEvent") in [(c.mailbox, c.event_type) for c in changes]
 

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from pipeline.errors import ErrorCode, PermanentError
-from pipeline.integrations import AuthType, ConnectionMethod, DeleteType, IntegrationSettings, load_integration
+from pipeline.integrations import (
+    AuthType,
+    ConnectionMethod,
+    DeleteType,
+    IntegrationSettings,
+    load_integration,
+)
 
 
 def raw(**overrides: Any) -> dict[str, Any]:
@@ -43,7 +49,7 @@ def test_defaults() -> None:
 def test_frozen_and_no_unknown_fields() -> None:
     settings = load_integration(raw())
     with pytest.raises(ValueError):
-        settings.verify_tls = False  # type: ignore[misc]
+        settings.verify_tls = False
     assert "password" in problem(password="hunter2-Secret")
 
 
@@ -57,15 +63,21 @@ def test_errors_name_fields_not_values() -> None:
 def test_an_endpoint_is_required() -> None:
     assert "ews_url" in problem(ews_url=None)
     assert load_integration(raw(ews_url=None, autodiscover_email="svc@example.com")).autodiscover_email
-    assert load_integration(raw(ews_url=None, autodiscover_url="https://ad.example.com/autodiscover/autodiscover.svc"))
+    assert load_integration(
+        raw(ews_url=None, autodiscover_url="https://ad.example.com/autodiscover/autodiscover.svc")
+    )
 
 
 def test_personal_needs_a_secret_template_with_the_mailbox() -> None:
     assert "personal_secret_template" in problem(connection_method="personal", secret_name=None)
     assert "{mailbox}" in problem(connection_method="personal", personal_secret_template="ews/users")
     settings = load_integration(
-        raw(connection_method="personal", secret_name=None, service_mailbox=None,
-            personal_secret_template="ews/{integration_id}/users/{mailbox}")
+        raw(
+            connection_method="personal",
+            secret_name=None,
+            service_mailbox=None,
+            personal_secret_template="ews/{integration_id}/users/{mailbox}",
+        )
     )
     assert settings.secret_name_for("Alice@Example.com") == "ews/acme-1/users/alice@example.com"
 
@@ -81,14 +93,23 @@ def test_personal_secret_needs_the_jobs_mailbox() -> None:
 def test_service_methods_need_secret_and_mailbox(method: str) -> None:
     assert "secret_name" in problem(connection_method=method, secret_name=None)
     assert "service_mailbox" in problem(connection_method=method, service_mailbox=None)
-    assert load_integration(raw(connection_method=method)).secret_name_for("alice@example.com") == "ews/acme-1/service"
+    assert (
+        load_integration(raw(connection_method=method)).secret_name_for("alice@example.com")
+        == "ews/acme-1/service"
+    )
 
 
 def test_oauth2_needs_a_tenant_and_is_app_only() -> None:
     assert "oauth_tenant_id" in problem(auth_type="oauth2")
-    assert "personal" in problem(auth_type="oauth2", oauth_tenant_id="t", connection_method="personal",
-                                 personal_secret_template="u/{mailbox}")
-    settings = load_integration(raw(auth_type="oauth2", oauth_tenant_id="t", oauth_authority="http://127.0.0.1:1"))
+    assert "personal" in problem(
+        auth_type="oauth2",
+        oauth_tenant_id="t",
+        connection_method="personal",
+        personal_secret_template="u/{mailbox}",
+    )
+    settings = load_integration(
+        raw(auth_type="oauth2", oauth_tenant_id="t", oauth_authority="http://127.0.0.1:1")
+    )
     assert settings.oauth_authority == "http://127.0.0.1:1"
 
 
@@ -109,8 +130,15 @@ def test_bad_urls_and_ids() -> None:
 
 def test_behaviour_settings_round_trip() -> None:
     settings = load_integration(
-        raw(delete_type="hard", lock_appointments=True, show_event_titles=True, internal_domains=["example.com"],
-            subject_template="Interview: {{ candidate }}", busy_calendars=["calendar"], booking_calendar="calendar")
+        raw(
+            delete_type="hard",
+            lock_appointments=True,
+            show_event_titles=True,
+            internal_domains=["example.com"],
+            subject_template="Interview: {{ candidate }}",
+            busy_calendars=["calendar"],
+            booking_calendar="calendar",
+        )
     )
     assert settings.delete_type is DeleteType.HARD
     assert settings.internal_domains == ("example.com",)

@@ -52,6 +52,9 @@ class Mailbox:
         self._by_id: dict[str, Folder] = {f.folder_id: f for f in self.folders.values()}
         # Delegates allowed to see the content of Private items (Exchange's "view private items").
         self.private_item_viewers: set[str] = set()
+        # Meeting UID -> ids of the items carrying it (items stored through put()), so that
+        # delivering an invitation does not scan a calendar that grows with every booking.
+        self._by_uid: dict[str, list[str]] = {}
 
     def folder(self, distinguished_or_id: str) -> Folder:
         """A folder by distinguished id (calendar, inbox, ...) or by FolderId."""
@@ -77,12 +80,18 @@ class Mailbox:
             item.folder_id = folder.folder_id
             item.mailbox = self.smtp
             folder.items[item.item_id] = item
+            uid = getattr(item, "uid", "")
+            if uid:
+                self._by_uid.setdefault(uid, []).append(item.item_id)
         return item
 
     def remove(self, item: Item) -> None:
         with self.lock:
             for folder in self.folders.values():
                 folder.items.pop(item.item_id, None)
+            holders = self._by_uid.get(getattr(item, "uid", ""))
+            if holders and item.item_id in holders:
+                holders.remove(item.item_id)
 
     def move(self, item: Item, folder_name: str) -> Folder:
         """Move an item to another folder of this mailbox; returns the folder it came from."""
@@ -95,10 +104,14 @@ class Mailbox:
         return source
 
     def find_by_uid(self, uid: str, folder_name: str = "calendar") -> Item | None:
-        """The calendar item of a meeting (by its UID) in one folder."""
+        """The calendar item of a meeting (by its UID) in one folder, among items put()."""
         folder = self.folder(folder_name)
         with self.lock:
-            return next((i for i in folder.items.values() if getattr(i, "uid", None) == uid), None)
+            for item_id in self._by_uid.get(uid, ()):
+                item = folder.items.get(item_id)
+                if item is not None and getattr(item, "uid", None) == uid:
+                    return item
+        return None
 
     def folder_of(self, item: Item) -> Folder:
         return self._by_id[item.folder_id]

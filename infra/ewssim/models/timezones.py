@@ -100,21 +100,21 @@ class RuleTimeZone:
         return self.standard is not None and self.daylight is not None and self.daylight_bias != 0
 
     def _in_dst(self, utc: datetime) -> bool:
-        if not self.has_dst:
-            return False
-        assert self.standard is not None and self.daylight is not None
-        naive = utc.replace(tzinfo=None)
-        starts = self.daylight.local_moment(naive.year) + timedelta(minutes=self.bias)
-        ends = self.standard.local_moment(naive.year) + timedelta(minutes=self.bias + self.daylight_bias)
+        return self.has_dst and self._naive_in_dst(utc.replace(tzinfo=None))
+
+    def _naive_in_dst(self, naive: datetime) -> bool:
+        starts, ends = _dst_bounds(self, naive.year)
         if starts < ends:  # northern hemisphere: summer inside one calendar year
             return starts <= naive < ends
         return naive >= starts or naive < ends
 
     def to_local(self, utc: datetime) -> datetime:
-        """Naive local wall-clock time for an aware datetime."""
-        utc = utc.astimezone(UTC)
-        bias = self.bias + (self.daylight_bias if self._in_dst(utc) else 0)
-        return utc.replace(tzinfo=None) - timedelta(minutes=bias)
+        """Naive local wall-clock time for an aware datetime (a hot path when rendering events)."""
+        naive = (utc if utc.tzinfo is UTC else utc.astimezone(UTC)).replace(tzinfo=None)
+        bias = self.bias
+        if self.has_dst and self._naive_in_dst(naive):
+            bias += self.daylight_bias
+        return naive - timedelta(minutes=bias) if bias else naive
 
     def to_utc(self, local: datetime) -> datetime:
         """Aware UTC datetime for a naive local wall-clock time (ambiguous times resolve to standard)."""
@@ -122,6 +122,15 @@ class RuleTimeZone:
         if self._in_dst(guess):
             return guess + timedelta(minutes=self.daylight_bias)
         return guess
+
+
+@lru_cache(maxsize=1024)
+def _dst_bounds(zone: RuleTimeZone, year: int) -> tuple[datetime, datetime]:
+    """Naive UTC moments when daylight saving starts and ends in `year` (cached: a hot path)."""
+    assert zone.standard is not None and zone.daylight is not None
+    starts = zone.daylight.local_moment(year) + timedelta(minutes=zone.bias)
+    ends = zone.standard.local_moment(year) + timedelta(minutes=zone.bias + zone.daylight_bias)
+    return starts, ends
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,7 +139,10 @@ def apply_child(item: Item, element_type: str, child: Element, zone: str) -> Non
     """Set one property from a child of an item element; read-only and unknown ones are ignored,
     as Exchange ignores what a client may send but not change (exchangelib sends Importance,
     reminders and the like)."""
-    tag = local_name(child)
+    if not isinstance(child.tag, str):  # a comment or processing instruction
+        return
+    # rpartition rather than QName(): this runs for every property of every created item.
+    tag = child.tag.rpartition("}")[2]
     if tag == "ExtendedProperty":
         set_extended(item, child)
         return

@@ -25,7 +25,9 @@ from infra.ewssim import EwsSimulator
 from tests.conftest import EXCHANGE_2019
 from tests.seed import APP, PASSWORDS, smtp, standard_org
 
-SCHEMA_DIR = Path(os.environ.get("EWS_SCHEMA_DIR") or Path(__file__).resolve().parents[4] / "shared" / "ews-schema")
+SCHEMA_DIR = Path(
+    os.environ.get("EWS_SCHEMA_DIR") or Path(__file__).resolve().parents[4] / "shared" / "ews-schema"
+)
 
 
 @pytest.fixture(autouse=True)

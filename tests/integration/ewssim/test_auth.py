@@ -92,8 +92,9 @@ def test_oauth_app_only_without_impersonation_is_refused(sim: EwsSimulator, inse
         client_id=APP["client_id"], client_secret=APP["client_secret"], tenant_id=APP["tenant_id"]
     )
     protocol = Protocol(
-        config=Configuration(service_endpoint=sim.ews_url, credentials=credentials, auth_type=OAUTH2,
-                             version=EXCHANGE_2019)
+        config=Configuration(
+            service_endpoint=sim.ews_url, credentials=credentials, auth_type=OAUTH2, version=EXCHANGE_2019
+        )
     )
     with pytest.raises(ErrorInvalidExchangeImpersonationHeaderData, match="ExchangeImpersonation"):
         protocol.resolve_names(["bob"])
@@ -117,22 +118,29 @@ def test_oauth_expired_token_is_401(sim: EwsSimulator, insecure_oauth: None) -> 
 
 
 def test_oauth_app_without_full_access_cannot_impersonate(sim: EwsSimulator, insecure_oauth: None) -> None:
-    sim.backend.directory.add_app(AppRegistration(APP["client_id"], APP["client_secret"], APP["tenant_id"],
-                                                  full_access=False))
+    sim.backend.directory.add_app(
+        AppRegistration(APP["client_id"], APP["client_secret"], APP["tenant_id"], full_access=False)
+    )
     with pytest.raises(ErrorImpersonateUserDenied):
         build_oauth_account(sim, "alice").protocol.resolve_names(["bob"])
 
 
 def test_token_endpoint_errors(sim: EwsSimulator) -> None:
     url = sim.token_url(APP["tenant_id"])
-    form = {"grant_type": "client_credentials", "client_id": APP["client_id"], "client_secret": APP["client_secret"]}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": APP["client_id"],
+        "client_secret": APP["client_secret"],
+    }
     ok = requests.post(url, data=form, timeout=5)
     assert ok.status_code == 200 and ok.json()["token_type"] == "Bearer"
     assert requests.post(url, data={**form, "grant_type": "password"}, timeout=5).json()["error"] == (
         "unsupported_grant_type"
     )
     assert requests.post(sim.token_url("other-tenant"), data=form, timeout=5).status_code == 400
-    unknown_token = requests.post(sim.ews_url, data=b"<x/>", headers={"Authorization": "Bearer nope"}, timeout=5)
+    unknown_token = requests.post(
+        sim.ews_url, data=b"<x/>", headers={"Authorization": "Bearer nope"}, timeout=5
+    )
     assert unknown_token.status_code == 401
 
 
@@ -147,7 +155,7 @@ def test_impersonation_needs_the_right(sim: EwsSimulator) -> None:
     sim.grant_impersonation(smtp("svc"))
     assert build_account(sim, "svc", mailbox="alice", impersonate=True).calendar.name == "Calendar"
     assert sim.request_log()[-1].impersonated == smtp("alice")
-    assert [r.code for r in sim.request_log()][0] == "ErrorImpersonateUserDenied"
+    assert sim.request_log()[0].code == "ErrorImpersonateUserDenied"
 
 
 def test_impersonating_an_unknown_mailbox(sim: EwsSimulator) -> None:

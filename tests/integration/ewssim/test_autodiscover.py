@@ -29,15 +29,20 @@ def cached_endpoint(sim: EwsSimulator, credentials: Credentials) -> Iterator[Non
     """
     key = (DOMAIN, credentials)
     autodiscover_cache[key] = AutodiscoverProtocol(
-        config=Configuration(service_endpoint=sim.autodiscover_url, credentials=credentials, auth_type=BASIC,
-                             retry_policy=FailFast())
+        config=Configuration(
+            service_endpoint=sim.autodiscover_url,
+            credentials=credentials,
+            auth_type=BASIC,
+            retry_policy=FailFast(),
+        )
     )
     yield
     del autodiscover_cache[key]
 
 
-def test_account_autodiscovers_the_ews_url(sim: EwsSimulator, credentials: Credentials,
-                                           cached_endpoint: None) -> None:
+def test_account_autodiscovers_the_ews_url(
+    sim: EwsSimulator, credentials: Credentials, cached_endpoint: None
+) -> None:
     account = Account(smtp("alice"), credentials=credentials, autodiscover=True)
     assert account.protocol.service_endpoint == sim.ews_url
     assert account.ad_response is not None and account.ad_response.ews_url == sim.ews_url

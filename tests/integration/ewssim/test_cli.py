@@ -39,15 +39,22 @@ def stop_later() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
-def test_command_serves_a_seeded_org(tmp_path: Path, suffix: str, stop_later: list[subprocess.Popen[str]]) -> None:
+def test_command_serves_a_seeded_org(
+    tmp_path: Path, suffix: str, stop_later: list[subprocess.Popen[str]]
+) -> None:
     seed = tmp_path / f"org{suffix}"
     seed.write_text(yaml.safe_dump(standard_org()) if suffix == ".yaml" else json.dumps(standard_org()))
     process, line = start("--config", str(seed), "--port", "0")
     stop_later.append(process)
     assert line.startswith("ewssim listening"), line
     ews_url = line.split("ews_url=")[1].split()[0]
-    config = Configuration(service_endpoint=ews_url, credentials=Credentials(smtp("bob"), PASSWORDS["bob"]),
-                           auth_type="basic", version=EXCHANGE_2019, retry_policy=FailFast())
+    config = Configuration(
+        service_endpoint=ews_url,
+        credentials=Credentials(smtp("bob"), PASSWORDS["bob"]),
+        auth_type="basic",
+        version=EXCHANGE_2019,
+        retry_policy=FailFast(),
+    )
     account = Account(smtp("bob"), config=config, autodiscover=False)
     assert account.protocol.resolve_names(["alice"])[0].email_address == smtp("alice")
 

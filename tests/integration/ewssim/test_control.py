@@ -56,7 +56,10 @@ def test_read_calendar_and_inbox_as_dicts(sim: EwsSimulator) -> None:
     assert [i["subject"] for i in sim.inbox(smtp("alice"))] == ["Hello"]
     over_http = control(sim, "GET", f"mailboxes/{smtp('alice')}/calendar").json()
     assert over_http == calendar
-    assert control(sim, "GET", "mailboxes/nobody@example.com/calendar").json()["error"] == "ErrorNonExistentMailbox"
+    assert (
+        control(sim, "GET", "mailboxes/nobody@example.com/calendar").json()["error"]
+        == "ErrorNonExistentMailbox"
+    )
 
 
 def test_clock(sim: EwsSimulator) -> None:
@@ -67,10 +70,16 @@ def test_clock(sim: EwsSimulator) -> None:
 
 
 def test_counts_log_and_faults_over_http(sim: EwsSimulator) -> None:
-    assert control(sim, "POST", "faults", {"kind": "server_busy", "count": 1, "back_off_ms": 10}).status_code == 200
+    assert (
+        control(sim, "POST", "faults", {"kind": "server_busy", "count": 1, "back_off_ms": 10}).status_code
+        == 200
+    )
     assert control(sim, "POST", "faults", {"latency_ms": 1, "operation": "GetFolder"}).status_code == 200
     described = control(sim, "GET", "faults").json()
-    assert described["faults"][0]["kind"] == "server_busy" and described["latency"][0]["operation"] == "GetFolder"
+    assert (
+        described["faults"][0]["kind"] == "server_busy"
+        and described["latency"][0]["operation"] == "GetFolder"
+    )
     account = build_account(sim, "alice")
     with pytest.raises(ErrorServerBusy):
         account.protocol.resolve_names(["bob"])
@@ -78,7 +87,8 @@ def test_counts_log_and_faults_over_http(sim: EwsSimulator) -> None:
     assert control(sim, "GET", "requests/counts").json() == {"ResolveNames": 2}
     log = control(sim, "GET", "requests/log?operation=ResolveNames").json()
     assert [(r["status"], r["code"], r["caller"]) for r in log] == [
-        (500, "ErrorServerBusy", smtp("alice")), (200, "NoError", smtp("alice"))
+        (500, "ErrorServerBusy", smtp("alice")),
+        (200, "NoError", smtp("alice")),
     ]
     assert control(sim, "DELETE", "faults").status_code == 200
     assert control(sim, "GET", "faults").json() == {"latency": [], "faults": []}

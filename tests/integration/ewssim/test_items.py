@@ -264,6 +264,6 @@ def test_every_item_kind_renders_valid_xml_with_all_properties(
     root, messages = operation_response("GetItem")
     context = RenderContext((True,) * 6, True, lambda email: email)
     for item in held:
-        render_item(add(success(messages, "GetItemResponseMessage"), m("Items")), item, Shape("AllProperties"),
-                    context)  # fmt: skip
+        items = add(success(messages, "GetItemResponseMessage"), m("Items"))
+        render_item(items, item, Shape("AllProperties"), context)
     assert sim.schema.errors(root) == []

@@ -42,15 +42,23 @@ def test_invalid_request_gets_error_schema_validation(checked: EwsSimulator) -> 
     # exchangelib's own ResolveNames request, with the required UnresolvedEntry taken out.
     account = build_account(checked, "alice")
     service = ResolveNames(protocol=account.protocol)
-    payload = service.get_payload(unresolved_entries=["bob"], parent_folders=None, return_full_contact_data=False,
-                                  search_scope=None, contact_data_shape=None)
+    payload = service.get_payload(
+        unresolved_entries=["bob"],
+        parent_folders=None,
+        return_full_contact_data=False,
+        search_scope=None,
+        contact_data_shape=None,
+    )
     payload.remove(payload.find(m("UnresolvedEntry")))
     envelope = service.wrap(content=payload, api_version="Exchange2016")
-    response = requests.post(checked.ews_url, data=envelope, auth=(smtp("alice"), PASSWORDS["alice"]), timeout=5)
+    response = requests.post(
+        checked.ews_url, data=envelope, auth=(smtp("alice"), PASSWORDS["alice"]), timeout=5
+    )
     assert response.status_code == 500
     with pytest.raises(ErrorSchemaValidation, match="UnresolvedEntry"):
-        service._get_soap_messages(body=etree.fromstring(response.content).find(
-            "{http://schemas.xmlsoap.org/soap/envelope/}Body"))
+        service._get_soap_messages(
+            body=etree.fromstring(response.content).find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
+        )
     assert checked.request_log()[-1].code == "ErrorSchemaValidation"
 
 

@@ -23,14 +23,21 @@ def test_resolve_names_round_trip_over_http(sim: EwsSimulator) -> None:
     assert sim.request_counts() == {"ResolveNames": 1}
     record = sim.request_log()[-1]
     assert (record.operation, record.caller, record.status, record.code) == (
-        "ResolveNames", smtp("alice"), 200, "NoError",
+        "ResolveNames",
+        smtp("alice"),
+        200,
+        "NoError",
     )
 
 
 def test_unknown_operation_is_a_fault_naming_the_operation(sim: EwsSimulator) -> None:
     account = build_account(sim, "alice")
     with pytest.raises(ErrorInvalidOperation, match="GetSearchableMailboxes"):
-        list(GetSearchableMailboxes(protocol=account.protocol).call(search_filter=None, expand_group_membership=False))
+        list(
+            GetSearchableMailboxes(protocol=account.protocol).call(
+                search_filter=None, expand_group_membership=False
+            )
+        )
     # One request: exchangelib did not mistake the fault for a version mismatch and cycle versions.
     assert sim.request_counts() == {"GetSearchableMailboxes": 1}
     assert sim.request_log()[-1].code == "ErrorInvalidOperation"

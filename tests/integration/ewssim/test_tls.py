@@ -29,8 +29,9 @@ def test_verify_on_with_the_ca_trusted(trusted: EwsSimulator) -> None:
     assert account.protocol.resolve_names(["bob"])[0].email_address == smtp("bob")
 
 
-def test_verify_on_against_an_untrusted_certificate_fails(tls_sim: EwsSimulator,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verify_on_against_an_untrusted_certificate_fails(
+    tls_sim: EwsSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     account = build_account(tls_sim, "alice")

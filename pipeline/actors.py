@@ -1,0 +1,67 @@
+"""The dramatiq actors: one per action, declared on a broker the caller configured.
+
+Each actor hands its message to run_job; the runtime-specific part is only how a failure is
+turned into dramatiq's retry or stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from pipeline.broker import MAX_RETRIES
+from pipeline.contract import ACTIONS
+from pipeline.errors import PermanentError, RetryableError
+from pipeline.runner import Job, run_job
+from pipeline.runtime import Runtime
+
+JOBS_QUEUE = "ews-jobs"
+
+__all__ = ["JOBS_QUEUE", "JobFailed", "declare_actors"]
+
+
+class JobFailed(Exception):
+    """A job ended in a permanent failure (already recorded); stops its pipeline, never retried."""
+
+    def __init__(self, failure: PermanentError) -> None:
+        super().__init__(str(failure))
+        self.code = failure.code
+
+
+def declare_actors(
+    broker: dramatiq.Broker, runtime: Callable[[], Runtime], queue_name: str = JOBS_QUEUE
+) -> dict[str, dramatiq.Actor[Any, Any]]:
+    """Declare one actor per action on `broker`; `runtime` gives the process's Runtime lazily."""
+    return {
+        name: dramatiq.actor(
+            _perform_for(name, runtime),
+            actor_name=name,
+            queue_name=queue_name,
+            broker=broker,
+        )
+        for name in ACTIONS
+    }
+
+
+def _perform_for(actor_name: str, runtime: Callable[[], Runtime]) -> Callable[..., dict[str, Any]]:
+    def perform(*piped: Any, **kwargs: Any) -> dict[str, Any]:
+        # A pipeline step without pipe_ignore receives the previous result positionally; the
+        # contract is keyword-only, so it is dropped here rather than failing the job.
+        del piped
+        message = CurrentMessage.get_current_message()
+        if message is None:
+            raise RuntimeError("the CurrentMessage middleware is not installed on this broker")
+        retries = int(message.options.get("retries", 0))
+        job = Job(message.message_id, actor_name, kwargs, final_attempt=retries >= MAX_RETRIES)
+        try:
+            return run_job(runtime(), job)
+        except RetryableError as failure:
+            raise dramatiq.Retry(str(failure), delay=failure.delay_ms) from failure
+        except PermanentError as failure:
+            raise JobFailed(failure) from failure
+
+    perform.__name__ = actor_name
+    return perform

@@ -1,0 +1,49 @@
+"""Reading the items a push notification named: one GetItem for all of them, stamp included."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from exchangelib import errors as ews
+from exchangelib.folders import Calendar, Root
+
+from pipeline.exchange.ews.booking_stamp import BOOKING_KEY_FIELD
+from pipeline.exchange.ews.connection import LiveConnection
+from pipeline.exchange.push import ChangedItem
+
+__all__ = ["calendar_folder_id", "read_changed_items"]
+
+_FIELDS = ("is_cancelled", "parent_folder_id", BOOKING_KEY_FIELD)
+
+
+def read_changed_items(live: LiveConnection, item_ids: Sequence[str]) -> list[ChangedItem | None]:
+    """One GetItem for every id, in input order; None where the item no longer exists."""
+    if not item_ids:
+        return []
+    # A locally built calendar (no request) only validates the field names for exchangelib.
+    calendar = Calendar(root=Root(account=live.account))
+    found: list[ChangedItem | None] = []
+    answers = live.account.fetch(ids=[(item_id, None) for item_id in item_ids], folder=calendar,
+                                 only_fields=list(_FIELDS))
+    for answer in answers:
+        if isinstance(answer, ews.ErrorItemNotFound):
+            found.append(None)  # hard-deleted (or moved where this logon cannot see it)
+            continue
+        if isinstance(answer, Exception):
+            raise answer  # the connector maps it to a PipelineError
+        parent = getattr(answer, "parent_folder_id", None)
+        found.append(
+            ChangedItem(
+                item_id=answer.id,
+                change_key=answer.changekey,
+                booking_key=getattr(answer, BOOKING_KEY_FIELD, None),
+                is_cancelled=bool(getattr(answer, "is_cancelled", False)),
+                parent_folder_id=parent.id if parent is not None else None,
+            )
+        )
+    return found
+
+
+def calendar_folder_id(live: LiveConnection) -> str:
+    """The target calendar's folder id (one GetFolder): tells a move out of it from a move within."""
+    return str(Calendar.get_distinguished(root=Root(account=live.account)).id)

@@ -1,0 +1,77 @@
+"""Push notifications as the pipeline sees them, whichever backend produced them.
+
+The EWS implementation (ews/notifications.py) turns a SendNotification POST into these values;
+a Microsoft Graph backend would turn its change notifications into the same ones. Datetimes are
+timezone-aware; no exchangelib types cross this boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.errors import ErrorCode, PermanentError
+
+__all__ = [
+    "ChangedItem",
+    "PushDelivery",
+    "PushEvent",
+    "PushNotification",
+    "WatermarkRejected",
+]
+
+
+@dataclass(frozen=True)
+class PushEvent:
+    """One item or folder event; event_type uses the contract's names ("created", "moved", ...)."""
+
+    event_type: str
+    item_id: str | None
+    folder_id: str | None
+    watermark: str | None
+    timestamp: datetime | None
+
+
+@dataclass(frozen=True)
+class PushNotification:
+    """One notification of one subscription: its item events and the newest watermark it carried.
+
+    A keep-alive has no events (only a watermark): it proves the subscription is alive.
+    """
+
+    subscription_id: str
+    previous_watermark: str | None
+    more_events: bool
+    events: tuple[PushEvent, ...]
+    watermark: str | None
+
+    @property
+    def is_keep_alive(self) -> bool:
+        return not self.events
+
+
+@dataclass(frozen=True)
+class PushDelivery:
+    """Everything one callback POST carried: notifications, and error codes Exchange reported
+    instead of a notification (for example ErrorReadEventsFailed), which a receiver must accept."""
+
+    notifications: tuple[PushNotification, ...]
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChangedItem:
+    """What process_change needs to know about an item a notification named."""
+
+    item_id: str
+    change_key: str
+    booking_key: str | None  # the pipeline's stamp; None for items the pipeline did not write
+    is_cancelled: bool
+    parent_folder_id: str | None
+
+
+class WatermarkRejected(PermanentError):
+    """Exchange refused to resume from a watermark (older than 30 days, or never valid here)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.EWS_ERROR, message)

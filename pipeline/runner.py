@@ -1,0 +1,109 @@
+"""run_job: the one place where a job message becomes a job record, an action call and an outcome.
+
+The dramatiq actors and the Lambda handler both call it, so a job gives the same record whichever
+runtime ran it. Everything that can go wrong leaves as a PipelineError; the caller only decides
+how its runtime retries (dramatiq.Retry on a worker, a batch item failure in Lambda).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.actions import ACTION_FUNCTIONS
+from pipeline.actions.context import ActionContext
+from pipeline.contract import JobKwargs, JobStatus, MailboxJobKwargs, parse_kwargs
+from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
+from pipeline.integrations import IntegrationSettings, load_integration
+from pipeline.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Job", "run_job"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One delivery of a job message."""
+
+    message_id: str
+    actor_name: str
+    kwargs: Mapping[str, Any]
+    # True when the runtime will not deliver this message again: a retryable failure is then
+    # recorded as failed for good rather than left "retrying" forever.
+    final_attempt: bool = False
+
+
+def run_job(runtime: Runtime, job: Job) -> dict[str, Any]:
+    """Run one job and record its outcome; returns the action's result as JSON-ready data.
+
+    A delivery of a job that already succeeded returns the recorded result without running the
+    action again, so that a redelivered pipeline step still hands on to the next step.
+    """
+    store = runtime.store
+    try:
+        kwargs = parse_kwargs(job.actor_name, job.kwargs)
+    except PermanentError as rejected:
+        store.fail_job(job.message_id, rejected.code, rejected.message, retryable=False, now=runtime.clock())
+        raise
+    mailbox = kwargs.mailbox if isinstance(kwargs, MailboxJobKwargs) else None
+    try:
+        store.begin_job(job.message_id, job.actor_name, kwargs.integration_id, mailbox, runtime.clock())
+    except PermanentError as duplicate:
+        if duplicate.code is ErrorCode.DUPLICATE_DELIVERY:
+            return _recorded_outcome(runtime, job, duplicate)
+        raise
+    try:
+        result = _perform(runtime, job, kwargs)
+    except PipelineError as failure:
+        _record_failure(runtime, job, failure)
+        raise
+    except Exception as unexpected:
+        # A bug or an unforeseen library error: recorded with its type only (its text could hold
+        # anything) and retried, since it may be transient; the final attempt records it failed.
+        log.exception("job %s (%s) raised unexpectedly", job.message_id, job.actor_name)
+        failure = RetryableError(ErrorCode.INTERNAL, f"unexpected {type(unexpected).__name__}")
+        _record_failure(runtime, job, failure)
+        raise failure from unexpected
+    store.complete_job(job.message_id, result, runtime.clock())
+    return result
+
+
+def _perform(runtime: Runtime, job: Job, kwargs: JobKwargs) -> dict[str, Any]:
+    context = ActionContext(
+        message_id=job.message_id,
+        integration=_integration(runtime, kwargs.integration_id),
+        store=runtime.store,
+        gateways=runtime.gateways,
+        config=runtime.config,
+        clock=runtime.clock,
+    )
+    action = ACTION_FUNCTIONS[job.actor_name]
+    outcome: dict[str, Any] = action(context, kwargs).model_dump(mode="json")
+    return outcome
+
+
+def _integration(runtime: Runtime, integration_id: str) -> IntegrationSettings:
+    raw = runtime.store.get_integration(integration_id)
+    if raw is None:
+        raise PermanentError(ErrorCode.UNKNOWN_INTEGRATION, f"no integration named {integration_id!r}")
+    return load_integration(raw)
+
+
+def _record_failure(runtime: Runtime, job: Job, failure: PipelineError) -> None:
+    will_retry = failure.retryable and not job.final_attempt
+    try:
+        runtime.store.fail_job(job.message_id, failure.code, failure.message, will_retry, runtime.clock())
+    except PermanentError as duplicate:
+        # Another delivery finished the job meanwhile; its record stands.
+        log.warning("job %s: outcome not recorded: %s", job.message_id, duplicate.message)
+
+
+def _recorded_outcome(runtime: Runtime, job: Job, duplicate: PermanentError) -> dict[str, Any]:
+    record = runtime.store.get_job(job.message_id)
+    if record is not None and record.status is JobStatus.SUCCEEDED:
+        log.info("job %s already succeeded; not running it again", job.message_id)
+        return dict(record.result or {})
+    raise duplicate

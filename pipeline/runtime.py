@@ -1,0 +1,40 @@
+"""The long-lived parts of a worker process or warm Lambda: config, store, secrets, connections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pipeline.actions.context import GatewayFactory
+from pipeline.config import PipelineConfig
+from pipeline.exchange.ews.connection import EwsConnector
+from pipeline.secrets import SecretSource, secrets_client
+from pipeline.store.base import ResultsStore
+from pipeline.store.factory import get_store
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """Built once per process and shared by every job it runs."""
+
+    config: PipelineConfig
+    store: ResultsStore
+    gateways: GatewayFactory
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> Runtime:
+        secrets = SecretSource(
+            boto3_client=secrets_client(config), max_age_seconds=config.secret_cache_seconds
+        )
+        connector = EwsConnector(
+            secrets,
+            concurrency=config.worker_concurrency,
+            request_timeout_s=config.ews_timeout_seconds,
+        )
+        return cls(config=config, store=get_store(config), gateways=connector)

@@ -1,0 +1,92 @@
+"""Shared by the action and runtime tests: a Runtime on moto and the simulator, and integrations.
+
+    def test_something(pipeline: PipelineHarness) -> None:
+        integration_id = pipeline.install("delegate", "basic")
+        record = pipeline.run("list_rooms", integration_id=integration_id)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from exchangelib.protocol import close_connections
+from moto import mock_aws
+
+from infra.ewssim import EwsSimulator
+from pipeline.config import PipelineConfig
+from pipeline.contract import JobOutcome
+from pipeline.errors import PipelineError
+from pipeline.exchange.ews import EwsConnector
+from pipeline.runner import Job, run_job
+from pipeline.runtime import Runtime
+from pipeline.store.dynamodb import DynamoDbStore
+from pipeline.store.dynamodb.keys import create_table
+from tests.integration.ews_support import CountingSecretSource, integration, seed_secrets
+
+CONNECTION_METHODS = ("personal", "dedicated", "delegate", "impersonation")
+AUTH_TYPES = ("basic", "ntlm", "oauth2")
+# OAuth app-only tokens have no mailbox of their own: Exchange Online only lets them act through
+# impersonation, so that is the one method they pair with.
+METHOD_AUTH_PAIRS = [
+    *((method, auth) for method in CONNECTION_METHODS for auth in ("basic", "ntlm")),
+    ("impersonation", "oauth2"),
+]
+
+
+@dataclass
+class PipelineHarness:
+    sim: EwsSimulator
+    runtime: Runtime
+    secrets_client: Any
+    secrets: CountingSecretSource
+    installed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def store(self) -> Any:
+        return self.runtime.store
+
+    def install(self, method: str, auth: str = "basic", **overrides: Any) -> str:
+        """Store an integration's settings and seed its secrets; returns its integration_id."""
+        settings = integration(self.sim, method, auth, **overrides)
+        seed_secrets(self.secrets_client, settings.integration_id, method, auth)
+        raw = settings.model_dump(mode="json", exclude_none=True)
+        self.store.put_integration(settings.integration_id, raw, self.runtime.clock())
+        self.installed[settings.integration_id] = raw
+        return settings.integration_id
+
+    def run(self, actor_name: str, *, message_id: str | None = None, **kwargs: Any) -> JobOutcome:
+        """Run one job through run_job, as a worker would; returns its record from the table.
+
+        A PipelineError is swallowed here: the record carries the outcome, which tests assert on.
+        """
+        message_id = message_id or str(uuid.uuid4())
+        try:
+            run_job(self.runtime, Job(message_id, actor_name, kwargs))
+        except PipelineError:
+            pass
+        record = self.store.get_job(message_id)
+        assert record is not None, f"no job record for {actor_name} {message_id}"
+        return record.to_outcome()
+
+
+@pytest.fixture
+def pipeline(sim: EwsSimulator) -> Iterator[PipelineHarness]:
+    """A Runtime over moto (DynamoDB, Secrets Manager in-process) and the seeded simulator."""
+    close_connections()
+    with mock_aws():
+        config = PipelineConfig(table_name="ews-pipeline-test", worker_concurrency=4)
+        dynamodb = boto3.client("dynamodb", region_name=config.aws_region)
+        create_table(dynamodb, config.table_name)
+        secrets_client = boto3.client("secretsmanager", region_name=config.aws_region)
+        secrets = CountingSecretSource(boto3_client=secrets_client)
+        connector = EwsConnector(secrets, concurrency=config.worker_concurrency)
+        store = DynamoDbStore(dynamodb, config.table_name)
+        runtime = Runtime(config=config, store=store, gateways=connector)
+        yield PipelineHarness(sim, runtime, secrets_client, secrets)
+        connector.close_all()
+    close_connections()
