@@ -13,10 +13,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from pipeline.exchange.types import (
+    EventChanges,
     EventDraft,
     EventRef,
+    EventState,
     MailboxAvailability,
     MailboxTarget,
+    NotifyAttendees,
     PushSubscription,
     Room,
     RoomList,
@@ -25,9 +28,9 @@ from pipeline.integrations import DeleteType
 
 __all__ = ["ExchangeGateway"]
 
-# The event and subscription methods are part of the contract, but their EWS modules
-# (ews/events.py, ews/subscriptions.py) land separately; until then they fail loudly here instead
-# of making every gateway abstract. Make them @abc.abstractmethod once EwsGateway implements them.
+# The subscription methods are part of the contract, but their EWS module (ews/subscriptions.py)
+# lands separately; until then they fail loudly here instead of making every gateway abstract.
+# Make them @abc.abstractmethod once EwsGateway implements them.
 _NOT_YET = "not implemented by this gateway yet"
 
 
@@ -73,29 +76,39 @@ class ExchangeGateway(abc.ABC):
         """
 
     # Events (implemented in ews/events.py) --------------------------------------------------
+    # One EWS request each. The actions combine them into exactly-once effects (see
+    # pipeline/actions/create_event.py and send_invite.py).
 
+    @abc.abstractmethod
     def find_event_by_booking_key(self, booking_key: str) -> EventRef | None:
         """The event stamped with `booking_key` in the target calendar, or None."""
-        raise NotImplementedError(_NOT_YET)
 
+    @abc.abstractmethod
+    def read_event(self, ref: EventRef) -> EventState | None:
+        """The event as it is now, with its stamps; None when it no longer exists."""
+
+    @abc.abstractmethod
     def create_event(self, draft: EventDraft) -> EventRef:
         """Save `draft` into the target calendar without sending invitations, stamped with its booking key."""
-        raise NotImplementedError(_NOT_YET)
 
-    def send_invitations(self, ref: EventRef) -> EventRef:
-        """Send meeting requests for a saved event to each attendee who has not had one yet.
+    @abc.abstractmethod
+    def send_invitations(self, ref: EventRef, *, marker: str) -> EventRef:
+        """Send the meeting requests of a saved event to all its attendees, stamping it `marker`.
 
-        Idempotent: running it twice sends nobody a second invitation. Returns the new change key.
+        A compare-and-swap on ref.change_key: raises PermanentError(CONFLICT) when the item has
+        changed since (for example an earlier attempt already sent them), so it never sends twice
+        for one version of the item. Returns the new change key.
         """
-        raise NotImplementedError(_NOT_YET)
 
-    def update_event(self, ref: EventRef, draft: EventDraft, *, send_updates: bool) -> EventRef:
-        """Make the event match `draft`; with send_updates attendees get the update; CONFLICT if stale."""
-        raise NotImplementedError(_NOT_YET)
+    @abc.abstractmethod
+    def update_event(
+        self, ref: EventRef, changes: EventChanges, *, notify: NotifyAttendees, marker: str
+    ) -> EventRef:
+        """Apply `changes` (last writer wins on the changed fields), stamping the item `marker`."""
 
-    def cancel_event(self, ref: EventRef, *, delete_type: DeleteType, send_cancellations: bool) -> None:
-        """Cancel (send_cancellations) and delete the event; ITEM_NOT_FOUND if it is already gone."""
-        raise NotImplementedError(_NOT_YET)
+    @abc.abstractmethod
+    def cancel_event(self, ref: EventRef, *, delete_type: DeleteType, send_cancellations: bool) -> bool:
+        """Delete the event (cancelling it with the attendees when asked); False if it was already gone."""
 
     # Rooms -----------------------------------------------------------------------------------
 

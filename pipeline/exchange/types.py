@@ -16,10 +16,13 @@ __all__ = [
     "BodyType",
     "BusyInterval",
     "BusyType",
+    "EventChanges",
     "EventDraft",
     "EventRef",
+    "EventState",
     "MailboxAvailability",
     "MailboxTarget",
+    "NotifyAttendees",
     "PushSubscription",
     "Room",
     "RoomList",
@@ -130,6 +133,50 @@ class EventRef:
     item_id: str
     change_key: str
     mailbox: str
+
+
+@dataclass(frozen=True)
+class EventChanges:
+    """The fields of an event to change; None leaves a field as it is (lists replace the old ones)."""
+
+    subject: str | None = None
+    body: str | None = None
+    body_type: BodyType = BodyType.HTML
+    start: datetime | None = None
+    end: datetime | None = None
+    time_zone: str | None = None  # IANA name; applies to start/end, which must then be given too
+    location: str | None = None
+    required_attendees: tuple[str, ...] | None = None
+    optional_attendees: tuple[str, ...] | None = None
+    rooms: tuple[str, ...] | None = None
+
+    @property
+    def changes_attendees_only(self) -> bool:
+        """True when only the attendee or room lists change (then only changed attendees hear)."""
+        others = (self.subject, self.body, self.start, self.end, self.time_zone, self.location)
+        return all(value is None for value in others)
+
+
+class NotifyAttendees(StrEnum):
+    """Whom an update or cancellation is sent to."""
+
+    NONE = "none"
+    ALL = "all"
+    CHANGED = "changed"  # only attendees added or removed by the update
+
+
+@dataclass(frozen=True)
+class EventState:
+    """An event as Exchange holds it now, with the stamps earlier jobs left on it."""
+
+    ref: EventRef
+    start: datetime | None
+    end: datetime | None
+    attendees: tuple[str, ...]  # required, optional and rooms, lower-cased
+    booking_key: str | None = None
+    invites_sent: str | None = None  # set by the UpdateItem that sent the invitations
+    last_update: str | None = None  # message id of the update_event job that changed it last
+    is_cancelled: bool = False
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,8 @@ def busy_events(
             continue
         if not isinstance(item, CalendarItem) or item.is_cancelled or item.legacy_free_busy_status == "Free":
             continue
+        item_start, item_end = item.start, item.end
+        assert item_start is not None and item_end is not None  # compared above
         details = None
         if detail > Detail.TIMES:
             # A private item shows only that it is private, except to its owner and to
@@ -148,7 +150,7 @@ def busy_events(
                 is_meeting=item.is_meeting,
                 is_private=item.sensitivity == "Private",
             )
-        events.append(BusyEvent(item.start, item.end, item.legacy_free_busy_status, details))
+        events.append(BusyEvent(item_start, item_end, item.legacy_free_busy_status, details))
     events.sort(key=lambda event: event.start)
     return events
 

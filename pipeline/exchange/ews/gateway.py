@@ -11,10 +11,20 @@ from datetime import datetime
 from typing import TypeVar
 
 from pipeline.exchange.base import ExchangeGateway
-from pipeline.exchange.ews import availability, probes, rooms
+from pipeline.exchange.ews import availability, events, probes, rooms
 from pipeline.exchange.ews.connection import EwsConnector, LiveConnection, resolve_target
-from pipeline.exchange.types import MailboxAvailability, MailboxTarget, Room, RoomList
-from pipeline.integrations import IntegrationSettings
+from pipeline.exchange.types import (
+    EventChanges,
+    EventDraft,
+    EventRef,
+    EventState,
+    MailboxAvailability,
+    MailboxTarget,
+    NotifyAttendees,
+    Room,
+    RoomList,
+)
+from pipeline.integrations import DeleteType, IntegrationSettings
 
 __all__ = ["EwsGateway"]
 
@@ -74,6 +84,30 @@ class EwsGateway(ExchangeGateway):
                 merged_interval_minutes=merged_interval_minutes,
                 max_workers=self._connector.max_connections,
             ),
+        )
+
+    # Events ------------------------------------------------------------------------------------
+
+    def find_event_by_booking_key(self, booking_key: str) -> EventRef | None:
+        return self._run("FindItem", lambda live: events.find_event_by_booking_key(live, booking_key))
+
+    def read_event(self, ref: EventRef) -> EventState | None:
+        return self._run("GetItem", lambda live: events.read_event(live, ref))
+
+    def create_event(self, draft: EventDraft) -> EventRef:
+        return self._run("CreateItem", lambda live: events.create_event(live, draft))
+
+    def send_invitations(self, ref: EventRef, *, marker: str) -> EventRef:
+        return self._run("UpdateItem", lambda live: events.send_invitations(live, ref, marker))
+
+    def update_event(
+        self, ref: EventRef, changes: EventChanges, *, notify: NotifyAttendees, marker: str
+    ) -> EventRef:
+        return self._run("UpdateItem", lambda live: events.update_event(live, ref, changes, notify, marker))
+
+    def cancel_event(self, ref: EventRef, *, delete_type: DeleteType, send_cancellations: bool) -> bool:
+        return self._run(
+            "DeleteItem", lambda live: events.cancel_event(live, ref, delete_type, send_cancellations)
         )
 
     # Rooms -------------------------------------------------------------------------------------

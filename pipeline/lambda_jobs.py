@@ -1,0 +1,103 @@
+"""Run SQS records as jobs inside Lambda, with the same run_job the dramatiq workers use.
+
+Retries are SQS redelivery and the dead-letter queue, never dramatiq's Retries middleware:
+- success: the record is acknowledged and the next message of its dramatiq pipeline is enqueued;
+- permanent failure: recorded as failed by run_job and acknowledged, never redelivered;
+- transient failure: reported as a batch item failure, with the message hidden for the server's
+  BackOffMilliseconds (or an exponential back-off) so that SQS redelivers it no sooner;
+- undecodable record: recorded under its SQS message id with INVALID_MESSAGE and copied to the
+  dead-letter queue, so that it neither poisons the batch nor is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from dramatiq.broker import MessageProxy
+from dramatiq.common import compute_backoff
+from dramatiq.middleware import Pipelines
+
+from pipeline.broker import MAX_BACKOFF_MS, MIN_BACKOFF_MS
+from pipeline.errors import ErrorCode, PermanentError, RetryableError
+from pipeline.runner import Job, run_job
+from pipeline.runtime import Runtime
+from pipeline.sqs import SqsFifoBroker, visibility_timeout_for
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SqsJobProcessor", "UndecodableRecord"]
+
+
+class UndecodableRecord(Exception):
+    """The record's body is not a dramatiq message."""
+
+
+@dataclass
+class SqsJobProcessor:
+    """Handles one SQS record at a time; built once per warm Lambda container."""
+
+    runtime: Runtime
+    # The jobs queue (to hide retried records, reach the dead-letter queue and enqueue the next
+    # pipeline step); its actors are declared so dramatiq's Pipelines middleware can be reused.
+    broker: SqsFifoBroker
+    # The queue's RedrivePolicy maxReceiveCount: the receive that reaches it is the last one.
+    max_receive_count: int
+
+    def handle(self, record: SQSRecord) -> None:
+        """Run the record's job; raises only to report a batch item failure (a retry)."""
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        try:
+            message = self._decode(record)
+        except UndecodableRecord as reason:
+            self._reject(record, str(reason))
+            return
+        job = Job(
+            message.message_id,
+            message.actor_name,
+            message.kwargs,
+            final_attempt=receive_count >= self.max_receive_count,
+        )
+        try:
+            result = run_job(self.runtime, job)
+        except PermanentError:
+            return
+        except RetryableError as failure:
+            self._hide_for_back_off(record, failure, receive_count)
+            raise
+        Pipelines().after_process_message(self.broker, MessageProxy(message), result=result)
+
+    def _decode(self, record: SQSRecord) -> dramatiq.Message[Any]:
+        try:
+            message = dramatiq.Message.decode(record.body.encode())
+        except Exception as exc:
+            raise UndecodableRecord(f"the body is not a dramatiq message ({type(exc).__name__})") from exc
+        if not isinstance(message.kwargs, dict) or not message.message_id or not message.actor_name:
+            raise UndecodableRecord("the message lacks message_id, actor_name or a kwargs object")
+        return message
+
+    def _reject(self, record: SQSRecord, reason: str) -> None:
+        log.error("SQS message %s rejected: %s", record.message_id, reason)
+        self.runtime.store.fail_job(
+            f"sqs:{record.message_id}", ErrorCode.INVALID_MESSAGE, reason, retryable=False,
+            now=self.runtime.clock(),
+        )
+        dead_letter_url = self.broker.queue.dead_letter_url
+        if dead_letter_url is not None:
+            self.broker.queue.send(
+                record.body,
+                group_id=record.attributes.message_group_id or "undecodable",
+                deduplication_id=record.message_id,
+                url=dead_letter_url,
+            )
+
+    def _hide_for_back_off(self, record: SQSRecord, failure: RetryableError, receive_count: int) -> None:
+        delay_ms = failure.delay_ms
+        if delay_ms is None:
+            _, delay_ms = compute_backoff(receive_count, factor=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS)
+        # The record was received moments ago, when this invocation started.
+        timeout = visibility_timeout_for(delay_ms)
+        self.broker.queue.change_visibility(record.receipt_handle, timeout)

@@ -1,0 +1,30 @@
+"""Building the Lambda functions' long-lived objects from their environment, once per container."""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger
+
+from pipeline.actors import declare_actors
+from pipeline.broker import MAX_RETRIES, worker_middleware
+from pipeline.config import PipelineConfig
+from pipeline.lambda_jobs import SqsJobProcessor
+from pipeline.runtime import Runtime
+from pipeline.sqs import SqsFifoBroker
+
+logger = Logger(service="ews-pipeline")
+
+# Must equal the jobs queue's RedrivePolicy maxReceiveCount (template.yaml passes it in).
+DEFAULT_MAX_RECEIVE_COUNT = MAX_RETRIES + 1
+
+
+def build_job_processor(environ: dict[str, str] | None = None) -> SqsJobProcessor:
+    """The job processor for this container, from PIPELINE_* variables."""
+    env = dict(os.environ if environ is None else environ)
+    config = PipelineConfig.from_env(env)
+    runtime = Runtime.from_config(config)
+    broker = SqsFifoBroker.from_url(config.broker_url, middleware=worker_middleware())
+    declare_actors(broker, lambda: runtime)
+    max_receive_count = int(env.get("PIPELINE_MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT))
+    return SqsJobProcessor(runtime=runtime, broker=broker, max_receive_count=max_receive_count)

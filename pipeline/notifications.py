@@ -1,0 +1,159 @@
+"""The push callback: Exchange POSTs SendNotification to `{callback_base_url}/notifications/{token}`.
+
+Each subscription has its own random token in its callback URL; the table keeps only its SHA-256,
+so a leaked table cannot forge callbacks and the token never needs to appear anywhere else.
+
+Answers, and why:
+- unknown token -> FORGED_CALLBACK (HTTP 403). Not an Unsubscribe: a caller guessing URLs learns
+  nothing, and a genuine subscription whose record is not written yet (a renewal's replayed
+  events can arrive before the Subscribe response has been stored) gets Exchange's retry 30 s
+  later instead of being killed. An orphaned subscription dies anyway: Exchange drops it once
+  its retries pass StatusFrequency.
+- known token of a superseded or dropped subscription -> 200 Unsubscribe: the only way to end a
+  push subscription, and the token proves the POST is Exchange's.
+- oversized body -> PAYLOAD_TOO_LARGE; not a SendNotification -> INVALID_MESSAGE.
+- Exchange reporting an error instead of events (ErrorReadEventsFailed) -> 200 OK, recorded.
+- keep-alive -> last_seen_at and watermark recorded; item events -> one process_change job per
+  notification, enqueued before the watermark moves, so an enqueue failure loses nothing
+  (the POST fails and Exchange sends it again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.enqueue import Enqueue
+from pipeline.errors import ErrorCode, PermanentError
+from pipeline.exchange.ews.notifications import ok_answer, parse_send_notification, unsubscribe_answer
+from pipeline.exchange.push import PushDelivery, PushEvent, PushNotification
+from pipeline.store.base import ResultsStore
+from pipeline.store.records import SubscriptionRecord, SubscriptionStatus
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "CallbackAnswer",
+    "callback_url",
+    "hash_token",
+    "new_callback_token",
+    "receive_push",
+]
+
+log = logging.getLogger(__name__)
+
+# A SendNotification carries at most 50 events (a few hundred bytes each); 1 MiB is generous.
+MAX_BODY_BYTES = 1024 * 1024
+# secrets.token_urlsafe(32) gives 43 characters; accept a little either way, nothing else.
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
+
+
+@dataclass(frozen=True)
+class CallbackAnswer:
+    """What to send back to Exchange (HTTP 200, text/xml) and what the POST caused."""
+
+    xml: str
+    unsubscribe: bool
+    subscription_record_id: str
+    enqueued: tuple[str, ...] = ()  # message ids of the process_change jobs
+
+
+def new_callback_token() -> str:
+    """A fresh per-subscription secret for the callback URL."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """What the table stores in place of the token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def callback_url(base_url: str, token: str) -> str:
+    """The URL Exchange POSTs a subscription's notifications to."""
+    return f"{base_url.rstrip('/')}/notifications/{token}"
+
+
+def receive_push(
+    token: str,
+    body: bytes,
+    *,
+    store: ResultsStore,
+    enqueue: Enqueue,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> CallbackAnswer:
+    """Verify, record and act on one SendNotification POST; returns the SOAP answer.
+
+    Raises PermanentError with PAYLOAD_TOO_LARGE, FORGED_CALLBACK or INVALID_MESSAGE for a POST
+    to refuse, and RetryableError when the table or queue is unreachable (Exchange retries).
+    """
+    if len(body) > MAX_BODY_BYTES:
+        raise PermanentError(
+            ErrorCode.PAYLOAD_TOO_LARGE, f"the notification body exceeds {MAX_BODY_BYTES} bytes"
+        )
+    record = _subscription_for(token, store)
+    delivery = parse_send_notification(body)
+    if record.status is not SubscriptionStatus.ACTIVE:
+        log.info("push for %s subscription %s: answering Unsubscribe", record.status, record.record_id)
+        return CallbackAnswer(unsubscribe_answer(), True, record.record_id)
+    for notification in delivery.notifications:
+        if notification.subscription_id != record.subscription_id:
+            raise PermanentError(
+                ErrorCode.FORGED_CALLBACK,
+                f"the notification names another subscription than record {record.record_id}",
+            )
+    enqueued = tuple(
+        enqueue("process_change", _process_change_kwargs(record, notification),
+                message_id=_change_message_id(record, notification))
+        for notification in delivery.notifications
+        if notification.events
+    )
+    store.record_notification(record.record_id, clock(), _newest_watermark(delivery))
+    if delivery.errors:
+        log.warning("Exchange reported %s for subscription %s", ", ".join(delivery.errors), record.record_id)
+    return CallbackAnswer(ok_answer(), False, record.record_id, enqueued)
+
+
+def _subscription_for(token: str, store: ResultsStore) -> SubscriptionRecord:
+    record = None
+    if _TOKEN_SHAPE.match(token):
+        record = store.find_subscription_by_token_hash(hash_token(token))
+    if record is None:
+        raise PermanentError(ErrorCode.FORGED_CALLBACK, "the callback token matches no subscription")
+    return record
+
+
+def _newest_watermark(delivery: PushDelivery) -> str | None:
+    watermarks = [n.watermark for n in delivery.notifications if n.watermark]
+    return watermarks[-1] if watermarks else None
+
+
+def _process_change_kwargs(record: SubscriptionRecord, notification: PushNotification) -> dict[str, Any]:
+    return {
+        "integration_id": record.integration_id,
+        "subscription_id": record.record_id,
+        "events": [_event_kwargs(event) for event in notification.events],
+    }
+
+
+def _event_kwargs(event: PushEvent) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "event_type": event.event_type,
+        "item_id": event.item_id,
+        "folder_id": event.folder_id,
+        "watermark": event.watermark,
+        "timestamp": event.timestamp.isoformat() if event.timestamp else None,
+    }
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _change_message_id(record: SubscriptionRecord, notification: PushNotification) -> str:
+    # The same notification sent again (Exchange retrying after a lost answer) gets the same id,
+    # so the queue and the results table run it once.
+    marks = "|".join(e.watermark or "" for e in notification.events)
+    digest = hashlib.sha256(f"{record.record_id}|{notification.previous_watermark}|{marks}".encode())
+    return f"change-{digest.hexdigest()[:40]}"

@@ -1,0 +1,58 @@
+"""PipelineConfig: read once from the environment, with errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.config import PipelineConfig
+
+
+def test_defaults_fit_a_local_run() -> None:
+    config = PipelineConfig.from_env({})
+
+    assert (config.table_name, config.aws_region, config.broker_url) == ("ews-pipeline", "us-east-1", "stub://")
+    assert (config.worker_concurrency, config.job_ttl_days, config.aws_endpoint_url) == (8, 30, None)
+    assert config.job_lease_seconds > config.job_timeout_seconds
+
+
+def test_values_come_from_their_variables() -> None:
+    config = PipelineConfig.from_env({
+        "PIPELINE_TABLE": "jobs-prod", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "eu-west-2",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:5000", "PIPELINE_BROKER": "redis://localhost:6379/0",
+        "PIPELINE_CONCURRENCY": "16", "PIPELINE_JOB_TTL_DAYS": "7",
+        "PIPELINE_CALLBACK_URL": "https://hooks.example.com/ews",
+    })
+
+    assert config.aws_region == "eu-west-2"  # AWS_REGION (set by Lambda) wins
+    assert (config.table_name, config.worker_concurrency, config.job_ttl_days) == ("jobs-prod", 16, 7)
+    assert config.callback_base_url == "https://hooks.example.com/ews"
+
+
+def test_aws_default_region_is_the_fallback() -> None:
+    assert PipelineConfig.from_env({"AWS_DEFAULT_REGION": "ap-south-1"}).aws_region == "ap-south-1"
+
+
+@pytest.mark.parametrize(("environ", "variable"), [
+    ({"PIPELINE_CONCURRENCY": "many"}, "PIPELINE_CONCURRENCY"),
+    ({"PIPELINE_CONCURRENCY": "0"}, "PIPELINE_CONCURRENCY"),
+    ({"PIPELINE_BROKER": "kafka://broker"}, "PIPELINE_BROKER"),
+    ({"AWS_ENDPOINT_URL": "localhost:5000"}, "AWS_ENDPOINT_URL"),
+    ({"PIPELINE_EWS_TIMEOUT": "300"}, "PIPELINE_EWS_TIMEOUT"),
+    ({"PIPELINE_JOB_TIMEOUT": "60", "PIPELINE_MAX_RETRY_WAIT": "60"}, "PIPELINE_MAX_RETRY_WAIT"),
+])
+def test_a_bad_value_names_its_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(ValueError, match=variable):
+        PipelineConfig.from_env(environ)
+
+
+def test_a_bad_broker_url_is_not_echoed() -> None:
+    with pytest.raises(ValueError) as caught:
+        PipelineConfig.from_env({"PIPELINE_BROKER": "kafka://user:Secret-Pass@broker"})
+    assert "Secret-Pass" not in str(caught.value)
+
+
+def test_the_config_is_frozen_and_hashable() -> None:
+    config = PipelineConfig.from_env({})
+    with pytest.raises(ValueError):
+        config.table_name = "other"
+    assert hash(config) == hash(PipelineConfig.from_env({}))
