@@ -36,11 +36,13 @@ def declare_actors(
 ) -> dict[str, dramatiq.Actor[Any, Any]]:
     """Declare one actor per action on `broker`; `runtime` gives the process's Runtime lazily."""
     return {
-        name: dramatiq.actor(
+        name: dramatiq.Actor(
             _perform_for(name, runtime),
+            broker=broker,
             actor_name=name,
             queue_name=queue_name,
-            broker=broker,
+            priority=0,
+            options={},
         )
         for name in ACTIONS
     }

@@ -30,10 +30,11 @@ def broker_enqueue(broker: dramatiq.Broker, queue_name: str = JOBS_QUEUE) -> Enq
     broker.declare_queue(queue_name)
 
     def enqueue(actor_name: str, kwargs: dict[str, Any], *, message_id: str | None = None) -> str:
-        extra = {"message_id": message_id} if message_id else {}
-        message = dramatiq.Message(
-            queue_name=queue_name, actor_name=actor_name, args=(), kwargs=kwargs, options={}, **extra
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=queue_name, actor_name=actor_name, args=(), kwargs=kwargs, options={}
         )
+        if message_id:
+            message = message.copy(message_id=message_id)
         return str(broker.enqueue(message).message_id)
 
     return enqueue

@@ -64,9 +64,9 @@ def run_job(runtime: Runtime, job: Job) -> dict[str, Any]:
         # A bug or an unforeseen library error: recorded with its type only (its text could hold
         # anything) and retried, since it may be transient; the final attempt records it failed.
         log.exception("job %s (%s) raised unexpectedly", job.message_id, job.actor_name)
-        failure = RetryableError(ErrorCode.INTERNAL, f"unexpected {type(unexpected).__name__}")
-        _record_failure(runtime, job, failure)
-        raise failure from unexpected
+        internal = RetryableError(ErrorCode.INTERNAL, f"unexpected {type(unexpected).__name__}")
+        _record_failure(runtime, job, internal)
+        raise internal from unexpected
     store.complete_job(job.message_id, result, runtime.clock())
     return result
 

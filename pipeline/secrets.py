@@ -12,10 +12,12 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.config import PipelineConfig
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 
 __all__ = ["DEFAULT_MAX_AGE_SECONDS", "ExchangeSecret", "SecretSource"]
@@ -118,3 +120,12 @@ def _secret_error(name: str, exc: GetParameterError) -> Exception:
             f"Secrets Manager unreachable reading {name} ({type(cause).__name__})",
         )
     return PermanentError(ErrorCode.SECRET_NOT_FOUND, f"secret {name} cannot be read")
+
+
+def secrets_client(config: PipelineConfig) -> Any:
+    """A Secrets Manager client for the configured region and endpoint (moto server when set)."""
+    # A session of its own: boto3's default session is not safe to share across threads.
+    session = boto3.session.Session()
+    return session.client(
+        "secretsmanager", region_name=config.aws_region, endpoint_url=config.aws_endpoint_url
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from lxml import etree
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -12,7 +14,7 @@ WSA_NS = "http://www.w3.org/2005/08/addressing"
 
 NSMAP = {"s": SOAP_NS, "m": MESSAGES_NS, "t": TYPES_NS}
 
-Element = etree._Element
+Element: TypeAlias = etree._Element
 
 
 def m(tag: str) -> str:

@@ -12,6 +12,7 @@ import abc
 from collections.abc import Sequence
 from datetime import datetime
 
+from pipeline.exchange.push import ChangedItem
 from pipeline.exchange.types import (
     EventChanges,
     EventDraft,
@@ -27,12 +28,6 @@ from pipeline.exchange.types import (
 from pipeline.integrations import DeleteType
 
 __all__ = ["ExchangeGateway"]
-
-# The subscription methods are part of the contract, but their EWS module (ews/subscriptions.py)
-# lands separately; until then they fail loudly here instead of making every gateway abstract.
-# Make them @abc.abstractmethod once EwsGateway implements them.
-_NOT_YET = "not implemented by this gateway yet"
-
 
 class ExchangeGateway(abc.ABC):
     @property
@@ -120,10 +115,23 @@ class ExchangeGateway(abc.ABC):
     def list_rooms(self, room_list: str) -> list[Room]:
         """The rooms in the room list with this address."""
 
-    # Notifications (implemented in ews/subscriptions.py) -------------------------------------
+    # Notifications (implemented in ews/subscriptions.py and ews/changes.py) -------------------
 
+    @abc.abstractmethod
     def subscribe_push(
         self, callback_url: str, status_frequency_minutes: int, watermark: str | None = None
     ) -> PushSubscription:
-        """Push-subscribe to the target calendar; resume from `watermark` when given."""
-        raise NotImplementedError(_NOT_YET)
+        """Push-subscribe to the target calendar; resume from `watermark` when given.
+
+        One request. Raises pipeline.exchange.push.WatermarkRejected when Exchange cannot resume
+        from the watermark (older than 30 days, or not one of this mailbox's).
+        """
+
+    @abc.abstractmethod
+    def read_changed_items(self, item_ids: Sequence[str]) -> list[ChangedItem | None]:
+        """The items a notification named, with their booking stamps, in input order (one request);
+        None for an item that no longer exists."""
+
+    @abc.abstractmethod
+    def calendar_folder_id(self) -> str:
+        """The target calendar's folder id (tells an item moved out of it from one still in it)."""

@@ -63,6 +63,12 @@ class ResultsStore(ABC):
         own added); a recorded cancellation is kept, so a redelivered create_event loses nothing."""
 
     @abstractmethod
+    def claim_booking(self, booking: BookingRecord) -> BookingRecord | None:
+        """Create the booking's record only if it has none (atomic): None when this call created it,
+        else the existing record, unchanged. create_event claims a pending record (no item id,
+        claimed_by its message id) before it writes to Exchange, so two jobs never both create."""
+
+    @abstractmethod
     def get_booking(self, integration_id: str, booking_key: str) -> BookingRecord | None:
         """The booking's record, or None."""
 

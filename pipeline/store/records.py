@@ -79,6 +79,15 @@ class BookingRecord:
     updated_at: datetime
     invites_sent_to: tuple[str, ...] = ()
     cancelled: bool = False
+    # Everyone the event invites (required, optional, rooms), lower-cased: whom send_invite reaches.
+    attendees: tuple[str, ...] = ()
+    # The create_event job that claimed the booking before writing to Exchange (see claim_booking).
+    claimed_by: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Claimed by a create_event job that has not recorded the item yet (it may not exist)."""
+        return not self.item_id
 
 
 class SubscriptionStatus(StrEnum):

@@ -3,6 +3,8 @@ autodiscover, TLS policy, 401 -> one secret refresh, and Exchange errors -> pipe
 
 from __future__ import annotations
 
+import base64
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -313,3 +315,26 @@ def test_transient_failures_are_retryable(
     # Fail fast: exchangelib did not retry on its own; the next job succeeds.
     assert sim.request_counts() == {"GetFolder": 1}
     gateway.probe_mailbox()
+
+
+# Secrets stay out of logs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("auth", ["basic", "oauth2"])
+def test_debug_logs_carry_no_credentials(
+    sim: EwsSimulator,
+    connector: EwsConnector,
+    secrets_client: Any,
+    caplog: pytest.LogCaptureFixture,
+    auth: str,
+) -> None:
+    seed_secrets(secrets_client, f"dedicated-{auth}", "dedicated", auth)
+    with caplog.at_level(logging.DEBUG):
+        connector.gateway(integration(sim, "dedicated", auth), smtp("alice")).probe_mailbox()
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "Authorization" in text or "token" in text  # exchangelib did log its requests...
+    basic = base64.b64encode(f"{smtp('svc')}:{PASSWORDS['svc']}".encode()).decode()
+    for secret in (PASSWORDS["svc"], basic, APP["client_secret"]):
+        assert secret not in text  # ...with the credentials scrubbed
+    issued = [r for r in sim.request_log() if r.app_only]
+    assert len(issued) == (1 if auth == "oauth2" else 0)

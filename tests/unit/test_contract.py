@@ -14,6 +14,7 @@ from pipeline.contract import (
     JobMessage,
     JobOutcome,
     JobStatus,
+    SendInviteKwargs,
     UpdateEventKwargs,
     parse_kwargs,
 )
@@ -98,7 +99,8 @@ def test_rejected_values_never_appear_in_the_error() -> None:
         assert secret not in text and "hunter2" not in text
     # Nothing chained either: a logged traceback must not show the validation error's inputs.
     assert error.__cause__ is None and error.__context__ is None
-    for field in ("mailbox", "subject", "password", "reminder_minutes", "required_attendees.0.email", "start"):
+    fields = ("mailbox", "subject", "password", "reminder_minutes", "required_attendees.0.email", "start")
+    for field in fields:
         assert field in error.message
 
 
@@ -110,8 +112,8 @@ def test_addresses_are_trimmed_lower_cased_and_deduplicated() -> None:
 
     assert isinstance(parsed, FetchFreeBusyKwargs)
     assert parsed.mailboxes == ["alice@example.com", "bob@example.com"]
-    assert parse_kwargs("send_invite", {**VALID_KWARGS["send_invite"], "mailbox": "Bob@Example.COM"}).mailbox \
-        == "bob@example.com"  # type: ignore[attr-defined]
+    invite = parse_kwargs("send_invite", {**VALID_KWARGS["send_invite"], "mailbox": "Bob@Example.COM"})
+    assert isinstance(invite, SendInviteKwargs) and invite.mailbox == "bob@example.com"
 
 
 @pytest.mark.parametrize(("changes", "expected"), [

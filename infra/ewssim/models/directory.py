@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import time
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from infra.ewssim.errors import EwsError
 
 
-class PrincipalKind(str, Enum):
+class PrincipalKind(StrEnum):
     USER = "user"
     ROOM = "room"
     SERVICE = "service"

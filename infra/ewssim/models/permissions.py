@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class PermissionLevel(str, Enum):
+class PermissionLevel(StrEnum):
     """Calendar permission levels, lowest first; values are the EWS CalendarPermissionLevel names."""
 
     NONE = "None"

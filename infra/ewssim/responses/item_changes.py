@@ -14,7 +14,8 @@ from infra.ewssim.namespaces import Element, add, local_name, m, t
 from infra.ewssim.responses import RequestContext, operation
 from infra.ewssim.responses.common import error, operation_response, success
 from infra.ewssim.responses.folders import FolderRef, resolve_folder, resolve_folder_element
-from infra.ewssim.responses.item_fields import FIELDS, element_name, require_settable
+from infra.ewssim.responses.item_fields import FIELDS, element_name
+from infra.ewssim.responses.item_layouts import require_settable
 from infra.ewssim.responses.item_values import extended_key, parse_attendees
 from infra.ewssim.responses.item_xml import parse_item, set_extended
 from infra.ewssim.responses.items import locate_item

@@ -3,7 +3,7 @@
 One `Field` per FieldURI serves GetItem/FindItem rendering (in schema order, see `LAYOUTS`),
 restrictions and sorting (`value`), CreateItem and SetItemField (`apply`) and DeleteItemField
 (`clear`). Meeting messages share the calendar fields, so the model attributes are read with
-getattr and a default.
+getattr and a default. Which fields each item element carries, in order, is in item_layouts.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from infra.ewssim.errors import EwsError
 from infra.ewssim.models.items import CalendarItem, Item, MessageItem
 from infra.ewssim.namespaces import Element, add, t
 from infra.ewssim.responses.item_values import (
@@ -26,7 +25,7 @@ from infra.ewssim.responses.item_values import (
     parse_datetime,
 )
 
-__all__ = ["EXTENDED", "FIELDS", "LAYOUTS", "Field", "RenderContext", "element_name", "item_class"]
+__all__ = ["EXTENDED", "FIELDS", "Field", "RenderContext", "element_name", "item_class"]
 
 EXTENDED = "ExtendedProperty"  # where extended properties go in every layout
 
@@ -304,57 +303,3 @@ FIELDS: dict[str, Field] = {
         "IntendedFreeBusyStatus", lambda i: getattr(i, "legacy_free_busy_status", "Busy")
     ),
 }
-_ITEM = [
-    "item:ItemId", "item:ParentFolderId", "item:ItemClass", "item:Subject", "item:Sensitivity", "item:Body",
-    "item:DateTimeReceived", "item:Size", "item:Categories", "item:Importance", "item:IsDraft",
-    "item:DateTimeSent", "item:DateTimeCreated", "item:ReminderIsSet", "item:DisplayCc", "item:DisplayTo",
-    "item:HasAttachments", EXTENDED, "item:EffectiveRights", "item:LastModifiedName", "item:LastModifiedTime",
-]  # fmt: skip
-_MESSAGE = [
-    *_ITEM,
-    "message:Sender",
-    "message:ToRecipients",
-    "message:CcRecipients",
-    "message:From",
-    "message:IsRead",
-]
-_MEETING = [*_MESSAGE, "meeting:AssociatedCalendarItemId", "meeting:ResponseType"]
-_WHERE_AND_WHEN = ["calendar:Start", "calendar:End", "calendar:Location"]
-
-# Render order of each element type, following the xs:sequence of its schema type.
-LAYOUTS: dict[str, list[str]] = {
-    "CalendarItem": [
-        *_ITEM, "calendar:UID", "calendar:DateTimeStamp", "calendar:Start", "calendar:End",
-        "calendar:IsAllDayEvent", "calendar:LegacyFreeBusyStatus", "calendar:Location", "calendar:IsMeeting",
-        "calendar:IsCancelled", "calendar:IsRecurring", "calendar:MeetingRequestWasSent",
-        "calendar:IsResponseRequested", "calendar:CalendarItemType", "calendar:MyResponseType",
-        "calendar:Organizer", "calendar:RequiredAttendees", "calendar:OptionalAttendees",
-        "calendar:Resources", "calendar:Duration", "calendar:TimeZone", "calendar:AppointmentReplyTime",
-        "calendar:AppointmentSequenceNumber", "calendar:IsOrganizer",
-    ],
-    "Message": _MESSAGE,
-    "MeetingRequest": [
-        *_MEETING, "meetingRequest:MeetingRequestType", "meetingRequest:IntendedFreeBusyStatus",
-        "calendar:Start", "calendar:End", "calendar:IsAllDayEvent", "calendar:LegacyFreeBusyStatus",
-        "calendar:Location", "calendar:IsMeeting", "calendar:IsCancelled", "calendar:Organizer",
-        "calendar:RequiredAttendees",
-        "calendar:OptionalAttendees", "calendar:Resources", "calendar:AppointmentSequenceNumber",
-    ],
-    "MeetingCancellation": [*_MEETING, *_WHERE_AND_WHEN],
-    "MeetingResponse": [*_MEETING, *_WHERE_AND_WHEN],
-}  # fmt: skip
-
-# Element tag -> FieldURI, per element type, for reading CreateItem and SetItemField items.
-BY_TAG: dict[str, dict[str, str]] = {
-    name: {FIELDS[uri].tag: uri for uri in layout if uri != EXTENDED} for name, layout in LAYOUTS.items()
-}
-for _zone_uri in ("calendar:MeetingTimeZone", "calendar:StartTimeZone", "calendar:EndTimeZone"):
-    BY_TAG["CalendarItem"][FIELDS[_zone_uri].tag] = _zone_uri
-
-
-def require_settable(uri: str) -> Field:
-    """The field for a FieldURI that UpdateItem may set, else ErrorInvalidPropertySet."""
-    found = FIELDS.get(uri)
-    if found is None or found.apply is None:
-        raise EwsError("ErrorInvalidPropertySet", f"The property {uri} cannot be set.")
-    return found

@@ -7,14 +7,8 @@ from dataclasses import dataclass
 from infra.ewssim.errors import EwsError
 from infra.ewssim.models.items import CalendarItem, Item, MessageItem
 from infra.ewssim.namespaces import Element, add, local_name, t
-from infra.ewssim.responses.item_fields import (
-    BY_TAG,
-    EXTENDED,
-    FIELDS,
-    LAYOUTS,
-    RenderContext,
-    element_name,
-)
+from infra.ewssim.responses.item_fields import EXTENDED, FIELDS, RenderContext, element_name
+from infra.ewssim.responses.item_layouts import BY_TAG, LAYOUTS
 from infra.ewssim.responses.item_values import extended_key, extended_key_attributes
 
 __all__ = ["Shape", "apply_child", "parse_item", "parse_shape", "render_item", "set_extended"]

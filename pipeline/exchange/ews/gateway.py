@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import TypeVar
 
 from pipeline.exchange.base import ExchangeGateway
-from pipeline.exchange.ews import availability, events, probes, rooms
+from pipeline.exchange.ews import availability, changes, events, probes, rooms, subscriptions
 from pipeline.exchange.ews.connection import EwsConnector, LiveConnection, resolve_target
+from pipeline.exchange.push import ChangedItem
 from pipeline.exchange.types import (
     EventChanges,
     EventDraft,
@@ -21,6 +22,7 @@ from pipeline.exchange.types import (
     MailboxAvailability,
     MailboxTarget,
     NotifyAttendees,
+    PushSubscription,
     Room,
     RoomList,
 )
@@ -117,3 +119,19 @@ class EwsGateway(ExchangeGateway):
 
     def list_rooms(self, room_list: str) -> list[Room]:
         return self._run("GetRooms", lambda live: rooms.fetch_rooms(live, room_list))
+
+    # Notifications -----------------------------------------------------------------------------
+
+    def subscribe_push(
+        self, callback_url: str, status_frequency_minutes: int, watermark: str | None = None
+    ) -> PushSubscription:
+        def subscribe(live: LiveConnection) -> PushSubscription:
+            return subscriptions.subscribe_push(live, callback_url, status_frequency_minutes, watermark)
+
+        return self._run("Subscribe", subscribe)
+
+    def read_changed_items(self, item_ids: Sequence[str]) -> list[ChangedItem | None]:
+        return self._run("GetItem", lambda live: changes.read_changed_items(live, item_ids))
+
+    def calendar_folder_id(self) -> str:
+        return self._run("GetFolder", changes.calendar_folder_id)

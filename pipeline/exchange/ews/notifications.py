@@ -60,10 +60,13 @@ def parse_send_notification(body: bytes) -> PushDelivery:
         errors.append(type(reported).__name__)
     except (ews.EWSError, ValueError, TypeError, AttributeError) as exc:
         raise PermanentError(
-            ErrorCode.INVALID_MESSAGE, f"the body is not an EWS SendNotification message ({type(exc).__name__})"
+            ErrorCode.INVALID_MESSAGE,
+            f"the body is not an EWS SendNotification message ({type(exc).__name__})",
         ) from None  # exchangelib quotes the body in its text
     if not notifications and not errors:
-        raise PermanentError(ErrorCode.INVALID_MESSAGE, "the SendNotification message carries no notification")
+        raise PermanentError(
+            ErrorCode.INVALID_MESSAGE, "the SendNotification message carries no notification"
+        )
     return PushDelivery(tuple(notifications), tuple(errors))
 
 

@@ -32,7 +32,7 @@ class BookingTable:
         expression = (
             "SET integration_id = :integration_id, booking_key = :booking_key, mailbox = :mailbox, "
             "calendar_mailbox = :calendar_mailbox, item_id = :item_id, change_key = :change_key, "
-            "updated_at = :now, cancelled = "
+            "attendees = :attendees, updated_at = :now, cancelled = "
             + (":cancelled" if booking.cancelled else "if_not_exists(cancelled, :cancelled)")
         )
         values: dict[str, Any] = {
@@ -40,12 +40,39 @@ class BookingTable:
             ":mailbox": booking.mailbox, ":calendar_mailbox": booking.calendar_mailbox,
             ":item_id": booking.item_id, ":change_key": booking.change_key,
             ":now": iso(booking.updated_at), ":cancelled": booking.cancelled,
+            ":attendees": [email.lower() for email in booking.attendees],
         }
         if booking.invites_sent_to:
             expression += " ADD invites_sent_to :invites"
             values[":invites"] = {email.lower() for email in booking.invites_sent_to}
         self.table.update(_booking_key(booking.integration_id, booking.booking_key), expression,
                           values=values)
+
+    def claim_booking(self, booking: BookingRecord) -> BookingRecord | None:
+        """Create the booking's record unless one exists: None when created, else the existing one."""
+        try:
+            self.table.update(
+                _booking_key(booking.integration_id, booking.booking_key),
+                "SET integration_id = :integration_id, booking_key = :booking_key, mailbox = :mailbox, "
+                "calendar_mailbox = :calendar_mailbox, item_id = :item_id, change_key = :change_key, "
+                "attendees = :attendees, claimed_by = :claimed_by, updated_at = :now, "
+                "cancelled = :cancelled",
+                condition="attribute_not_exists(pk)",
+                values={
+                    ":integration_id": booking.integration_id, ":booking_key": booking.booking_key,
+                    ":mailbox": booking.mailbox, ":calendar_mailbox": booking.calendar_mailbox,
+                    ":item_id": booking.item_id, ":change_key": booking.change_key,
+                    ":attendees": [email.lower() for email in booking.attendees],
+                    ":claimed_by": booking.claimed_by or "", ":now": iso(booking.updated_at),
+                    ":cancelled": booking.cancelled,
+                },
+            )
+            return None
+        except ConditionFailed:
+            existing = self.get_booking(booking.integration_id, booking.booking_key)
+            if existing is None:  # deleted in between: no booking record is ever deleted, but be safe
+                raise RetryableError(ErrorCode.CONFLICT, f"booking {booking.booking_key!r} vanished") from None
+            return existing
 
     def get_booking(self, integration_id: str, booking_key: str) -> BookingRecord | None:
         item = self.table.get(_booking_key(integration_id, booking_key))

@@ -115,6 +115,8 @@ def booking_from_item(item: Item) -> BookingRecord:
         updated_at=datetime.fromisoformat(item["updated_at"]),
         invites_sent_to=tuple(sorted(item.get("invites_sent_to", ()))),
         cancelled=bool(item.get("cancelled", False)),
+        attendees=tuple(item.get("attendees", ())),
+        claimed_by=item.get("claimed_by") or None,
     )
 
 

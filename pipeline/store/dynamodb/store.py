@@ -51,6 +51,9 @@ class DynamoDbStore(ResultsStore):
     def put_booking(self, booking: BookingRecord) -> None:
         self._bookings.put_booking(booking)
 
+    def claim_booking(self, booking: BookingRecord) -> BookingRecord | None:
+        return self._bookings.claim_booking(booking)
+
     def get_booking(self, integration_id: str, booking_key: str) -> BookingRecord | None:
         return self._bookings.get_booking(integration_id, booking_key)
 
