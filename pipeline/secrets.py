@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -20,7 +23,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.config import PipelineConfig
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 
-__all__ = ["DEFAULT_MAX_AGE_SECONDS", "ExchangeSecret", "SecretSource"]
+__all__ = [
+    "DEFAULT_MAX_AGE_SECONDS",
+    "ExchangeSecret",
+    "SecretScrubbingFilter",
+    "SecretSource",
+    "scrub",
+    "scrub_loggers",
+]
 
 DEFAULT_MAX_AGE_SECONDS = 300
 _SECRET_FIELDS = ("password", "client_secret")
@@ -94,6 +104,7 @@ class SecretSource:
         # An injected client (or provider) lets tests point at moto and Lambda reuse one client.
         self._provider = provider or SecretsProvider(boto3_client=boto3_client)
         self._max_age = max_age_seconds
+        scrub_loggers(_BOTOCORE_LOGGERS)
 
     def get(self, name: str, refresh: bool = False) -> ExchangeSecret:
         try:
@@ -129,3 +140,47 @@ def secrets_client(config: PipelineConfig) -> Any:
     return session.client(
         "secretsmanager", region_name=config.aws_region, endpoint_url=config.aws_endpoint_url
     )
+
+
+# Keeping credentials out of logs -----------------------------------------------------------------
+
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer|ntlm|negotiate)?\s*[^'\",}\s]+"),
+    re.compile(r"(?i)\b(basic|bearer|ntlm|negotiate)\s+[A-Za-z0-9+/=._\-~]{8,}"),
+    # JSON inside JSON (a SecretString in a logged response body) escapes its quotes with backslashes.
+    re.compile(
+        r"(?i)((?:password|passwd|client_secret|access_token|refresh_token)[\\'\"]*\s*[:=]\s*[\\'\"]*)"
+        r"[^\\'\"&,}\s]+"
+    ),
+)
+
+
+def scrub(text: str) -> str:
+    """Text with anything that looks like a credential replaced by ***."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.lastindex and m.group(1) else "") + "***", text)
+    return text
+
+
+class SecretScrubbingFilter(logging.Filter):
+    """Redacts credentials from library debug records (request headers, response bodies, tokens)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = record.getMessage()
+            record.args = None
+        record.msg = scrub(str(record.msg))
+        return True
+
+
+_SCRUBBED: set[str] = set()
+# botocore's DEBUG records include GetSecretValue response bodies.
+_BOTOCORE_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.httpchecksum")
+
+
+def scrub_loggers(names: Iterable[str]) -> None:
+    """Attach the filter to each named logger (filters do not inherit to child loggers); idempotent."""
+    for name in names:
+        if name not in _SCRUBBED:
+            logging.getLogger(name).addFilter(SecretScrubbingFilter())
+            _SCRUBBED.add(name)

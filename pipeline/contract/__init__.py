@@ -35,6 +35,7 @@ __all__ = [
     "CancelEventResult",
     "CheckConnectionKwargs",
     "CheckConnectionResult",
+    "ContractModel",
     "CreateEventKwargs",
     "CreateEventResult",
     "FetchFreeBusyKwargs",

@@ -29,6 +29,7 @@ from pipeline.integrations import DeleteType
 
 __all__ = ["ExchangeGateway"]
 
+
 class ExchangeGateway(abc.ABC):
     @property
     @abc.abstractmethod

@@ -42,11 +42,13 @@ class ResultsStore(ABC):
 
     @abstractmethod
     def fail_job(
-        self, message_id: str, code: ErrorCode, message: str, retryable: bool, now: datetime
+        self, message_id: str, code: ErrorCode, message: str, retryable: bool, now: datetime,
+        *, actor_name: str | None = None,
     ) -> JobRecord:
         """Record a failure: status retrying when retryable, else failed.
 
-        Also records a job that never began (for example a message rejected before begin_job).
+        Also records a job that never began (for example a message rejected before begin_job,
+        with attempts 0 and actor_name as given).
         Raises PermanentError(DUPLICATE_DELIVERY) if the job already succeeded, failed or was
         set retrying by another delivery.
         """

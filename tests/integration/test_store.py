@@ -189,10 +189,11 @@ def test_a_stale_delivery_cannot_overwrite_the_outcome(store: DynamoDbStore) -> 
 
 
 def test_fail_job_records_a_job_rejected_before_it_began(store: DynamoDbStore) -> None:
-    record = store.fail_job("m-9", ErrorCode.UNKNOWN_ACTOR, "unknown action 'x'", retryable=False, now=NOW)
+    record = store.fail_job("m-9", ErrorCode.INVALID_KWARGS, "invalid send_invite kwargs: mailbox (missing)",
+                            retryable=False, now=NOW, actor_name="send_invite")
 
     assert (record.status, record.attempts) == (JobStatus.FAILED, 0)
-    assert record.error_code is ErrorCode.UNKNOWN_ACTOR
+    assert (record.error_code, record.actor_name) == (ErrorCode.INVALID_KWARGS, "send_invite")
     assert record.expires_at is not None
     outcome = record.to_outcome()
     assert outcome.error is not None and outcome.error.retryable is False

@@ -15,12 +15,11 @@ from oauthlib.oauth2.rfc6749.errors import InvalidClientError
 
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 from pipeline.exchange.ews.errors import (
-    SecretScrubbingFilter,
     ews_errors,
     is_auth_failure,
-    scrub,
     to_pipeline_error,
 )
+from pipeline.secrets import SecretScrubbingFilter, scrub
 
 
 def reraised(outer: BaseException, inner: BaseException) -> BaseException:
@@ -134,6 +133,7 @@ def test_is_auth_failure() -> None:
         "body was grant_type=client_credentials&client_secret=s3cr3t-Value&client_id=app",
         "Obtained token {'access_token': 'tok-123456789', 'token_type': 'Bearer'}",
         "password=hunter2-Secret",
+        'Response body: b\'{"SecretString": "{\\\\"username\\\\": \\\\"u\\\\", \\\\"password\\\\": \\\\"hunter2-Secret\\\\"}"}\'',
     ],
 )
 def test_scrub(text: str) -> None:

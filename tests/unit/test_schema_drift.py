@@ -80,3 +80,13 @@ def test_model_examples_validate_against_their_schemas() -> None:
             contract.kwargs_model.model_validate(example)
             checked += 1
     assert checked >= 2  # fetch_free_busy and create_event publish examples
+
+
+def test_the_documented_raw_message_is_a_valid_job() -> None:
+    readme = (COMMITTED / "README.md").read_text(encoding="utf-8")
+    example = json.loads(readme.split("```json\n", 1)[1].split("```", 1)[0])
+    schemas = render_schemas()
+
+    jsonschema.validate(example, json.loads(schemas["job-message.schema.json"]))
+    jsonschema.validate(example["kwargs"], json.loads(schemas[f"{example['actor_name']}.kwargs.schema.json"]))
+    ACTIONS[example["actor_name"]].kwargs_model.model_validate(example["kwargs"])

@@ -23,8 +23,9 @@ def read_changed_items(live: LiveConnection, item_ids: Sequence[str]) -> list[Ch
     # A locally built calendar (no request) only validates the field names for exchangelib.
     calendar = Calendar(root=Root(account=live.account))
     found: list[ChangedItem | None] = []
-    answers = live.account.fetch(ids=[(item_id, None) for item_id in item_ids], folder=calendar,
-                                 only_fields=list(_FIELDS))
+    answers = live.account.fetch(
+        ids=[(item_id, None) for item_id in item_ids], folder=calendar, only_fields=list(_FIELDS)
+    )
     for answer in answers:
         if isinstance(answer, ews.ErrorItemNotFound):
             found.append(None)  # hard-deleted (or moved where this logon cannot see it)

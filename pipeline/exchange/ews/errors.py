@@ -6,8 +6,6 @@ exchangelib, requests and oauthlib pass through unchanged: they are bugs, not Ex
 
 from __future__ import annotations
 
-import logging
-import re
 import socket
 import ssl
 from collections.abc import Iterator
@@ -18,9 +16,9 @@ from exchangelib import errors as ews
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
+from pipeline.secrets import scrub, scrub_loggers
 
 __all__ = [
-    "SecretScrubbingFilter",
     "ews_errors",
     "install_log_scrubbing",
     "is_auth_failure",
@@ -65,21 +63,6 @@ _BY_RESPONSE_CODE: dict[str, ErrorCode] = {
     "ErrorTimeoutExpired": ErrorCode.TIMEOUT,
     "CASError": ErrorCode.EWS_UNAVAILABLE,
 }
-
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer|ntlm|negotiate)?\s*[^'\",}\s]+"),
-    re.compile(r"(?i)\b(basic|bearer|ntlm|negotiate)\s+[A-Za-z0-9+/=._\-~]{8,}"),
-    re.compile(
-        r"(?i)((?:password|passwd|client_secret|access_token|refresh_token)['\"]?\s*[:=]\s*['\"]?)[^'\"&,}\s]+"
-    ),
-)
-
-
-def scrub(text: str) -> str:
-    """Text with anything that looks like a credential replaced by ***."""
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.lastindex and m.group(1) else "") + "***", text)
-    return text
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -169,17 +152,7 @@ def ews_errors(operation: str) -> Iterator[None]:
         raise mapped from exc
 
 
-class SecretScrubbingFilter(logging.Filter):
-    """Redacts credentials from exchangelib's debug records (which include request headers)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            record.msg = record.getMessage()
-            record.args = None
-        record.msg = scrub(str(record.msg))
-        return True
-
-
+# Logger filters see only their own logger's records, so name each module that logs requests.
 _CHATTY_LOGGERS = (
     "exchangelib.util",
     "exchangelib.util.xml",
@@ -188,13 +161,8 @@ _CHATTY_LOGGERS = (
     "exchangelib.transport",
     "requests_oauthlib.oauth2_session",
 )
-_INSTALLED: set[str] = set()
 
 
 def install_log_scrubbing() -> None:
-    """Attach the filter to the loggers that can print credentials; idempotent."""
-    # Logger filters see only their own logger's records, so name each module that logs requests.
-    for name in _CHATTY_LOGGERS:
-        if name not in _INSTALLED:
-            logging.getLogger(name).addFilter(SecretScrubbingFilter())
-            _INSTALLED.add(name)
+    """exchangelib logs request headers (Authorization) and oauthlib its tokens at DEBUG: redact them."""
+    scrub_loggers(_CHATTY_LOGGERS)

@@ -82,7 +82,7 @@ class JobTable:
             raise self._not_running(message_id) from None
 
     def fail_job(self, message_id: str, code: ErrorCode, message: str, retryable: bool,
-                 now: datetime) -> JobRecord:
+                 now: datetime, *, actor_name: str | None = None) -> JobRecord:
         status = JobStatus.RETRYING if retryable else JobStatus.FAILED
         finished = "" if retryable else ", finished_at = :now"
         try:
@@ -91,14 +91,14 @@ class JobTable:
                 "SET #status = :status, error_code = :code, error_message = :message, "
                 "error_retryable = :retryable, updated_at = :now" + finished + ", "
                 "message_id = if_not_exists(message_id, :message_id), "
-                "actor_name = if_not_exists(actor_name, :unknown), "
+                "actor_name = if_not_exists(actor_name, :actor_name), "
                 "created_at = if_not_exists(created_at, :now), attempts = if_not_exists(attempts, :zero), "
                 "#ttl = if_not_exists(#ttl, :ttl) REMOVE lease_expires_ms",
                 condition="attribute_not_exists(pk) OR #status = :running",
                 names={"#status": "status", "#ttl": TTL_ATTRIBUTE},
                 values={":status": status.value, ":code": code.value, ":message": message,
                         ":retryable": retryable, ":now": iso(now), ":message_id": message_id,
-                        ":unknown": "", ":zero": 0, ":ttl": self._expires_at(now),
+                        ":actor_name": actor_name or "", ":zero": 0, ":ttl": self._expires_at(now),
                         ":running": JobStatus.RUNNING.value},
             ))
         except ConditionFailed:

@@ -41,8 +41,8 @@ class DynamoDbStore(ResultsStore):
         return self._jobs.complete_job(message_id, result, now)
 
     def fail_job(self, message_id: str, code: ErrorCode, message: str, retryable: bool,
-                 now: datetime) -> JobRecord:
-        return self._jobs.fail_job(message_id, code, message, retryable, now)
+                 now: datetime, *, actor_name: str | None = None) -> JobRecord:
+        return self._jobs.fail_job(message_id, code, message, retryable, now, actor_name=actor_name)
 
     def get_job(self, message_id: str) -> JobRecord | None:
         return self._jobs.get_job(message_id)

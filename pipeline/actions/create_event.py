@@ -1,0 +1,132 @@
+"""create_event: save a booking's event in the right calendar, stamped with its key, without sending.
+
+Exactly once, in one EWS request on the common path:
+
+1. Claim the booking in the results table with a conditional write (no record yet -> a pending
+   record naming this job's message id). Only one job can win the claim for a booking key.
+2. CreateItem, stamped with the booking key (an extended property) and SendToNone: one request.
+3. Record the item id and change key in the booking record.
+
+The table alone cannot prove that Exchange has no item (a worker may die between 2 and 3), so a
+pending record is the signal to ask Exchange: a redelivery of the claiming job (or any job, once
+the claim is older than the job lease) runs FindItem on the stamp, and creates only if nothing is
+found. A completed record answers a repeated create_event without any EWS request. A pending
+claim that is fresh and belongs to another job is retried later, never raced.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pipeline.actions.bookings import CREATION_IN_PROGRESS_DELAY_MS, render_event_text, with_job_mailbox
+from pipeline.actions.context import ActionContext
+from pipeline.contract import CreateEventKwargs, CreateEventResult
+from pipeline.errors import ErrorCode, PermanentError, RetryableError
+from pipeline.exchange.base import ExchangeGateway
+from pipeline.exchange.types import BodyType, EventDraft, EventRef
+from pipeline.store.records import BookingRecord
+
+__all__ = ["create_event"]
+
+
+def create_event(context: ActionContext, kwargs: CreateEventKwargs) -> CreateEventResult:
+    """Create the booking's event (unsent) once, however often the job is delivered."""
+    gateway = context.gateway(kwargs.mailbox)
+    draft = _draft(context, kwargs, gateway)
+    everyone = (*draft.required_attendees, *draft.optional_attendees, *draft.rooms)
+    claim = BookingRecord(
+        integration_id=context.integration.integration_id,
+        booking_key=kwargs.booking_key,
+        mailbox=kwargs.mailbox,
+        calendar_mailbox=gateway.target.mailbox,
+        item_id="",
+        change_key="",
+        updated_at=context.now(),
+        attendees=tuple(dict.fromkeys(everyone)),
+        claimed_by=context.message_id,
+    )
+    existing = context.store.claim_booking(claim)
+    if existing is None:
+        return _record(context, claim, gateway.create_event(draft), created=True)
+    if existing.mailbox != kwargs.mailbox:
+        raise PermanentError(
+            ErrorCode.CONFLICT, f"booking {kwargs.booking_key!r} belongs to another mailbox"
+        )
+    if not existing.pending:
+        ref = EventRef(existing.item_id, existing.change_key, existing.calendar_mailbox)
+        return _result(existing, ref, created=False)
+    _check_claim_is_ours_or_abandoned(context, existing)
+    # The uncommon path: an earlier attempt claimed the booking and may have created the item.
+    found = gateway.find_event_by_booking_key(kwargs.booking_key)
+    if found is not None:
+        return _record(context, claim, found, created=False)
+    return _record(context, claim, gateway.create_event(draft), created=True)
+
+
+def _check_claim_is_ours_or_abandoned(context: ActionContext, claim: BookingRecord) -> None:
+    if claim.claimed_by == context.message_id:
+        return
+    age = context.now() - claim.updated_at
+    lease = timedelta(seconds=context.config.job_lease_seconds)
+    if age < lease:
+        # Another job is creating this booking right now; looking in Exchange could miss an item
+        # it is about to create. Its record will answer this job's retry.
+        raise RetryableError(
+            ErrorCode.CONFLICT,
+            f"another job is creating booking {claim.booking_key!r}",
+            delay_ms=CREATION_IN_PROGRESS_DELAY_MS,
+        )
+
+
+def _draft(context: ActionContext, kwargs: CreateEventKwargs, gateway: ExchangeGateway) -> EventDraft:
+    variables = {
+        **kwargs.template_vars,
+        "booking_key": kwargs.booking_key,
+        "mailbox": kwargs.mailbox,
+        "start": kwargs.start.isoformat(),
+        "end": kwargs.end.isoformat(),
+        "time_zone": kwargs.time_zone,
+        "location": kwargs.location or "",
+    }
+    subject, body = render_event_text(context, kwargs.subject, kwargs.body, variables)
+    return EventDraft(
+        subject=subject or kwargs.subject,
+        start=kwargs.start,
+        end=kwargs.end,
+        booking_key=kwargs.booking_key,
+        body=body or "",
+        body_type=BodyType.HTML if kwargs.body_type == "html" else BodyType.TEXT,
+        time_zone=kwargs.time_zone,
+        location=kwargs.location,
+        required_attendees=with_job_mailbox(gateway.target, (a.email for a in kwargs.required_attendees)),
+        optional_attendees=tuple(a.email for a in kwargs.optional_attendees),
+        rooms=tuple(kwargs.rooms),
+        categories=tuple(kwargs.categories),
+        reminder_minutes=kwargs.reminder_minutes,
+        is_private=kwargs.is_private,
+    )
+
+
+def _record(context: ActionContext, claim: BookingRecord, ref: EventRef, *, created: bool) -> CreateEventResult:
+    booking = BookingRecord(
+        integration_id=claim.integration_id,
+        booking_key=claim.booking_key,
+        mailbox=claim.mailbox,
+        calendar_mailbox=ref.mailbox,
+        item_id=ref.item_id,
+        change_key=ref.change_key,
+        updated_at=context.now(),
+        attendees=claim.attendees,
+    )
+    context.store.put_booking(booking)
+    return _result(booking, ref, created=created)
+
+
+def _result(booking: BookingRecord, ref: EventRef, *, created: bool) -> CreateEventResult:
+    return CreateEventResult(
+        booking_key=booking.booking_key,
+        item_id=ref.item_id,
+        change_key=ref.change_key,
+        calendar_mailbox=ref.mailbox,
+        created=created,
+    )

@@ -1,0 +1,98 @@
+"""renew_subscription: re-subscribe a stale push subscription from its last watermark.
+
+Stale means nothing (no notification, no keep-alive) for twice its status frequency: Exchange
+has most likely dropped it. The renewal is a new Subscribe that resumes from the last watermark,
+so the events in between are replayed to the new subscription; it is recorded as a new record and
+the old one is kept, marked superseded. When Exchange refuses the watermark (older than 30 days)
+the new subscription starts from now, and the result says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from pipeline.actions.context import ActionContext
+from pipeline.contract.renew_subscription import RenewSubscriptionKwargs, RenewSubscriptionResult
+from pipeline.errors import ErrorCode, PermanentError
+from pipeline.exchange.push import WatermarkRejected
+from pipeline.notifications import required_callback_base_url, start_subscription, subscription_record_id
+from pipeline.store.records import SubscriptionRecord, SubscriptionStatus
+
+__all__ = ["renew_subscription"]
+
+log = logging.getLogger(__name__)
+
+# Exchange keeps a watermark resumable for 30 days; an older one is not worth a request.
+WATERMARK_LIFETIME = timedelta(days=30)
+
+
+def renew_subscription(context: ActionContext, kwargs: RenewSubscriptionKwargs) -> RenewSubscriptionResult:
+    """Renew the subscription if it is stale (or `force`); no EWS request otherwise."""
+    store = context.store
+    old = store.get_subscription(kwargs.subscription_id)
+    if old is None or old.integration_id != context.integration.integration_id:
+        raise PermanentError(
+            ErrorCode.SUBSCRIPTION_NOT_FOUND,
+            f"no subscription {kwargs.subscription_id} in integration {context.integration.integration_id}",
+        )
+    new_record_id = subscription_record_id(context.message_id)
+    now = context.now()
+    redelivered = store.get_subscription(new_record_id)
+    if redelivered is not None:  # an earlier delivery of this job subscribed, then died
+        return _supersede(context, old, redelivered, resumed=redelivered.watermark == old.watermark)
+    if old.status is not SubscriptionStatus.ACTIVE:
+        return _not_renewed(old)
+    if not kwargs.force and not old.is_stale(now):
+        return _not_renewed(old)
+    base_url = required_callback_base_url(context.config)
+
+    gateway = context.gateway(old.mailbox)
+    watermark: str | None = old.watermark if now - old.last_seen_at < WATERMARK_LIFETIME else None
+
+    def subscribe(from_watermark: str | None) -> SubscriptionRecord:
+        return start_subscription(
+            gateway, store, record_id=new_record_id, integration_id=old.integration_id,
+            mailbox=old.mailbox, callback_base_url=base_url,
+            status_frequency_minutes=old.status_frequency_minutes, watermark=from_watermark, now=now,
+        )
+
+    try:
+        new = subscribe(watermark)
+    except WatermarkRejected:
+        log.warning("subscription %s: Exchange refused its watermark; subscribing from now", old.record_id)
+        watermark = None
+        new = subscribe(None)
+    return _supersede(context, old, new, resumed=watermark is not None)
+
+
+def _supersede(
+    context: ActionContext, old: SubscriptionRecord, new: SubscriptionRecord, *, resumed: bool
+) -> RenewSubscriptionResult:
+    store, now = context.store, context.now()
+    if old.superseded_by != new.record_id and not store.mark_subscription_superseded(
+        old.record_id, new.record_id, now
+    ):
+        # Another renewal won the race: keep its subscription, retire ours (its first callback
+        # is answered Unsubscribe, which ends it at Exchange).
+        store.mark_subscription_dropped(new.record_id, now)
+        return _not_renewed(store.get_subscription(old.record_id) or old)
+    return _renewed(old, new, resumed=resumed)
+
+
+def _renewed(old: SubscriptionRecord, new: SubscriptionRecord, *, resumed: bool) -> RenewSubscriptionResult:
+    return RenewSubscriptionResult(
+        old_subscription_id=old.record_id,
+        new_subscription_id=new.record_id,
+        renewed=True,
+        resumed_from_watermark=resumed,
+    )
+
+
+def _not_renewed(old: SubscriptionRecord) -> RenewSubscriptionResult:
+    return RenewSubscriptionResult(
+        old_subscription_id=old.record_id,
+        new_subscription_id=old.superseded_by,
+        renewed=False,
+        resumed_from_watermark=False,
+    )

@@ -1,0 +1,97 @@
+"""`ews-pipeline worker`: dramatiq workers for the broker in PIPELINE_BROKER.
+
+SIGTERM or SIGINT stops the worker gracefully: jobs in progress run to completion (up to the
+job time limit) and prefetched messages are handed back to the broker, so none is lost. A worker
+killed outright loses nothing either: unacknowledged messages are redelivered by the broker, and
+the results table plus the booking stamp keep their effects exactly-once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from functools import cache
+from types import FrameType
+
+import dramatiq
+
+from pipeline.actors import declare_actors
+from pipeline.broker import JOB_TIME_LIMIT_MS, build_broker
+from pipeline.config import PipelineConfig
+from pipeline.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+__all__ = ["WorkerProcess", "run_worker"]
+
+
+class WorkerProcess:
+    """One process's broker, actors and dramatiq Worker, configured from a PipelineConfig."""
+
+    def __init__(self, config: PipelineConfig, *, threads: int | None = None,
+                 runtime: Runtime | None = None) -> None:
+        self.config = config
+        self.broker = build_broker(config.broker_url)
+        self._runtime = runtime
+        self.actors = declare_actors(self.broker, self.runtime)
+        self.worker = dramatiq.Worker(self.broker, worker_threads=threads or config.worker_concurrency)
+
+    def runtime(self) -> Runtime:
+        # Built on first job, not at start: a worker that only drains a broken message should not
+        # need AWS to be reachable first.
+        if self._runtime is None:
+            self._runtime = _shared_runtime(self.config)
+        return self._runtime
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def stop(self, timeout_ms: int = JOB_TIME_LIMIT_MS) -> None:
+        """Finish in-flight jobs and return prefetched messages to the broker."""
+        self.worker.stop(timeout=timeout_ms)
+        self.broker.close()
+
+
+@cache
+def _shared_runtime(config: PipelineConfig) -> Runtime:
+    return Runtime.from_config(config)
+
+
+def run_worker(processes: int = 1, threads: int = 8) -> int:
+    """Run workers until SIGTERM/SIGINT; more than one process runs as child processes."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if processes > 1:
+        return _run_children(processes, threads)
+    process = WorkerProcess(PipelineConfig.from_env(), threads=threads)
+    stopping = threading.Event()
+    _on_signals(lambda: stopping.set())
+    process.start()
+    log.info("worker started: %d threads on %s", threads, process.config.broker_url.split("://")[0])
+    stopping.wait()
+    log.info("stopping: finishing in-flight jobs")
+    process.stop()
+    return 0
+
+
+def _run_children(processes: int, threads: int) -> int:
+    command = [sys.executable, "-m", "pipeline.cli", "worker", "--processes", "1", "--threads", str(threads)]
+    children = [subprocess.Popen(command) for _ in range(processes)]
+
+    def stop_children() -> None:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+
+    _on_signals(stop_children)
+    return max(child.wait() for child in children)
+
+
+def _on_signals(handler: Callable[[], object]) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        handler()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
