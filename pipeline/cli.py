@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pipeline.demo import run_demo
+    from infra.demo.run import run_demo
 
     return run_demo(verbose=args.verbose)
 

@@ -9,9 +9,10 @@ Exactly once, in one EWS request on the common path:
 
 The table alone cannot prove that Exchange has no item (a worker may die between 2 and 3), so a
 pending record is the signal to ask Exchange: a redelivery of the claiming job (or any job, once
-the claim is older than the job lease) runs FindItem on the stamp, and creates only if nothing is
-found. A completed record answers a repeated create_event without any EWS request. A pending
-claim that is fresh and belongs to another job is retried later, never raced.
+the claiming job has failed for good or its claim is older than the job lease) runs FindItem on
+the stamp, and creates only if nothing is found. A completed record answers a repeated
+create_event without any EWS request. A fresh claim of another job that may still run is
+retried later, never raced.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import timedelta
 
 from pipeline.actions.bookings import CREATION_IN_PROGRESS_DELAY_MS, render_event_text, with_job_mailbox
 from pipeline.actions.context import ActionContext
-from pipeline.contract import CreateEventKwargs, CreateEventResult
+from pipeline.contract import CreateEventKwargs, CreateEventResult, JobStatus
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 from pipeline.exchange.base import ExchangeGateway
 from pipeline.exchange.types import BodyType, EventDraft, EventRef
@@ -64,8 +65,12 @@ def create_event(context: ActionContext, kwargs: CreateEventKwargs) -> CreateEve
 
 
 def _check_claim_is_ours_or_abandoned(context: ActionContext, claim: BookingRecord) -> None:
+    """Return when this job may look for the item and create it; raise while another job may still."""
     if claim.claimed_by == context.message_id:
         return
+    claimant = context.store.get_job(claim.claimed_by) if claim.claimed_by else None
+    if claimant is not None and claimant.status is JobStatus.FAILED:
+        return  # it failed for good (say, access denied) and will never finish its claim
     age = context.now() - claim.updated_at
     lease = timedelta(seconds=context.config.job_lease_seconds)
     if age < lease:
@@ -107,7 +112,9 @@ def _draft(context: ActionContext, kwargs: CreateEventKwargs, gateway: ExchangeG
     )
 
 
-def _record(context: ActionContext, claim: BookingRecord, ref: EventRef, *, created: bool) -> CreateEventResult:
+def _record(
+    context: ActionContext, claim: BookingRecord, ref: EventRef, *, created: bool
+) -> CreateEventResult:
     booking = BookingRecord(
         integration_id=claim.integration_id,
         booking_key=claim.booking_key,

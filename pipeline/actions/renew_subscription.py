@@ -16,8 +16,8 @@ from pipeline.actions.context import ActionContext
 from pipeline.contract.renew_subscription import RenewSubscriptionKwargs, RenewSubscriptionResult
 from pipeline.errors import ErrorCode, PermanentError
 from pipeline.exchange.push import WatermarkRejected
-from pipeline.notifications import required_callback_base_url, start_subscription, subscription_record_id
 from pipeline.store.records import SubscriptionRecord, SubscriptionStatus
+from pipeline.subscriptions import required_callback_base_url, start_subscription, subscription_record_id
 
 __all__ = ["renew_subscription"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pipeline.actions.context import ActionContext
 from pipeline.contract.subscribe_mailbox import SubscribeMailboxKwargs, SubscribeMailboxResult
-from pipeline.notifications import required_callback_base_url, start_subscription, subscription_record_id
 from pipeline.store.records import SubscriptionRecord
+from pipeline.subscriptions import required_callback_base_url, start_subscription, subscription_record_id
 
 __all__ = ["subscribe_mailbox"]
 

@@ -6,6 +6,7 @@ except block where it chains them); nothing is mocked.
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -133,7 +134,9 @@ def test_is_auth_failure() -> None:
         "body was grant_type=client_credentials&client_secret=s3cr3t-Value&client_id=app",
         "Obtained token {'access_token': 'tok-123456789', 'token_type': 'Bearer'}",
         "password=hunter2-Secret",
-        'Response body: b\'{"SecretString": "{\\\\"username\\\\": \\\\"u\\\\", \\\\"password\\\\": \\\\"hunter2-Secret\\\\"}"}\'',
+        # botocore's debug log of a GetSecretValue response: JSON inside JSON
+        "Response body: "
+        + json.dumps({"SecretString": json.dumps({"username": "u", "password": "hunter2-Secret"})}),
     ],
 )
 def test_scrub(text: str) -> None:

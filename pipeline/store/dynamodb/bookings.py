@@ -70,8 +70,10 @@ class BookingTable:
             return None
         except ConditionFailed:
             existing = self.get_booking(booking.integration_id, booking.booking_key)
-            if existing is None:  # deleted in between: no booking record is ever deleted, but be safe
-                raise RetryableError(ErrorCode.CONFLICT, f"booking {booking.booking_key!r} vanished") from None
+            if existing is None:  # no booking record is ever deleted, but be safe
+                raise RetryableError(
+                    ErrorCode.CONFLICT, f"booking {booking.booking_key!r} vanished"
+                ) from None
             return existing
 
     def get_booking(self, integration_id: str, booking_key: str) -> BookingRecord | None:

@@ -1,0 +1,1 @@
+"""The local demo: the whole pipeline on embedded defaults (simulator, moto, in-process queue)."""

@@ -1,0 +1,53 @@
+"""cancel_event: cancel a booking's event, deleting it the way the integration says.
+
+One DeleteItem on the common path, none when the booking is already cancelled. The booking record
+is marked cancelled (a conditional write) before the delete, so of two jobs cancelling the same
+booking only one deletes and sends cancellations. A redelivery of the job that marked it, which
+may have died before or after its DeleteItem, looks for the stamped event in the calendar
+(FindItem) and deletes it only if it is still there: a moved or soft-deleted item would otherwise
+be deleted, and announced, a second time.
+
+Cancellations go to the attendees only when the job asks (notify) and they were invited: people
+who never had an invitation are not told that it is off. EWS DeleteItem carries no text, so the
+job's `reason` is not sent to the attendees (Exchange's own cancellation notice is).
+"""
+
+from __future__ import annotations
+
+from pipeline.actions.bookings import booking_ref, is_redelivery, require_booking
+from pipeline.actions.context import ActionContext
+from pipeline.contract import CancelEventKwargs, CancelEventResult
+from pipeline.exchange.types import EventRef
+
+__all__ = ["cancel_event"]
+
+
+def cancel_event(context: ActionContext, kwargs: CancelEventKwargs) -> CancelEventResult:
+    """Delete the booking's event once, telling its invited attendees when asked."""
+    booking = require_booking(context, kwargs.booking_key, kwargs.mailbox)
+    redelivery = is_redelivery(context)
+    if booking.cancelled and not redelivery:
+        return _result(kwargs, already_cancelled=True)
+    marked = context.store.mark_booking_cancelled(
+        context.integration.integration_id, kwargs.booking_key, context.now()
+    )
+    if not marked and not redelivery:
+        return _result(kwargs, already_cancelled=True)  # another job cancelled it meanwhile
+    gateway = context.gateway(kwargs.mailbox)
+    ref: EventRef | None = booking_ref(booking)
+    if not marked:
+        # This job's earlier attempt marked it; did that attempt also delete the event?
+        ref = gateway.find_event_by_booking_key(kwargs.booking_key)
+    if ref is not None:
+        gateway.cancel_event(
+            ref,
+            delete_type=context.integration.delete_type,
+            send_cancellations=kwargs.notify and bool(booking.invites_sent_to),
+        )
+    return _result(kwargs, already_cancelled=False)
+
+
+def _result(kwargs: CancelEventKwargs, *, already_cancelled: bool) -> CancelEventResult:
+    return CancelEventResult(
+        booking_key=kwargs.booking_key, cancelled=True, already_cancelled=already_cancelled
+    )

@@ -1,0 +1,139 @@
+"""update_event: change a booking's event, optionally notifying its attendees.
+
+One UpdateItem on the common path. It writes only the fields the job names, with AlwaysOverwrite:
+attendee responses touch the organiser's item all the time, so the recorded change key is often
+stale, and the job's own fields should win anyway. The same request stamps the item LastUpdate
+with the job's message id, so that a redelivered job first reads the item (GetItem) and does not
+apply (and announce) the same update twice. A job that moves only one end of the event, or only
+changes its time zone, also reads the item first, to check the range and keep the other end.
+
+Attendees hear about the update only when the job asks (notify) and the invitations have gone
+out already: before send_invite there is nobody to update, and send_invite will invite them with
+the event as it is then. When only attendees or rooms change, only the added and removed hear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pipeline.actions.bookings import (
+    booking_ref,
+    is_redelivery,
+    render_event_text,
+    require_booking,
+    with_job_mailbox,
+)
+from pipeline.actions.context import ActionContext
+from pipeline.contract import UpdateEventKwargs, UpdateEventResult
+from pipeline.errors import ErrorCode, PermanentError
+from pipeline.exchange.base import ExchangeGateway
+from pipeline.exchange.types import BodyType, EventChanges, EventRef, NotifyAttendees
+from pipeline.store.records import BookingRecord
+
+__all__ = ["update_event"]
+
+
+def update_event(context: ActionContext, kwargs: UpdateEventKwargs) -> UpdateEventResult:
+    """Apply the job's changes to the booking's event once."""
+    booking = require_booking(context, kwargs.booking_key, kwargs.mailbox)
+    if booking.cancelled:
+        raise PermanentError(ErrorCode.CONFLICT, f"booking {kwargs.booking_key!r} has been cancelled")
+    gateway = context.gateway(kwargs.mailbox)
+    changes = _changes(context, kwargs, gateway)
+    ref = booking_ref(booking)
+    invited = bool(booking.invites_sent_to)
+    notify = NotifyAttendees.NONE
+    if kwargs.notify and invited:
+        notify = NotifyAttendees.CHANGED if changes.changes_attendees_only else NotifyAttendees.ALL
+    notified = notify is not NotifyAttendees.NONE
+    one_end_moves = (changes.start is None) != (changes.end is None)
+    zone_only = changes.time_zone is not None and changes.start is None and changes.end is None
+    if one_end_moves or zone_only or is_redelivery(context):
+        state = gateway.read_event(ref)
+        if state is None:
+            raise PermanentError(ErrorCode.ITEM_NOT_FOUND, "the booking's event is no longer in Exchange")
+        if state.last_update == context.message_id:
+            # An earlier delivery of this job applied the update; only the table was left behind.
+            return _recorded(context, booking, changes, state.ref, notified=notified)
+        start = changes.start or state.start
+        end = changes.end or state.end
+        if start is not None and end is not None and end <= start:
+            raise PermanentError(ErrorCode.INVALID_KWARGS, "end must be after start (of the stored event)")
+        if zone_only and start is not None and end is not None:
+            changes = replace(changes, start=start, end=end)
+        ref = state.ref
+    new_ref = gateway.update_event(ref, changes, notify=notify, marker=context.message_id)
+    return _recorded(context, booking, changes, new_ref, notified=notified)
+
+
+def _changes(context: ActionContext, kwargs: UpdateEventKwargs, gateway: ExchangeGateway) -> EventChanges:
+    variables = {
+        **kwargs.template_vars,
+        "booking_key": kwargs.booking_key,
+        "mailbox": kwargs.mailbox,
+        "start": kwargs.start.isoformat() if kwargs.start else "",
+        "end": kwargs.end.isoformat() if kwargs.end else "",
+        "time_zone": kwargs.time_zone or "",
+        "location": kwargs.location or "",
+    }
+    subject, body = render_event_text(context, kwargs.subject, kwargs.body, variables)
+    required = kwargs.required_attendees
+    return EventChanges(
+        subject=subject,
+        body=body,
+        body_type=BodyType.HTML if kwargs.body_type == "html" else BodyType.TEXT,
+        start=kwargs.start,
+        end=kwargs.end,
+        time_zone=kwargs.time_zone,
+        location=kwargs.location,
+        required_attendees=None if required is None else with_job_mailbox(
+            gateway.target, (a.email for a in required)
+        ),
+        optional_attendees=None if kwargs.optional_attendees is None else tuple(
+            a.email for a in kwargs.optional_attendees
+        ),
+        rooms=None if kwargs.rooms is None else tuple(kwargs.rooms),
+    )
+
+
+def _recorded(
+    context: ActionContext, booking: BookingRecord, changes: EventChanges, ref: EventRef, *, notified: bool
+) -> UpdateEventResult:
+    store = context.store
+    integration_id = context.integration.integration_id
+    attendees = _attendees_after(booking, changes)
+    if attendees != booking.attendees:
+        if notified:
+            added = [email for email in attendees if email not in booking.attendees]
+            store.record_invites_sent(integration_id, booking.booking_key, added, context.now())
+        store.put_booking(
+            BookingRecord(
+                integration_id=integration_id,
+                booking_key=booking.booking_key,
+                mailbox=booking.mailbox,
+                calendar_mailbox=booking.calendar_mailbox,
+                item_id=ref.item_id,
+                change_key=ref.change_key,
+                updated_at=context.now(),
+                attendees=attendees,
+            )
+        )
+    else:
+        store.update_booking_item(
+            integration_id, booking.booking_key, ref.item_id, ref.change_key, context.now()
+        )
+    return UpdateEventResult(
+        booking_key=booking.booking_key, item_id=ref.item_id, change_key=ref.change_key, notified=notified
+    )
+
+
+def _attendees_after(booking: BookingRecord, changes: EventChanges) -> tuple[str, ...]:
+    """Everyone the event invites after the update (the record keeps one flat list, so a list the
+    job leaves out keeps all its old members; exact when the job replaces all three lists)."""
+    lists = (changes.required_attendees, changes.optional_attendees, changes.rooms)
+    if all(group is None for group in lists):
+        return booking.attendees
+    if all(group is not None for group in lists):
+        return tuple(dict.fromkeys(email for group in lists for email in group or ()))
+    given = [email for group in lists for email in group or ()]
+    return tuple(dict.fromkeys([*booking.attendees, *given]))

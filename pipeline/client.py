@@ -1,0 +1,100 @@
+"""PipelineClient: how a Python upstream app enqueues ews-pipeline jobs with dramatiq's own API.
+
+    client = PipelineClient(broker)
+    client.book({"integration_id": "acme", "mailbox": "alice@example.com", ...}).run()
+    client.send(client.message("cancel_event", {...}))
+
+Messages are built by actor name, so the app needs no actors declared and no Runtime: the
+workers own the actors. Every kwargs is validated against its action's contract model first, so
+a bad job fails in the app, not in the queue. Apps in other languages send the same JSON
+(docs/job-messages.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import dramatiq
+from pydantic import ValidationError
+
+from pipeline.contract import (
+    ACTIONS,
+    CreateEventKwargs,
+    JobKwargs,
+    SendInviteKwargs,
+    describe_validation_error,
+)
+
+__all__ = ["JOBS_QUEUE", "InvalidJob", "PipelineClient"]
+
+# The queue the workers read; pipeline.actors declares its actors on it (kept equal by a test).
+JOBS_QUEUE = "ews-jobs"
+
+
+class InvalidJob(ValueError):
+    """The kwargs fail the action's model; the message names the fields, never their values."""
+
+
+class PipelineClient:
+    """Builds (and optionally sends) job messages on one broker."""
+
+    def __init__(self, broker: dramatiq.Broker, *, queue_name: str = JOBS_QUEUE) -> None:
+        self.broker = broker
+        self.queue_name = queue_name
+        broker.declare_queue(queue_name)
+
+    def message(
+        self,
+        action: str,
+        kwargs: JobKwargs | Mapping[str, Any],
+        *,
+        message_id: str | None = None,
+        **options: Any,
+    ) -> dramatiq.Message[Any]:
+        """A job message for `action` with validated kwargs (`options` are dramatiq options)."""
+        contract = ACTIONS.get(action)
+        if contract is None:
+            raise InvalidJob(f"unknown action {action!r}; known actions: {', '.join(ACTIONS)}")
+        if isinstance(kwargs, JobKwargs):
+            if not isinstance(kwargs, contract.kwargs_model):
+                raise InvalidJob(f"{action} takes {contract.kwargs_model.__name__}, not {type(kwargs).__name__}")
+            model = kwargs
+        else:
+            try:
+                model = contract.kwargs_model.model_validate(dict(kwargs))
+            except ValidationError as exc:
+                raise InvalidJob(f"invalid {action} kwargs: {describe_validation_error(exc)}") from None
+        return dramatiq.Message(
+            queue_name=self.queue_name,
+            actor_name=action,
+            args=(),
+            kwargs=model.model_dump(mode="json", exclude_defaults=True),
+            options=dict(options),
+            message_id=message_id or str(uuid.uuid4()),
+        )
+
+    def book(
+        self, kwargs: CreateEventKwargs | Mapping[str, Any], *, message_id: str | None = None
+    ) -> dramatiq.pipeline:
+        """The booking pipeline: create_event | send_invite for the same booking.
+
+        send_invite ignores create_event's result (pipe_ignore) and names the booking itself, so
+        the raw messages stay readable by any language. Call `.run()` on it to enqueue.
+        """
+        create = self.message("create_event", kwargs, message_id=message_id)
+        invite = self.message(
+            "send_invite",
+            SendInviteKwargs(
+                integration_id=create.kwargs["integration_id"],
+                mailbox=create.kwargs["mailbox"],
+                booking_key=create.kwargs["booking_key"],
+            ),
+            pipe_ignore=True,
+        )
+        return dramatiq.pipeline([create, invite], broker=self.broker)
+
+    def send(self, message: dramatiq.Message[Any], *, delay_ms: int | None = None) -> dramatiq.Message[Any]:
+        """Enqueue one message; its message_id is the job's key in the results table."""
+        return self.broker.enqueue(message, delay=delay_ms)

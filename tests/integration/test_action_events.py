@@ -1,0 +1,195 @@
+"""create_event | send_invite, update_event and cancel_event for every connection method and auth
+type, against the simulator over real HTTP, with exact EWS request counts per job."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.contract import JobStatus
+from pipeline.errors import ErrorCode
+from tests.integration.event_support import (
+    ALICE,
+    BOB,
+    CAROL,
+    MEETING_CANCELLED,
+    MEETING_REQUEST,
+    ROOM_A,
+    RequestCounter,
+    booking,
+    calendar_owner,
+    follow_up,
+    messages,
+    stamped,
+)
+from tests.integration.pipeline_support import METHOD_AUTH_PAIRS, PipelineHarness
+from tests.seed import smtp
+
+KEY = "interview-1:slot-1"
+
+
+@pytest.mark.parametrize(("method", "auth"), METHOD_AUTH_PAIRS)
+def test_booking_lifecycle_costs_one_request_per_job_and_never_repeats_an_effect(
+    pipeline: PipelineHarness, method: str, auth: str
+) -> None:
+    sim = pipeline.sim
+    integration_id = pipeline.install(method, auth)
+    owner = calendar_owner(method)
+    invitees = [BOB, CAROL] + ([ALICE] if method == "dedicated" else [])
+    counter = RequestCounter(sim)
+
+    # create_event: one CreateItem, the stamped event in the right calendar, nobody invited yet.
+    with counter.counting() as made:
+        created = pipeline.run("create_event", **booking(integration_id))
+    assert created.status is JobStatus.SUCCEEDED, created.error
+    assert made == {"CreateItem": 1}
+    assert created.result is not None and created.result["created"] is True
+    assert created.result["calendar_mailbox"] == owner
+    [event] = stamped(sim, owner, KEY)
+    assert event["subject"] == "Interview: Dana Diaz"
+    assert {a["email"] for a in event["required_attendees"]} == ({BOB, ALICE} if method == "dedicated" else {BOB})
+    assert [a["email"] for a in event["resources"]] == [ROOM_A]
+    assert event["meeting_request_was_sent"] is False
+    assert all(messages(sim, person, MEETING_REQUEST) == [] for person in invitees)
+
+    # create_event again under a new message id: the booking record answers, no EWS request.
+    with counter.counting() as made:
+        again = pipeline.run("create_event", **booking(integration_id))
+    assert again.status is JobStatus.SUCCEEDED and again.result is not None
+    assert made == {}
+    assert again.result["created"] is False and again.result["item_id"] == created.result["item_id"]
+    assert len(stamped(sim, owner, KEY)) == 1
+
+    # send_invite: one UpdateItem; every attendee and the room get exactly one request.
+    with counter.counting() as made:
+        sent = pipeline.run("send_invite", **follow_up(integration_id))
+    assert sent.status is JobStatus.SUCCEEDED, sent.error
+    assert made == {"UpdateItem": 1}
+    assert sent.result is not None and sent.result["already_sent"] is False
+    assert set(sent.result["sent_to"]) == {*invitees, ROOM_A}
+    for person in [*invitees, ROOM_A]:
+        assert len(messages(sim, person, MEETING_REQUEST)) == 1, person
+
+    # send_invite again (new message id): nothing sent, no EWS request.
+    with counter.counting() as made:
+        resent = pipeline.run("send_invite", **follow_up(integration_id))
+    assert resent.result == {"booking_key": KEY, "sent_to": [], "already_sent": True}
+    assert made == {}
+    assert all(len(messages(sim, person, MEETING_REQUEST)) == 1 for person in invitees)
+
+    # update_event with notify: one UpdateItem, every attendee gets the update.
+    with counter.counting() as made:
+        updated = pipeline.run(
+            "update_event", **follow_up(integration_id, subject="Interview moved", location="Room B")
+        )
+    assert updated.status is JobStatus.SUCCEEDED, updated.error
+    assert made == {"UpdateItem": 1}
+    assert updated.result is not None and updated.result["notified"] is True
+    [event] = stamped(sim, owner, KEY)
+    assert (event["subject"], event["location"]) == ("Interview moved", "Room B")
+    assert len(messages(sim, BOB, MEETING_REQUEST)) == 2
+
+    # cancel_event: one DeleteItem (to Deleted Items by default), attendees told once.
+    with counter.counting() as made:
+        cancelled = pipeline.run("cancel_event", **follow_up(integration_id))
+    assert cancelled.status is JobStatus.SUCCEEDED, cancelled.error
+    assert made == {"DeleteItem": 1}
+    assert cancelled.result == {"booking_key": KEY, "cancelled": True, "already_cancelled": False}
+    assert stamped(sim, owner, KEY) == []
+    assert len(sim.folder_items(owner, "deleteditems")) == 1
+    assert len(messages(sim, BOB, MEETING_CANCELLED)) == 1
+
+    with counter.counting() as made:
+        repeat = pipeline.run("cancel_event", **follow_up(integration_id))
+    assert repeat.result == {"booking_key": KEY, "cancelled": True, "already_cancelled": True}
+    assert made == {}
+    assert len(messages(sim, BOB, MEETING_CANCELLED)) == 1
+
+
+def test_the_event_carries_every_field_and_the_integration_templates(pipeline: PipelineHarness) -> None:
+    integration_id = pipeline.install(
+        "delegate", subject_template="[Acme] {{ subject }}", body_template="{{ body }}<p>-- Acme</p>"
+    )
+    outcome = pipeline.run(
+        "create_event",
+        **booking(integration_id, categories=["Interview"], reminder_minutes=30, is_private=True),
+    )
+    assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+    [event] = stamped(pipeline.sim, ALICE, KEY)
+    assert event["subject"] == "[Acme] Interview: Dana Diaz"
+    assert event["body"] == "<p>Panel interview with Dana Diaz</p><p>-- Acme</p>"
+    assert event["body_type"] == "HTML"
+    assert event["time_zone"] == "GMT Standard Time"  # Europe/London, as Windows names it
+    assert event["start"].startswith("2026-11-03T14:00:00")
+    assert event["location"] == "Room A"
+    assert event["categories"] == ["Interview"]
+    assert event["sensitivity"] == "Private"
+    assert [a["email"] for a in event["optional_attendees"]] == [CAROL]
+    assert event["organizer"] == ALICE
+
+
+def test_a_template_naming_a_missing_variable_fails_for_good(pipeline: PipelineHarness) -> None:
+    integration_id = pipeline.install("delegate")
+    outcome = pipeline.run("create_event", **booking(integration_id, template_vars={}))
+    assert outcome.status is JobStatus.FAILED
+    assert outcome.error is not None and outcome.error.code is ErrorCode.TEMPLATE_ERROR
+    assert not outcome.error.retryable
+    assert pipeline.sim.request_counts().get("CreateItem", 0) == 0
+
+
+def test_delegate_without_write_access_is_denied_for_good(pipeline: PipelineHarness) -> None:
+    # In the standard organisation svc sees only bob's free/busy.
+    integration_id = pipeline.install("delegate")
+    outcome = pipeline.run("create_event", **booking(integration_id, mailbox=BOB, required_attendees=[]))
+    assert outcome.status is JobStatus.FAILED
+    assert outcome.error is not None and outcome.error.code is ErrorCode.ACCESS_DENIED
+    assert outcome.error.retryable is False
+    assert stamped(pipeline.sim, BOB, KEY) == []
+
+    # Once access is granted, a new job books it: the failed job's claim does not block it.
+    pipeline.sim.grant_folder_permission(BOB, smtp("svc"), "Editor")
+    retried = pipeline.run("create_event", **booking(integration_id, mailbox=BOB, required_attendees=[]))
+    assert retried.status is JobStatus.SUCCEEDED, retried.error
+    assert len(stamped(pipeline.sim, BOB, KEY)) == 1
+
+
+@pytest.mark.parametrize("method", ["delegate", "impersonation"])
+def test_an_unknown_mailbox_fails_for_good(pipeline: PipelineHarness, method: str) -> None:
+    integration_id = pipeline.install(method)
+    outcome = pipeline.run("create_event", **booking(integration_id, mailbox="nobody@example.com"))
+    assert outcome.status is JobStatus.FAILED
+    assert outcome.error is not None and outcome.error.code is ErrorCode.UNKNOWN_MAILBOX
+    assert outcome.error.retryable is False
+
+
+@pytest.mark.parametrize("action", ["send_invite", "update_event", "cancel_event"])
+def test_an_unknown_booking_fails_for_good_without_asking_exchange(
+    pipeline: PipelineHarness, action: str
+) -> None:
+    integration_id = pipeline.install("delegate")
+    extra = {"subject": "New"} if action == "update_event" else {}
+    outcome = pipeline.run(action, **follow_up(integration_id, "no-such-booking", **extra))
+    assert outcome.status is JobStatus.FAILED
+    assert outcome.error is not None and outcome.error.code is ErrorCode.BOOKING_NOT_FOUND
+    assert outcome.error.retryable is False
+    assert pipeline.sim.request_counts() == {}
+
+
+def test_bad_kwargs_fail_for_good(pipeline: PipelineHarness) -> None:
+    integration_id = pipeline.install("delegate")
+    outcome = pipeline.run("create_event", **booking(integration_id, end="2026-11-03T13:00:00Z"))
+    assert outcome.status is JobStatus.FAILED
+    assert outcome.error is not None and outcome.error.code is ErrorCode.INVALID_KWARGS
+    assert pipeline.sim.request_counts() == {}
+
+
+def test_an_event_without_attendees_needs_no_invitations(pipeline: PipelineHarness) -> None:
+    integration_id = pipeline.install("personal")
+    pipeline.run(
+        "create_event",
+        **booking(integration_id, required_attendees=[], optional_attendees=[], rooms=[]),
+    )
+    counter = RequestCounter(pipeline.sim)
+    with counter.counting() as made:
+        sent = pipeline.run("send_invite", **follow_up(integration_id))
+    assert sent.result == {"booking_key": KEY, "sent_to": [], "already_sent": False}
+    assert made == {}

@@ -1,0 +1,218 @@
+"""subscribe_mailbox and renew_subscription against the simulator, with the callback Lambda live."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from urllib.parse import urlparse
+
+import pytest
+
+from infra.ewssim.models.items import CalendarItem
+from pipeline.contract import JobStatus
+from pipeline.store.records import SubscriptionRecord, SubscriptionStatus
+from tests.integration.callback_support import PushRig, rig  # noqa: F401 (fixture)
+from tests.integration.pipeline_support import METHOD_AUTH_PAIRS, PipelineHarness, pipeline  # noqa: F401
+from tests.seed import smtp
+
+ALICE = smtp("alice")
+# Whose calendar each connection method subscribes to for a job about alice.
+CALENDAR_OWNER = {"personal": ALICE, "dedicated": smtp("svc"), "delegate": ALICE, "impersonation": ALICE}
+
+
+def change_calendar(rig: PushRig, owner: str, subject: str = "changed") -> str:
+    """A change in a calendar, made on the simulator's side (as a user in Outlook would)."""
+    item = rig.pipeline.sim.backend.store(owner, "calendar", CalendarItem(subject=subject))
+    rig.pipeline.sim.backend.record_change(owner, item, "CreatedEvent")
+    return item.item_id
+
+
+def subscribe(rig: PushRig, integration_id: str, frequency: int = 1) -> SubscriptionRecord:
+    outcome = rig.pipeline.run("subscribe_mailbox", integration_id=integration_id, mailbox=ALICE,
+                               status_frequency_minutes=frequency)
+    assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+    assert outcome.result is not None
+    record = rig.pipeline.store.get_subscription(outcome.result["subscription_id"])
+    assert record is not None
+    return record
+
+
+def token_of(url: str) -> str:
+    return urlparse(url).path.rsplit("/", 1)[-1]
+
+
+@pytest.mark.parametrize(("method", "auth"), METHOD_AUTH_PAIRS)
+def test_subscribe_mailbox_subscribes_the_methods_calendar_with_one_request(rig: PushRig, method, auth):
+    integration_id = rig.pipeline.install(method, auth)
+    before = dict(rig.pipeline.sim.request_counts())
+
+    record = subscribe(rig, integration_id, frequency=5)
+
+    counts = rig.pipeline.sim.request_counts()
+    assert {op: n - before.get(op, 0) for op, n in counts.items() if n != before.get(op, 0)} == {"Subscribe": 1}
+    [live] = rig.push.subscriptions()
+    assert live.subscription_id == record.subscription_id
+    assert live.mailbox == CALENDAR_OWNER[method]
+    assert live.status_frequency == timedelta(minutes=5)
+    assert live.url.startswith(rig.server.base_url + "/notifications/")
+    assert record.token_hash == hashlib.sha256(token_of(live.url).encode()).hexdigest()
+    assert (record.integration_id, record.mailbox, record.status) == (integration_id, ALICE, SubscriptionStatus.ACTIVE)
+    # The calendar's changes now reach the callback, which queues them for process_change.
+    item_id = change_calendar(rig, CALENDAR_OWNER[method])
+    assert rig.push.wait_idle()
+    [job] = rig.queue.take("process_change")
+    assert job.kwargs["subscription_id"] == record.record_id
+    assert [e["item_id"] for e in job.kwargs["events"]] == [item_id]
+
+
+def test_the_token_is_only_in_the_callback_url(rig: PushRig):
+    outcome = rig.pipeline.run("subscribe_mailbox", integration_id=rig.pipeline.install("delegate"),
+                               mailbox=ALICE)
+    [live] = rig.push.subscriptions()
+    token = token_of(live.url)
+
+    assert token not in str(outcome.model_dump())
+    assert token not in str(rig.pipeline.store.get_subscription(outcome.result["subscription_id"]))
+
+
+def test_without_a_callback_url_subscribing_fails_for_good_without_a_request(pipeline: PipelineHarness):
+    integration_id = pipeline.install("delegate")
+
+    outcome = pipeline.run("subscribe_mailbox", integration_id=integration_id, mailbox=ALICE)
+
+    assert outcome.status is JobStatus.FAILED
+    assert outcome.error is not None and outcome.error.code == "INVALID_INTEGRATION"
+    assert "PIPELINE_CALLBACK_URL" in outcome.error.message
+    assert pipeline.sim.request_counts().get("Subscribe", 0) == 0
+
+
+def test_a_redelivered_subscribe_job_does_not_subscribe_twice(rig: PushRig):
+    integration_id = rig.pipeline.install("delegate")
+    first = rig.pipeline.run("subscribe_mailbox", message_id="m-1", integration_id=integration_id, mailbox=ALICE)
+    rig.pipeline.store.fail_job("m-1", "INTERNAL", "worker died", True, rig.pipeline.runtime.clock())
+
+    second = rig.pipeline.run("subscribe_mailbox", message_id="m-1", integration_id=integration_id, mailbox=ALICE)
+
+    assert second.status is JobStatus.SUCCEEDED
+    assert second.result == first.result
+    assert rig.pipeline.sim.request_counts()["Subscribe"] == 1
+
+
+# renew_subscription --------------------------------------------------------------------------
+
+def renew(rig: PushRig, record: SubscriptionRecord, **kwargs):
+    return rig.pipeline.run("renew_subscription", integration_id=record.integration_id,
+                            subscription_id=record.record_id, **kwargs)
+
+
+def test_a_subscription_that_is_not_stale_is_left_alone_without_a_request(rig: PushRig):
+    record = subscribe(rig, rig.pipeline.install("delegate"), frequency=5)
+    rig.pipeline.sim.advance_clock(timedelta(minutes=9))  # stale only after 10 minutes of silence
+    rig.push.wait_idle()
+    before = rig.pipeline.sim.request_counts()["Subscribe"]
+
+    outcome = renew(rig, record)
+
+    assert outcome.result == {"old_subscription_id": record.record_id, "new_subscription_id": None,
+                              "renewed": False, "resumed_from_watermark": False}
+    assert rig.pipeline.sim.request_counts()["Subscribe"] == before
+
+
+def go_silent(rig: PushRig, minutes: int = 3) -> None:
+    """The callback stops answering; Exchange retries, drops the subscription, and time passes."""
+    rig.server.down = True
+    for _ in range(minutes * 2):
+        rig.pipeline.sim.advance_clock(timedelta(seconds=30))
+        assert rig.push.wait_idle()
+    assert rig.push.subscriptions() == []
+    rig.server.down = False
+
+
+def test_a_stale_subscription_is_renewed_from_its_watermark_and_misses_nothing(rig: PushRig):
+    record = subscribe(rig, rig.pipeline.install("delegate"), frequency=1)
+    seen = change_calendar(rig, ALICE, "seen before the outage")
+    assert rig.push.wait_idle()
+    rig.queue.take()
+    go_silent(rig)
+    missed = [change_calendar(rig, ALICE, "missed 1"), change_calendar(rig, ALICE, "missed 2")]
+    before = rig.pipeline.sim.request_counts()["Subscribe"]
+
+    outcome = renew(rig, record)
+    assert rig.push.wait_idle()
+    # A replay that raced the record write was refused (403) and is retried 30 s later.
+    rig.pipeline.sim.advance_clock(timedelta(seconds=30))
+    assert rig.push.wait_idle()
+
+    assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+    result = outcome.result or {}
+    assert result["renewed"] is True and result["resumed_from_watermark"] is True
+    assert rig.pipeline.sim.request_counts()["Subscribe"] == before + 1
+    old = rig.pipeline.store.get_subscription(record.record_id)
+    new = rig.pipeline.store.get_subscription(result["new_subscription_id"])
+    assert old.status is SubscriptionStatus.SUPERSEDED and old.superseded_by == new.record_id
+    assert new.status is SubscriptionStatus.ACTIVE and new.subscription_id != record.subscription_id
+    assert new.token_hash != record.token_hash
+    [live] = rig.push.subscriptions()
+    assert live.subscription_id == new.subscription_id
+    replayed = [e["item_id"] for job in rig.queue.take("process_change") for e in job.kwargs["events"]]
+    assert replayed == missed and seen not in replayed
+    # The old record stays, and so does the history: both are in the table.
+    assert {r.record_id for r in rig.pipeline.store.list_active_subscriptions()} == {new.record_id}
+
+
+def test_a_watermark_older_than_30_days_is_not_resumed(rig: PushRig):
+    record = subscribe(rig, rig.pipeline.install("delegate"), frequency=1)
+    go_silent(rig)
+    rig.pipeline.sim.advance_clock(timedelta(days=31))
+    assert rig.push.wait_idle()
+
+    outcome = renew(rig, record)
+
+    assert outcome.result["renewed"] is True and outcome.result["resumed_from_watermark"] is False
+    assert [r.outcome for r in rig.push.attempts][-1:] != ["failed"]
+    assert len(rig.push.subscriptions()) == 1
+
+
+def test_a_watermark_exchange_refuses_falls_back_to_a_fresh_subscription(rig: PushRig):
+    record = subscribe(rig, rig.pipeline.install("delegate"), frequency=1)
+    # A watermark of another mailbox's log: Exchange answers ErrorInvalidWatermark.
+    bob = subscribe_other(rig)
+    store = rig.pipeline.store
+    store.record_notification(record.record_id, rig.pipeline.runtime.clock(), bob.watermark)
+    go_silent(rig)
+    before = rig.pipeline.sim.request_counts()["Subscribe"]
+
+    outcome = renew(rig, store.get_subscription(record.record_id))
+
+    assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+    assert outcome.result["renewed"] is True and outcome.result["resumed_from_watermark"] is False
+    assert rig.pipeline.sim.request_counts()["Subscribe"] == before + 2
+
+
+def subscribe_other(rig: PushRig) -> SubscriptionRecord:
+    outcome = rig.pipeline.run("subscribe_mailbox", integration_id=rig.pipeline.install("personal"),
+                               mailbox=smtp("bob"))
+    record = rig.pipeline.store.get_subscription(outcome.result["subscription_id"])
+    assert record is not None
+    return record
+
+
+def test_renewing_a_superseded_subscription_does_nothing(rig: PushRig):
+    record = subscribe(rig, rig.pipeline.install("delegate"), frequency=1)
+    first = renew(rig, record, force=True)
+    before = rig.pipeline.sim.request_counts()["Subscribe"]
+
+    again = renew(rig, record, force=True)
+
+    assert first.result["renewed"] is True
+    assert again.result == {"old_subscription_id": record.record_id,
+                            "new_subscription_id": first.result["new_subscription_id"],
+                            "renewed": False, "resumed_from_watermark": False}
+    assert rig.pipeline.sim.request_counts()["Subscribe"] == before
+
+
+def test_renewing_an_unknown_subscription_fails_for_good(rig: PushRig):
+    outcome = rig.pipeline.run("renew_subscription", integration_id=rig.pipeline.install("delegate"),
+                               subscription_id="sub-nope")
+
+    assert outcome.status is JobStatus.FAILED and outcome.error.code == "SUBSCRIPTION_NOT_FOUND"
