@@ -48,8 +48,8 @@ def declare_actors(
     }
 
 
-def _perform_for(actor_name: str, runtime: Callable[[], Runtime]) -> Callable[..., dict[str, Any]]:
-    def perform(*piped: Any, **kwargs: Any) -> dict[str, Any]:
+def _perform_for(actor_name: str, runtime: Callable[[], Runtime]) -> Callable[..., None]:
+    def perform(*piped: Any, **kwargs: Any) -> None:
         # A pipeline step without pipe_ignore receives the previous result positionally; the
         # contract is keyword-only, so it is dropped here rather than failing the job.
         del piped
@@ -59,7 +59,8 @@ def _perform_for(actor_name: str, runtime: Callable[[], Runtime]) -> Callable[..
         retries = int(message.options.get("retries", 0))
         job = Job(message.message_id, actor_name, kwargs, final_attempt=retries >= MAX_RETRIES)
         try:
-            return run_job(runtime(), job)
+            # The outcome lives in the results table; dramatiq has no result backend to keep it.
+            run_job(runtime(), job)
         except RetryableError as failure:
             raise dramatiq.Retry(str(failure), delay=failure.delay_ms) from failure
         except PermanentError as failure:

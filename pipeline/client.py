@@ -59,7 +59,8 @@ class PipelineClient:
             raise InvalidJob(f"unknown action {action!r}; known actions: {', '.join(ACTIONS)}")
         if isinstance(kwargs, JobKwargs):
             if not isinstance(kwargs, contract.kwargs_model):
-                raise InvalidJob(f"{action} takes {contract.kwargs_model.__name__}, not {type(kwargs).__name__}")
+                expected = contract.kwargs_model.__name__
+                raise InvalidJob(f"{action} takes {expected}, not {type(kwargs).__name__}")
             model = kwargs
         else:
             try:

@@ -49,6 +49,8 @@ INTEGRATIONS = (
 def run_demo(verbose: bool = False) -> int:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s %(message)s")
+    # moto's server logs every AWS call it answers; the demo's own report is what matters here.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # The simulator's token endpoint is plain HTTP on loopback; oauthlib refuses that by default.
     os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
     week_start = _next_monday()

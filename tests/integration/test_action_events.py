@@ -21,10 +21,16 @@ from tests.integration.event_support import (
     messages,
     stamped,
 )
-from tests.integration.pipeline_support import METHOD_AUTH_PAIRS, PipelineHarness
+from tests.integration.pipeline_support import METHOD_AUTH_PAIRS, PipelineHarness, pipeline  # noqa: F401
 from tests.seed import smtp
 
 KEY = "interview-1:slot-1"
+
+
+@pytest.fixture(autouse=True)
+def _local_oauth(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The simulator's token endpoint is plain http on localhost.
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
 
 @pytest.mark.parametrize(("method", "auth"), METHOD_AUTH_PAIRS)
