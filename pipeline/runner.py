@@ -46,7 +46,10 @@ def run_job(runtime: Runtime, job: Job) -> dict[str, Any]:
     try:
         kwargs = parse_kwargs(job.actor_name, job.kwargs)
     except PermanentError as rejected:
-        store.fail_job(job.message_id, rejected.code, rejected.message, retryable=False, now=runtime.clock())
+        store.fail_job(
+            job.message_id, rejected.code, rejected.message, retryable=False, now=runtime.clock(),
+            actor_name=job.actor_name[:64],
+        )
         raise
     mailbox = kwargs.mailbox if isinstance(kwargs, MailboxJobKwargs) else None
     try:

@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from infra.ewssim import EwsSimulator
+from pipeline.exchange.base import ExchangeGateway
+from pipeline.exchange.types import EventRef
+from pipeline.integrations import load_integration
+from pipeline.store.records import BookingRecord
+from tests.integration.pipeline_support import PipelineHarness
 from tests.seed import smtp
 
 ALICE, BOB, CAROL, ROOM_A = smtp("alice"), smtp("bob"), smtp("carol"), smtp("room-a")
@@ -75,3 +81,36 @@ def stamped(sim: EwsSimulator, mailbox: str, booking_key: str) -> list[dict[str,
         for item in sim.calendar(mailbox)
         if booking_key in item["extended_properties"].values() and item["organizer"] == item["mailbox"]
     ]
+
+
+def gateway(pipeline: PipelineHarness, integration_id: str, mailbox: str = ALICE) -> ExchangeGateway:
+    """The gateway a job of this integration uses: to act as an earlier, dead attempt did."""
+    settings = load_integration(pipeline.installed[integration_id])
+    return pipeline.runtime.gateways.gateway(settings, mailbox)
+
+
+def long_ago(pipeline: PipelineHarness) -> datetime:
+    """Further back than a job lease: a job begun then has a dead worker."""
+    return datetime.now(UTC) - timedelta(seconds=pipeline.runtime.config.job_lease_seconds + 5)
+
+
+def abandon_attempt(pipeline: PipelineHarness, message_id: str, actor: str, integration_id: str) -> None:
+    """Record that a worker began this job and died (its lease ran out): the next delivery of the
+    same message takes it over as its second attempt."""
+    pipeline.store.begin_job(message_id, actor, integration_id, ALICE, long_ago(pipeline))
+
+
+def claim(pipeline: PipelineHarness, integration_id: str, claimed_by: str, *, at: datetime | None = None,
+          booking_key: str = "interview-1:slot-1", owner: str = ALICE) -> None:
+    """A pending booking record, as create_event writes before its CreateItem."""
+    pipeline.store.claim_booking(BookingRecord(
+        integration_id=integration_id, booking_key=booking_key, mailbox=ALICE, calendar_mailbox=owner,
+        item_id="", change_key="", updated_at=at or datetime.now(UTC), attendees=(BOB, CAROL, ROOM_A),
+        claimed_by=claimed_by,
+    ))
+
+
+def recorded_ref(pipeline: PipelineHarness, integration_id: str, booking_key: str = "interview-1:slot-1") -> EventRef:
+    record = pipeline.store.get_booking(integration_id, booking_key)
+    assert record is not None and record.item_id
+    return EventRef(record.item_id, record.change_key, record.calendar_mailbox)

@@ -206,7 +206,7 @@ def test_a_watermark_exchange_refuses_falls_back_to_a_fresh_subscription(rig: Pu
 
 def subscribe_other(rig: PushRig) -> SubscriptionRecord:
     outcome = rig.pipeline.run("subscribe_mailbox", integration_id=rig.pipeline.install("personal"),
-                               mailbox=smtp("bob"))
+                               mailbox=smtp("bob"), status_frequency_minutes=1)
     record = rig.pipeline.store.get_subscription(outcome.result["subscription_id"])
     assert record is not None
     return record

@@ -224,7 +224,11 @@ def _update(
 def _calendar(live: LiveConnection) -> Calendar:
     # A locally built Root makes exchangelib address <DistinguishedFolderId Id="calendar"> with the
     # target's mailbox, instead of fetching the folder first.
-    return Calendar(root=Root(account=live.account))
+    calendar = Calendar(root=Root(account=live.account))
+    # to_id() fills in the folder's id, which changes its hash; exchangelib's paging keys a dict by
+    # the folder, so settle the id before FindItem starts (else an empty result raises KeyError).
+    calendar.to_id()
+    return calendar
 
 
 def _ref(live: LiveConnection, item_id: str, change_key: str) -> EventRef:

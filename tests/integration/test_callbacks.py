@@ -1,0 +1,254 @@
+"""The push callback Lambda, receiving the simulator's real SendNotification POSTs over HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+
+import boto3
+from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone
+
+from pipeline.contract import JobStatus
+from pipeline.exchange.ews.booking_stamp import BOOKING_KEY_FIELD
+from pipeline.store.records import BookingRecord, SubscriptionRecord, SubscriptionStatus
+from tests.integration.callback_support import PushRig, rig  # noqa: F401 (fixture)
+from tests.integration.pipeline_support import pipeline  # noqa: F401 (fixture)
+from tests.seed import smtp
+
+ALICE = smtp("alice")
+UTC = EWSTimeZone("UTC")
+
+ENVELOPE = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+    'xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" '
+    'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
+    '<s:Header><t:RequestServerVersion Version="Exchange2013"/></s:Header><s:Body>'
+    "<m:SendNotification><m:ResponseMessages>{messages}</m:ResponseMessages></m:SendNotification>"
+    "</s:Body></s:Envelope>"
+)
+
+
+def keep_alive_body(subscription_id: str, watermark: str = "AQAAAA==") -> bytes:
+    message = (
+        '<m:SendNotificationResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>'
+        f"<m:Notification><t:SubscriptionId>{subscription_id}</t:SubscriptionId>"
+        "<t:PreviousWatermark>AQAAAA==</t:PreviousWatermark><t:MoreEvents>false</t:MoreEvents>"
+        f"<t:StatusEvent><t:Watermark>{watermark}</t:Watermark></t:StatusEvent></m:Notification>"
+        "</m:SendNotificationResponseMessage>"
+    )
+    return ENVELOPE.format(messages=message).encode()
+
+
+ERROR_BODY = ENVELOPE.format(
+    messages='<m:SendNotificationResponseMessage ResponseClass="Error">'
+    "<m:MessageText>The events couldn't be read.</m:MessageText>"
+    "<m:ResponseCode>ErrorReadEventsFailed</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>"
+    "</m:SendNotificationResponseMessage>"
+).encode()
+
+
+def subscribe(rig: PushRig, frequency: int = 1) -> tuple[SubscriptionRecord, str]:
+    """A delegate subscription on alice's calendar; returns its record and callback path."""
+    outcome = rig.pipeline.run("subscribe_mailbox", integration_id=rig.pipeline.install("delegate"),
+                               mailbox=ALICE, status_frequency_minutes=frequency)
+    assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+    record = rig.pipeline.store.get_subscription(outcome.result["subscription_id"])
+    [live] = rig.push.subscriptions()
+    return record, live.url.removeprefix(rig.server.base_url)
+
+
+def error_of(body: bytes) -> str:
+    return json.loads(body)["code"]
+
+
+# Keep-alives and changes ------------------------------------------------------------------------
+
+def test_a_keep_alive_records_when_it_was_heard_and_its_watermark(rig: PushRig):
+    record, _ = subscribe(rig, frequency=1)
+
+    now = rig.pipeline.sim.advance_clock(timedelta(minutes=1))
+    assert rig.push.wait_idle()
+
+    after = rig.pipeline.store.get_subscription(record.record_id)
+    assert [(a.event_types, a.outcome) for a in rig.push.attempts] == [(("StatusEvent",), "ok")]
+    assert record.last_seen_at < after.last_seen_at <= now
+    assert after.watermark != record.watermark
+    assert after.stale_at() > now
+    assert rig.queue.jobs == []
+
+
+def test_a_booking_changed_in_outlook_is_updated_then_cancelled(rig: PushRig, account):
+    record, _ = subscribe(rig, frequency=5)
+    alice = account("alice")
+    start = EWSDateTime(2030, 1, 7, 10, tzinfo=UTC)
+    item = CalendarItem(account=alice, folder=alice.calendar, subject="Interview", start=start,
+                        end=start + timedelta(hours=1), **{BOOKING_KEY_FIELD: "booking-1"})
+    item.save()
+    store = rig.pipeline.store
+    store.put_booking(BookingRecord(record.integration_id, "booking-1", ALICE, ALICE, item.id, item.changekey,
+                                    datetime.now(tz=UTC)))
+    assert rig.push.wait_idle()
+    [created] = rig.queue.take("process_change")
+    assert rig.pipeline.run("process_change", message_id=created.message_id, **created.kwargs).result == {
+        "processed": 1, "updated_bookings": [], "cancelled_bookings": []}  # our own write
+
+    item.subject = "Interview (moved to Room B)"
+    item.save(update_fields=["subject"])
+    assert rig.push.wait_idle()
+    [modified] = rig.queue.take("process_change")
+    before = dict(rig.pipeline.sim.request_counts())
+    outcome = rig.pipeline.run("process_change", message_id=modified.message_id, **modified.kwargs)
+
+    assert outcome.result == {"processed": 1, "updated_bookings": ["booking-1"], "cancelled_bookings": []}
+    assert store.get_booking(record.integration_id, "booking-1").change_key == item.changekey
+    assert delta(rig, before) == {"GetItem": 1}
+
+    item.delete()  # Outlook's delete: a move to Deleted Items
+    assert rig.push.wait_idle()
+    [moved] = rig.queue.take("process_change")
+    before = dict(rig.pipeline.sim.request_counts())
+    outcome = rig.pipeline.run("process_change", message_id=moved.message_id, **moved.kwargs)
+
+    assert [e["event_type"] for e in moved.kwargs["events"]] == ["moved"]
+    assert outcome.result == {"processed": 1, "updated_bookings": [], "cancelled_bookings": ["booking-1"]}
+    assert store.get_booking(record.integration_id, "booking-1").cancelled is True
+    assert delta(rig, before) == {"GetItem": 1, "GetFolder": 1}
+
+
+def delta(rig: PushRig, before: dict[str, int]) -> dict[str, int]:
+    after = rig.pipeline.sim.request_counts()
+    return {op: n - before.get(op, 0) for op, n in after.items() if n != before.get(op, 0)}
+
+
+def test_items_without_a_booking_stamp_change_nothing(rig: PushRig, account):
+    subscribe(rig, frequency=5)
+    alice = account("alice")
+    start = EWSDateTime(2030, 1, 8, 10, tzinfo=UTC)
+    CalendarItem(account=alice, folder=alice.calendar, subject="Dentist", start=start,
+                 end=start + timedelta(hours=1)).save()
+    assert rig.push.wait_idle()
+    [job] = rig.queue.take("process_change")
+
+    outcome = rig.pipeline.run("process_change", message_id=job.message_id, **job.kwargs)
+
+    assert outcome.result == {"processed": 1, "updated_bookings": [], "cancelled_bookings": []}
+
+
+def test_the_same_notification_sent_twice_gets_the_same_job_id(rig: PushRig):
+    record, path = subscribe(rig)
+    change = ENVELOPE.format(messages=(
+        '<m:SendNotificationResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>'
+        f"<m:Notification><t:SubscriptionId>{record.subscription_id}</t:SubscriptionId>"
+        "<t:PreviousWatermark>AQAAAA==</t:PreviousWatermark><t:MoreEvents>false</t:MoreEvents>"
+        "<t:ModifiedEvent><t:Watermark>AgAAAA==</t:Watermark><t:TimeStamp>2030-01-01T00:00:00Z</t:TimeStamp>"
+        '<t:ItemId Id="item-1" ChangeKey="ck"/><t:ParentFolderId Id="calendar-1"/></t:ModifiedEvent>'
+        "</m:Notification></m:SendNotificationResponseMessage>")).encode()
+
+    assert rig.server.post(path, change)[0] == 200
+    assert rig.server.post(path, change)[0] == 200
+
+    first, second = rig.queue.take("process_change")
+    assert first.message_id == second.message_id
+    assert first.kwargs == {"integration_id": record.integration_id, "subscription_id": record.record_id,
+                            "events": [{"event_type": "modified", "item_id": "item-1", "folder_id": "calendar-1",
+                                        "watermark": "AgAAAA==", "timestamp": "2030-01-01T00:00:00+00:00"}]}
+
+
+# What Exchange is told ---------------------------------------------------------------------------
+
+def test_an_error_notification_is_accepted_and_recorded(rig: PushRig):
+    record, path = subscribe(rig)
+    now = rig.pipeline.sim.advance_clock(timedelta(seconds=10))
+
+    status, body = rig.server.post(path, ERROR_BODY)
+
+    assert status == 200 and b"<m:SubscriptionStatus>OK</m:SubscriptionStatus>" in body
+    after = rig.pipeline.store.get_subscription(record.record_id)
+    assert after.last_seen_at >= now and after.watermark == record.watermark
+    assert rig.queue.jobs == []
+
+
+def test_a_superseded_subscription_is_told_to_unsubscribe(rig: PushRig):
+    record, _ = subscribe(rig, frequency=5)
+    renewed = rig.pipeline.run("renew_subscription", integration_id=record.integration_id,
+                               subscription_id=record.record_id, force=True)
+    assert renewed.result["renewed"] is True
+    assert rig.push.wait_idle()
+
+    rig.pipeline.sim.advance_clock(timedelta(minutes=5))  # both send a keep-alive
+    assert rig.push.wait_idle()
+
+    outcomes = {a.subscription_id: a.outcome for a in rig.push.attempts}
+    new = rig.pipeline.store.get_subscription(renewed.result["new_subscription_id"])
+    assert outcomes == {record.subscription_id: "unsubscribe", new.subscription_id: "ok"}
+    assert [s.subscription_id for s in rig.push.subscriptions()] == [new.subscription_id]
+    assert rig.pipeline.store.get_subscription(record.record_id).status is SubscriptionStatus.SUPERSEDED
+
+
+def test_a_forged_callback_is_refused_and_nothing_happens(rig: PushRig):
+    record, path = subscribe(rig)
+    forged = "/notifications/" + "x" * 43
+
+    for target in (forged, "/notifications/short", forged + "/extra"):
+        status, body = rig.server.post(target, keep_alive_body(record.subscription_id))
+        assert status in (403, 404)
+        if status == 403:
+            assert error_of(body) == "FORGED_CALLBACK"
+    assert rig.server.post(forged, b"")[0] == 403
+
+    assert rig.queue.jobs == []
+    assert rig.pipeline.store.get_subscription(record.record_id) == record
+
+
+def test_a_real_token_with_another_subscriptions_notification_is_refused(rig: PushRig):
+    record, path = subscribe(rig)
+
+    status, body = rig.server.post(path, keep_alive_body("someone-elses-subscription"))
+
+    assert (status, error_of(body)) == (403, "FORGED_CALLBACK")
+    assert rig.pipeline.store.get_subscription(record.record_id) == record
+
+
+def test_an_oversized_body_is_refused(rig: PushRig):
+    record, path = subscribe(rig)
+
+    status, body = rig.server.post(path, b" " * (1024 * 1024 + 1))
+
+    assert (status, error_of(body)) == (413, "PAYLOAD_TOO_LARGE")
+    assert rig.pipeline.store.get_subscription(record.record_id) == record
+
+
+def test_a_malformed_body_is_refused(rig: PushRig):
+    record, path = subscribe(rig)
+    not_a_notification = ENVELOPE.replace("SendNotification>", "Nonsense>").format(messages="").encode()
+
+    for bad in (b"", b"not xml at all", b"<a/>", not_a_notification,
+                ENVELOPE.format(messages="").encode()):
+        status, body = rig.server.post(path, bad)
+        assert (status, error_of(body)) == (400, "INVALID_MESSAGE"), bad
+    assert rig.pipeline.store.get_subscription(record.record_id) == record
+
+
+# Secrets ----------------------------------------------------------------------------------------
+
+def test_the_callback_token_appears_in_no_record_and_no_log(rig: PushRig, caplog):
+    caplog.set_level(logging.DEBUG)
+    record, path = subscribe(rig, frequency=1)
+    token = path.rsplit("/", 1)[-1]
+    rig.pipeline.sim.advance_clock(timedelta(minutes=1))
+    assert rig.push.wait_idle()
+    rig.pipeline.run("renew_subscription", integration_id=record.integration_id,
+                     subscription_id=record.record_id, force=True)
+    assert rig.push.wait_idle()
+    new_tokens = [s.url.rsplit("/", 1)[-1] for s in rig.push.subscriptions()]
+    assert rig.push.attempts and len(new_tokens) == 1
+
+    client = boto3.client("dynamodb", region_name=rig.pipeline.runtime.config.aws_region)
+    table = json.dumps(client.scan(TableName=rig.pipeline.runtime.config.table_name)["Items"])
+    logs = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    assert "Subscribe" in logs  # exchangelib's request logging was captured
+    for secret in (token, *new_tokens):
+        assert secret not in table
+        assert secret not in logs
