@@ -14,11 +14,11 @@ from dramatiq.middleware import CurrentMessage
 
 from pipeline.broker import MAX_RETRIES
 from pipeline.contract import ACTIONS
+from pipeline.contract.message import JOBS_QUEUE
 from pipeline.errors import PermanentError, RetryableError
 from pipeline.runner import Job, run_job
 from pipeline.runtime import Runtime
 
-JOBS_QUEUE = "ews-jobs"
 
 __all__ = ["JOBS_QUEUE", "JobFailed", "declare_actors"]
 

@@ -8,7 +8,10 @@ from pydantic import ConfigDict, Field
 
 from pipeline.contract.common import ContractModel
 
-__all__ = ["JobMessage"]
+__all__ = ["JOBS_QUEUE", "JobMessage"]
+
+# The dramatiq queue every action listens on (the SQS FIFO queue carries it in the message too).
+JOBS_QUEUE = "ews-jobs"
 
 
 class JobMessage(ContractModel):
@@ -19,7 +22,7 @@ class JobMessage(ContractModel):
         json_schema_extra={
             "examples": [
                 {
-                    "queue_name": "default",
+                    "queue_name": JOBS_QUEUE,
                     "actor_name": "send_invite",
                     "args": [],
                     "kwargs": {
@@ -35,7 +38,7 @@ class JobMessage(ContractModel):
         }
     )
 
-    queue_name: str = Field(min_length=1, description="The queue the actor listens on.")
+    queue_name: str = Field(min_length=1, description=f"The queue the actors listen on: {JOBS_QUEUE!r}.")
     actor_name: str = Field(description="The action to run (one of the published action names).")
     args: list[Any] = Field(max_length=0, description="Always empty: jobs take keyword arguments only.")
     kwargs: dict[str, Any] = Field(description="The action's kwargs (see <actor_name>.kwargs.schema.json).")
