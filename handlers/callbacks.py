@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.broker import build_broker
@@ -22,6 +23,7 @@ from pipeline.config import PipelineConfig
 from pipeline.enqueue import Enqueue, broker_enqueue
 from pipeline.errors import ErrorCode, PipelineError
 from pipeline.notifications import receive_push
+from pipeline.observability import emit_metric, trace_lambda_handler
 from pipeline.store.base import ResultsStore
 from pipeline.store.factory import get_store
 
@@ -72,6 +74,7 @@ def notification(token: str) -> Response[str]:
     body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
     deps = _dependencies()
     answer = receive_push(token, body, store=deps.store, enqueue=deps.enqueue, clock=deps.clock)
+    emit_metric("PushNotifications", MetricUnit.Count, 1, status="200")
     # Text, not bytes: the resolver would base64-encode a bytes body.
     return Response(status_code=200, content_type="text/xml; charset=utf-8", body=answer.xml)
 
@@ -79,6 +82,7 @@ def notification(token: str) -> Response[str]:
 @app.exception_handler(PipelineError)
 def refuse(error: PipelineError) -> Response[dict[str, Any]]:
     status = _HTTP_STATUS.get(error.code, 503)
+    emit_metric("PushNotifications", MetricUnit.Count, 1, status=str(status))
     return Response(
         status_code=status,
         content_type="application/json",
@@ -86,5 +90,6 @@ def refuse(error: PipelineError) -> Response[dict[str, Any]]:
     )
 
 
+@trace_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

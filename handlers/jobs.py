@@ -5,17 +5,13 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    SqsFifoPartialProcessor,
-    process_partial_response,
-)
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.lambda_jobs import SqsJobProcessor
-from pipeline.lambda_runtime import build_job_processor, logger
+from pipeline.lambda_runtime import build_job_processor
+from pipeline.observability import logger, metrics, trace_lambda_handler
 
 
 @cache
@@ -24,10 +20,10 @@ def _processor() -> SqsJobProcessor:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@trace_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     records = event.get("Records") or []
-    fifo = bool(records) and str(records[0].get("eventSourceARN", "")).endswith(".fifo")
-    # On a FIFO queue a failed record must hold back the rest of its message group (a mailbox's
-    # later jobs) but not the other groups in the batch.
-    batch = SqsFifoPartialProcessor(skip_group_on_error=True) if fifo else BatchProcessor(EventType.SQS)
-    return process_partial_response(event, _processor().handle, batch, context)
+    # Per-job metrics are written as each job ends (pipeline.observability); this is per batch.
+    metrics.add_metric(name="SqsRecordsReceived", unit=MetricUnit.Count, value=len(records))
+    return _processor().process_batch(event, context)

@@ -19,7 +19,6 @@ from pipeline.errors import PermanentError, RetryableError
 from pipeline.runner import Job, run_job
 from pipeline.runtime import Runtime
 
-
 __all__ = ["JOBS_QUEUE", "JobFailed", "declare_actors"]
 
 
@@ -57,7 +56,9 @@ def _perform_for(actor_name: str, runtime: Callable[[], Runtime]) -> Callable[..
         if message is None:
             raise RuntimeError("the CurrentMessage middleware is not installed on this broker")
         retries = int(message.options.get("retries", 0))
-        job = Job(message.message_id, actor_name, kwargs, final_attempt=retries >= MAX_RETRIES)
+        job = Job(
+            message.message_id, actor_name, kwargs, final_attempt=retries >= MAX_RETRIES, attempt=retries + 1
+        )
         try:
             # The outcome lives in the results table; dramatiq has no result backend to keep it.
             run_job(runtime(), job)

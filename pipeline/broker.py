@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -10,6 +11,7 @@ from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
     CurrentMessage,
+    Interrupt,
     Middleware,
     Pipelines,
     Retries,
@@ -25,16 +27,29 @@ MAX_BACKOFF_MS = 5 * 60_000
 JOB_TIME_LIMIT_MS = 5 * 60_000
 
 
+# RedisBroker options an operator may set in the redis:// URL's query (redis-py would reject them):
+# a namespace keeps deployments apart on one server; a dead worker's unacknowledged messages are
+# requeued once its heartbeat is `heartbeat_timeout` ms old, checked on `maintenance_chance` of
+# every million broker commands.
+_REDIS_BROKER_OPTIONS = {"namespace": str, "heartbeat_timeout": int, "maintenance_chance": int}
+
+
 def _only_requested_retries(retries: int, exception: BaseException) -> bool:
-    """Retry only what the runner marked retryable (dramatiq.Retry); permanent failures never."""
-    return isinstance(exception, dramatiq.Retry) and retries < MAX_RETRIES
+    """Retry what the runner marked retryable (dramatiq.Retry) and jobs cut short by the time limit
+    or a shutdown (their record is left running, so the retry resumes it once its lease lapses);
+    permanent failures never."""
+    return isinstance(exception, dramatiq.Retry | Interrupt) and retries < MAX_RETRIES
 
 
-def worker_middleware() -> list[Middleware]:
-    """dramatiq's defaults, with retries limited to the failures the runner marks as transient."""
+def worker_middleware(time_limit_ms: int = JOB_TIME_LIMIT_MS) -> list[Middleware]:
+    """dramatiq's defaults, with retries limited to the failures the runner marks as transient.
+
+    `time_limit_ms` must not exceed the job timeout that sizes the results table's lease, or a job
+    could still run when a redelivery takes it over.
+    """
     return [
         AgeLimit(),
-        TimeLimit(time_limit=JOB_TIME_LIMIT_MS),
+        TimeLimit(time_limit=time_limit_ms),
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
@@ -48,24 +63,30 @@ def worker_middleware() -> list[Middleware]:
     ]
 
 
-def build_broker(url: str) -> dramatiq.Broker:
-    """A broker for `stub://`, `redis://…`, `amqp://…` or `sqs://QUEUE`, made the global broker."""
+def build_broker(url: str, *, time_limit_ms: int = JOB_TIME_LIMIT_MS) -> dramatiq.Broker:
+    """A broker for `stub://`, `redis://…`, `amqp://…` or `sqs://QUEUE`, made the global broker.
+
+    A redis:// URL may carry `namespace`, `heartbeat_timeout` (ms) and `maintenance_chance` in its
+    query, for dramatiq's RedisBroker.
+    """
     scheme = urlparse(url).scheme
+    middleware = worker_middleware(time_limit_ms)
     broker: dramatiq.Broker
     if scheme == "stub":
-        broker = StubBroker(middleware=worker_middleware())
+        broker = StubBroker(middleware=middleware)
     elif scheme in ("redis", "rediss"):
         from dramatiq.brokers.redis import RedisBroker
 
-        broker = RedisBroker(url=url, middleware=worker_middleware())
+        connection_url, options = _redis_broker_options(url)
+        broker = RedisBroker(url=connection_url, middleware=middleware, **options)
     elif scheme in ("amqp", "amqps"):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-        broker = RabbitmqBroker(url=url, middleware=worker_middleware())
+        broker = RabbitmqBroker(url=url, middleware=middleware)
     elif scheme == "sqs":
         from pipeline.sqs_broker import SqsFifoBroker
 
-        broker = SqsFifoBroker.from_url(url, middleware=worker_middleware())
+        broker = SqsFifoBroker.from_url(url, middleware=middleware)
     else:
         raise ValueError(
             f"PIPELINE_BROKER has an unsupported scheme {scheme!r}; use stub://, redis://, amqp:// or sqs://"
@@ -74,3 +95,16 @@ def build_broker(url: str) -> dramatiq.Broker:
     # rather than letting an import pick a default.
     dramatiq.set_broker(broker)
     return broker
+
+
+def _redis_broker_options(url: str) -> tuple[str, dict[str, Any]]:
+    """Split RedisBroker's own options off a redis:// URL's query; the rest is redis-py's."""
+    parsed = urlparse(url)
+    options: dict[str, Any] = {}
+    connection_query: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parsed.query, keep_blank_values=True):
+        if key in _REDIS_BROKER_OPTIONS:
+            options[key] = _REDIS_BROKER_OPTIONS[key](value)
+        else:
+            connection_query.append((key, value))
+    return parsed._replace(query=urlencode(connection_query)).geturl(), options

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import dramatiq
 
-from pipeline.actors import JOBS_QUEUE
+from pipeline.contract.message import JOBS_QUEUE
 
 __all__ = ["Enqueue", "broker_enqueue"]
 

@@ -7,6 +7,11 @@ Retries are SQS redelivery and the dead-letter queue, never dramatiq's Retries m
   BackOffMilliseconds (or an exponential back-off) so that SQS redelivers it no sooner;
 - undecodable record: recorded under its SQS message id with INVALID_MESSAGE and copied to the
   dead-letter queue, so that it neither poisons the batch nor is lost.
+
+On a FIFO queue a failed record holds back the later records of its message group (a mailbox's
+later jobs) but not the other groups; the held-back records are made visible again at once, so
+that the group resumes when the failed record's back-off ends rather than when the batch's
+visibility timeout does.
 """
 
 from __future__ import annotations
@@ -16,7 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    SqsFifoPartialProcessor,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 from dramatiq.broker import MessageProxy
 from dramatiq.common import compute_backoff
 from dramatiq.middleware import Pipelines
@@ -47,6 +61,20 @@ class SqsJobProcessor:
     # The queue's RedrivePolicy maxReceiveCount: the receive that reaches it is the last one.
     max_receive_count: int
 
+    def process_batch(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        """Run an SQS event's records; the response names the records SQS must deliver again."""
+        records: list[dict[str, Any]] = event.get("Records") or []
+        fifo = bool(records) and str(records[0].get("eventSourceARN", "")).endswith(".fifo")
+        batch = SqsFifoPartialProcessor(skip_group_on_error=True) if fifo else BatchProcessor(EventType.SQS)
+        # A batch in which every record failed (a busy server, one mailbox's group) is not an
+        # error of the function: Powertools would raise, failing the invocation, so that no
+        # record's failure is reported and all of them wait out the batch's visibility timeout.
+        batch.raise_on_entire_batch_failure = False
+        response = process_partial_response(event, self.handle, batch, context)
+        if fifo:
+            self._release_held_back(records, response)
+        return response
+
     def handle(self, record: SQSRecord) -> None:
         """Run the record's job; raises only to report a batch item failure (a retry)."""
         receive_count = int(record.attributes.approximate_receive_count or 1)
@@ -60,6 +88,7 @@ class SqsJobProcessor:
             message.actor_name,
             message.kwargs,
             final_attempt=receive_count >= self.max_receive_count,
+            attempt=receive_count,
         )
         try:
             result = run_job(self.runtime, job)
@@ -81,10 +110,16 @@ class SqsJobProcessor:
 
     def _reject(self, record: SQSRecord, reason: str) -> None:
         log.error("SQS message %s rejected: %s", record.message_id, reason)
-        self.runtime.store.fail_job(
-            f"sqs:{record.message_id}", ErrorCode.INVALID_MESSAGE, reason, retryable=False,
-            now=self.runtime.clock(),
-        )
+        try:
+            self.runtime.store.fail_job(
+                f"sqs:{record.message_id}", ErrorCode.INVALID_MESSAGE, reason, retryable=False,
+                now=self.runtime.clock(),
+            )
+        except PermanentError as recorded:
+            # An earlier delivery recorded it and then failed to copy it to the dead-letter
+            # queue; copy it now rather than fail it again until SQS gives up on it.
+            if recorded.code is not ErrorCode.DUPLICATE_DELIVERY:
+                raise
         dead_letter_url = self.broker.queue.dead_letter_url
         if dead_letter_url is not None:
             self.broker.queue.send(
@@ -101,3 +136,27 @@ class SqsJobProcessor:
         # The record was received moments ago, when this invocation started.
         timeout = visibility_timeout_for(delay_ms)
         self.broker.queue.change_visibility(record.receipt_handle, timeout)
+
+    def _release_held_back(self, records: list[dict[str, Any]], response: PartialItemFailureResponse) -> None:
+        # In each message group, every failed record after the group's first failure was skipped
+        # without running. Still hidden, they would keep the whole group from SQS (a group with a
+        # message in flight delivers nothing) past the first record's back-off.
+        failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+        failed_groups: set[str] = set()
+        held_back: list[str] = []
+        for record in records:
+            if record["messageId"] not in failed:
+                continue
+            group = str(record.get("attributes", {}).get("MessageGroupId", ""))
+            if group in failed_groups:
+                held_back.append(record["receiptHandle"])
+            failed_groups.add(group)
+        if not held_back:
+            return
+        try:
+            refused = self.broker.queue.change_visibility_batch(held_back, 0)
+        except (BotoCoreError, ClientError):
+            refused = held_back
+        if refused:
+            # They come back when the batch's visibility timeout lapses instead; nothing is lost.
+            log.warning("could not release %d held-back record(s) of a failed message group", len(refused))

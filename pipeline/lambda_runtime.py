@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 
-from aws_lambda_powertools import Logger
-
 from pipeline.actors import declare_actors
 from pipeline.broker import MAX_RETRIES, worker_middleware
 from pipeline.config import PipelineConfig
 from pipeline.lambda_jobs import SqsJobProcessor
+from pipeline.observability import logger
 from pipeline.runtime import Runtime
 from pipeline.sqs import SqsFifoBroker
 
-logger = Logger(service="ews-pipeline")
+__all__ = ["DEFAULT_MAX_RECEIVE_COUNT", "build_job_processor", "logger"]
 
 # Must equal the jobs queue's RedrivePolicy maxReceiveCount (template.yaml passes it in).
 DEFAULT_MAX_RECEIVE_COUNT = MAX_RETRIES + 1

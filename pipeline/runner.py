@@ -17,6 +17,7 @@ from pipeline.actions.context import ActionContext
 from pipeline.contract import JobKwargs, JobStatus, MailboxJobKwargs, parse_kwargs
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
 from pipeline.integrations import IntegrationSettings, load_integration
+from pipeline.observability import JobObservation, observe_job
 from pipeline.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class Job:
     # True when the runtime will not deliver this message again: a retryable failure is then
     # recorded as failed for good rather than left "retrying" forever.
     final_attempt: bool = False
+    # Which delivery this is, counting from 1 (for logs).
+    attempt: int = 1
 
 
 def run_job(runtime: Runtime, job: Job) -> dict[str, Any]:
@@ -42,6 +45,11 @@ def run_job(runtime: Runtime, job: Job) -> dict[str, Any]:
     A delivery of a job that already succeeded returns the recorded result without running the
     action again, so that a redelivered pipeline step still hands on to the next step.
     """
+    with observe_job(job.message_id, job.actor_name, job.attempt, job.final_attempt) as observation:
+        return _run_observed(runtime, job, observation)
+
+
+def _run_observed(runtime: Runtime, job: Job, observation: JobObservation) -> dict[str, Any]:
     store = runtime.store
     try:
         kwargs = parse_kwargs(job.actor_name, job.kwargs)
@@ -51,11 +59,13 @@ def run_job(runtime: Runtime, job: Job) -> dict[str, Any]:
             actor_name=job.actor_name[:64],
         )
         raise
+    observation.add_integration(kwargs.integration_id)
     mailbox = kwargs.mailbox if isinstance(kwargs, MailboxJobKwargs) else None
     try:
         store.begin_job(job.message_id, job.actor_name, kwargs.integration_id, mailbox, runtime.clock())
     except PermanentError as duplicate:
         if duplicate.code is ErrorCode.DUPLICATE_DELIVERY:
+            observation.mark_duplicate()
             return _recorded_outcome(runtime, job, duplicate)
         raise
     try:

@@ -20,7 +20,7 @@ from types import FrameType
 import dramatiq
 
 from pipeline.actors import declare_actors
-from pipeline.broker import JOB_TIME_LIMIT_MS, build_broker
+from pipeline.broker import build_broker
 from pipeline.config import PipelineConfig
 from pipeline.runtime import Runtime
 
@@ -35,7 +35,10 @@ class WorkerProcess:
     def __init__(self, config: PipelineConfig, *, threads: int | None = None,
                  runtime: Runtime | None = None) -> None:
         self.config = config
-        self.broker = build_broker(config.broker_url)
+        # The time limit is the job timeout that sizes the table's lease: a job past it is cut
+        # short and retried, never still running when a redelivery takes it over.
+        self.time_limit_ms = config.job_timeout_seconds * 1000
+        self.broker = build_broker(config.broker_url, time_limit_ms=self.time_limit_ms)
         self._runtime = runtime
         self.actors = declare_actors(self.broker, self.runtime)
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads or config.worker_concurrency)
@@ -50,9 +53,10 @@ class WorkerProcess:
     def start(self) -> None:
         self.worker.start()
 
-    def stop(self, timeout_ms: int = JOB_TIME_LIMIT_MS) -> None:
-        """Finish in-flight jobs and return prefetched messages to the broker."""
-        self.worker.stop(timeout=timeout_ms)
+    def stop(self, timeout_ms: int | None = None) -> None:
+        """Finish in-flight jobs (by default waiting up to the job time limit) and return
+        prefetched messages to the broker."""
+        self.worker.stop(timeout=self.time_limit_ms if timeout_ms is None else timeout_ms)
         self.broker.close()
 
 

@@ -110,7 +110,10 @@ def claim(pipeline: PipelineHarness, integration_id: str, claimed_by: str, *, at
     ))
 
 
-def recorded_ref(pipeline: PipelineHarness, integration_id: str, booking_key: str = "interview-1:slot-1") -> EventRef:
+def recorded_ref(
+    pipeline: PipelineHarness, integration_id: str, booking_key: str = "interview-1:slot-1"
+) -> EventRef:
+    """Where the booking record says the booking's event is."""
     record = pipeline.store.get_booking(integration_id, booking_key)
     assert record is not None and record.item_id
     return EventRef(record.item_id, record.change_key, record.calendar_mailbox)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from infra.ewssim import EwsSimulator, FaultKind
-from pipeline.contract import JobOutcome, JobStatus
+from pipeline.contract import JobStatus
 from tests.integration.ews_support import put_secret
 from tests.integration.pipeline_support import METHOD_AUTH_PAIRS, PipelineHarness, pipeline
 from tests.seed import PASSWORDS, smtp
@@ -23,7 +23,7 @@ def _local_oauth(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def check(pipeline: PipelineHarness, integration_id: str, mailbox: str = "alice") -> dict[str, Any]:
-    outcome: JobOutcome = pipeline.run("check_connection", integration_id=integration_id, mailbox=smtp(mailbox))
+    outcome = pipeline.run("check_connection", integration_id=integration_id, mailbox=smtp(mailbox))
     # A diagnostic: whatever it found, the job itself succeeds with the report.
     assert outcome.status is JobStatus.SUCCEEDED, outcome.error
     assert outcome.result is not None

@@ -21,8 +21,10 @@ from tests.integration.event_support import (
     messages,
     stamped,
 )
-from tests.integration.pipeline_support import METHOD_AUTH_PAIRS, PipelineHarness, pipeline  # noqa: F401
+from tests.integration.pipeline_support import METHOD_AUTH_PAIRS, PipelineHarness, pipeline
 from tests.seed import smtp
+
+__all__ = ["pipeline"]  # the fixture, re-exported for pytest
 
 KEY = "interview-1:slot-1"
 
@@ -52,7 +54,8 @@ def test_booking_lifecycle_costs_one_request_per_job_and_never_repeats_an_effect
     assert created.result["calendar_mailbox"] == owner
     [event] = stamped(sim, owner, KEY)
     assert event["subject"] == "Interview: Dana Diaz"
-    assert {a["email"] for a in event["required_attendees"]} == ({BOB, ALICE} if method == "dedicated" else {BOB})
+    required = {a["email"] for a in event["required_attendees"]}
+    assert required == ({BOB, ALICE} if method == "dedicated" else {BOB})
     assert [a["email"] for a in event["resources"]] == [ROOM_A]
     assert event["meeting_request_was_sent"] is False
     assert all(messages(sim, person, MEETING_REQUEST) == [] for person in invitees)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -33,15 +33,18 @@ from tests.integration.event_support import (
     recorded_ref,
     stamped,
 )
-from tests.integration.pipeline_support import PipelineHarness, pipeline  # noqa: F401
+from tests.integration.pipeline_support import PipelineHarness, pipeline
+
+__all__ = ["pipeline"]  # the fixture, re-exported for pytest
 
 KEY = "interview-1:slot-1"
 
 
 def draft() -> EventDraft:
+    start = datetime(2026, 11, 3, 14, tzinfo=UTC)
     return EventDraft(
-        subject="Interview", start=datetime(2026, 11, 3, 14, tzinfo=UTC), end=datetime(2026, 11, 3, 15, tzinfo=UTC),
-        booking_key=KEY, required_attendees=(BOB,), optional_attendees=(CAROL,), rooms=(ROOM_A,),
+        subject="Interview", start=start, end=start + timedelta(hours=1), booking_key=KEY,
+        required_attendees=(BOB,), optional_attendees=(CAROL,), rooms=(ROOM_A,),
     )  # fmt: skip
 
 
@@ -122,7 +125,9 @@ def test_a_claim_abandoned_longer_than_a_lease_is_taken_over(
     assert len(stamped(pipeline.sim, ALICE, KEY)) == 1
 
 
-def _run_at_once(pipeline: PipelineHarness, action: str, kwargs: dict[str, object], jobs: int) -> list[JobOutcome]:
+def _run_at_once(
+    pipeline: PipelineHarness, action: str, kwargs: dict[str, object], jobs: int
+) -> list[JobOutcome]:
     outcomes: list[JobOutcome] = []
     start = threading.Barrier(jobs)
 

@@ -80,7 +80,9 @@ def test_a_personal_integration_has_no_credentials_to_list_rooms_with(
     assert sim.request_counts() == {}
 
 
-def test_an_unknown_room_list_fails_the_job_without_retry(pipeline: PipelineHarness, sim: EwsSimulator) -> None:
+def test_an_unknown_room_list_fails_the_job_without_retry(
+    pipeline: PipelineHarness, sim: EwsSimulator
+) -> None:
     integration_id = pipeline.install("delegate")
 
     outcome = pipeline.run("list_rooms", integration_id=integration_id, room_list="nowhere@example.com")

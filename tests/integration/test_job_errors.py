@@ -126,7 +126,9 @@ def test_wrong_oauth_client_secret_fails_after_exactly_one_refresh(pipeline: Pip
     assert pipeline.secrets.reads == [(secret_name, False), (secret_name, True)]
 
 
-def test_delegate_writing_without_rights_is_access_denied(pipeline: PipelineHarness, sim: EwsSimulator) -> None:
+def test_delegate_writing_without_rights_is_access_denied(
+    pipeline: PipelineHarness, sim: EwsSimulator
+) -> None:
     # svc may only see bob's free/busy.
     integration_id = pipeline.install("delegate")
 
@@ -176,7 +178,8 @@ def test_transient_failures_leave_the_job_retrying(
 ) -> None:
     integration_id = pipeline.install("delegate")
     sim.faults.fail(fault.pop("kind"), operation="GetRooms", count=1, **fault)
-    job = Job("transient-1", "list_rooms", {"integration_id": integration_id, "room_list": smtp("building-1")})
+    kwargs = {"integration_id": integration_id, "room_list": smtp("building-1")}
+    job = Job("transient-1", "list_rooms", kwargs)
 
     with pytest.raises(RetryableError) as raised:
         run_job(pipeline.runtime, job)

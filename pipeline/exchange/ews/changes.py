@@ -27,8 +27,10 @@ def read_changed_items(live: LiveConnection, item_ids: Sequence[str]) -> list[Ch
         ids=[(item_id, None) for item_id in item_ids], folder=calendar, only_fields=list(_FIELDS)
     )
     for answer in answers:
-        if isinstance(answer, ews.ErrorItemNotFound):
-            found.append(None)  # hard-deleted (or moved where this logon cannot see it)
+        if isinstance(answer, ews.ErrorItemNotFound | ews.ErrorAccessDenied):
+            # Hard-deleted, or moved where this logon cannot read it (a delegate of the calendar
+            # has no rights on Deleted Items): one unreadable item must not fail the others.
+            found.append(None)
             continue
         if isinstance(answer, Exception):
             raise answer  # the connector maps it to a PipelineError

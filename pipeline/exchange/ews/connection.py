@@ -33,6 +33,7 @@ from pipeline.exchange.ews.protocol import (
 )
 from pipeline.exchange.types import MailboxTarget
 from pipeline.integrations import AuthType, ConnectionMethod, IntegrationSettings
+from pipeline.observability import observe_ews_call
 from pipeline.secrets import SecretSource
 
 if TYPE_CHECKING:
@@ -119,7 +120,9 @@ class EwsConnector:
         """Run `call` on a live connection; on a 401, refresh the secret once, reconnect and retry once."""
         try:
             with ews_errors(operation):
-                return call(self.open(settings, mailbox))
+                connection = self.open(settings, mailbox)
+                with observe_ews_call(operation):
+                    return call(connection)
         except PermanentError as first:
             if first.code is not ErrorCode.AUTH_FAILED:
                 raise
@@ -131,7 +134,9 @@ class EwsConnector:
             self.discard(settings, mailbox)
         try:
             with ews_errors(operation):
-                return call(self.open(settings, mailbox, refresh_secret=True))
+                connection = self.open(settings, mailbox, refresh_secret=True)
+                with observe_ews_call(operation):
+                    return call(connection)
         except PermanentError as second:
             if second.code is not ErrorCode.AUTH_FAILED:
                 raise

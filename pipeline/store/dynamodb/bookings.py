@@ -50,23 +50,18 @@ class BookingTable:
 
     def claim_booking(self, booking: BookingRecord) -> BookingRecord | None:
         """Create the booking's record unless one exists: None when created, else the existing one."""
+        item = {
+            **_booking_key(booking.integration_id, booking.booking_key),
+            "integration_id": booking.integration_id, "booking_key": booking.booking_key,
+            "mailbox": booking.mailbox, "calendar_mailbox": booking.calendar_mailbox,
+            "item_id": booking.item_id, "change_key": booking.change_key,
+            "attendees": [email.lower() for email in booking.attendees],
+            "claimed_by": booking.claimed_by or "", "updated_at": iso(booking.updated_at),
+            "cancelled": booking.cancelled,
+        }
         try:
-            self.table.update(
-                _booking_key(booking.integration_id, booking.booking_key),
-                "SET integration_id = :integration_id, booking_key = :booking_key, mailbox = :mailbox, "
-                "calendar_mailbox = :calendar_mailbox, item_id = :item_id, change_key = :change_key, "
-                "attendees = :attendees, claimed_by = :claimed_by, updated_at = :now, "
-                "cancelled = :cancelled",
-                condition="attribute_not_exists(pk)",
-                values={
-                    ":integration_id": booking.integration_id, ":booking_key": booking.booking_key,
-                    ":mailbox": booking.mailbox, ":calendar_mailbox": booking.calendar_mailbox,
-                    ":item_id": booking.item_id, ":change_key": booking.change_key,
-                    ":attendees": [email.lower() for email in booking.attendees],
-                    ":claimed_by": booking.claimed_by or "", ":now": iso(booking.updated_at),
-                    ":cancelled": booking.cancelled,
-                },
-            )
+            # A whole-item conditional put: one atomic write, never a half-made record to read.
+            self.table.put(item, condition="attribute_not_exists(pk)")
             return None
         except ConditionFailed:
             existing = self.get_booking(booking.integration_id, booking.booking_key)

@@ -1,0 +1,197 @@
+"""Pieces the booking benchmark runs on: the simulator as its own process, and Lambda's SQS poller.
+
+- SimulatorProcess: `python -m infra.ewssim` in a child process (its own GIL), driven over its
+  HTTP control surface (/_sim/): reset, seed, latency, request counts, mailbox contents.
+- SqsEventSourcePoller: what Lambda's event source mapping does for an SQS FIFO queue: receive
+  batches of up to 10, hand them to the function as an SQS event, delete the records the
+  function did not report in batchItemFailures. Several pollers emulate Lambda concurrency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parents[1]
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BatchCounts", "FakeLambdaContext", "SimulatorProcess", "SqsEventSourcePoller", "listening"]
+
+
+def listening(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on host:port (Redis, RabbitMQ)."""
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((host, port)) == 0
+
+
+class SimulatorProcess:
+    """The EWS simulator as a separate process, so that it never shares a GIL with the workers."""
+
+    def __init__(self, seed_file: Path) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "infra.ewssim", "--config", str(seed_file), "--port", "0"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()  # the CLI prints its URLs once the port is open
+        if "ews_url=" not in line:
+            self._process.kill()
+            raise RuntimeError(f"simulator did not start: {line!r}")
+        self.ews_url = line.split("ews_url=")[1].split()[0]
+        self.control_url = line.split("control=")[1].split()[0].rstrip("/")
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        """One call of the control surface; returns the decoded JSON answer."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.control_url}/{path}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def reset(self, seed: dict[str, Any], latency_ms: float) -> None:
+        """Forget every mailbox, fault and count; seed again; delay every EWS request by latency_ms."""
+        self.control("POST", "reset")
+        self.control("POST", "seed", seed)
+        if latency_ms:
+            self.control("POST", "faults", {"latency_ms": latency_ms})
+
+    def request_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = self.control("GET", "requests/counts")
+        return counts
+
+    def folder_items(self, smtp: str, folder: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.control("GET", f"mailboxes/{quote(smtp)}/{folder}")
+        return items
+
+    def close(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of a LambdaContext that Powertools reads."""
+
+    function_name: str = "ews-pipeline-jobs"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ews-pipeline-jobs"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    timeout_s: float = 300.0
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
+
+
+@dataclass
+class BatchCounts:
+    """What the pollers have seen so far (shared by all of them)."""
+
+    acknowledged: int = 0  # deleted from the queue: succeeded, or failed for good (recorded)
+    reported_failures: int = 0  # batchItemFailures: SQS will deliver them again
+    invocations: int = 0
+    last_acknowledged: float = field(default_factory=time.monotonic)  # when a record was last deleted
+    handler_errors: list[str] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+
+class SqsEventSourcePoller:
+    """Emulates Lambda's SQS event source mapping on a FIFO queue with `concurrency` pollers.
+
+    Like Lambda, a poller hands one batch to one invocation at a time and deletes what succeeded;
+    a handler that raises fails the whole batch, which then returns after its visibility timeout.
+    The queue's FIFO semantics (one group in flight at a time) come from SQS (here moto) itself.
+    """
+
+    def __init__(self, sqs_client: Any, queue_url: str, handler: Callable[[dict[str, Any], Any], Any], *,
+                 concurrency: int, batch_size: int = 10, region: str = "us-east-1") -> None:
+        self.client = sqs_client
+        self.queue_url = queue_url
+        self.handler = handler
+        self.batch_size = batch_size
+        self.region = region
+        self.counts = BatchCounts()
+        self._stop = threading.Event()
+        self._arn = sqs_client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        self._threads = [threading.Thread(target=self._poll, name=f"lambda-poller-{n}", daemon=True)
+                         for n in range(concurrency)]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            received = self.client.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=self.batch_size,
+                # Short long-polls: an idle poller costs little, and stop() returns promptly.
+                WaitTimeSeconds=1,
+                MessageSystemAttributeNames=["All"],
+                ReceiveRequestAttemptId=uuid.uuid4().hex,
+            ).get("Messages", [])
+            if received:
+                self._invoke(received)
+
+    def _invoke(self, received: list[dict[str, Any]]) -> None:
+        event = {"Records": [self._record(message) for message in received]}
+        try:
+            response = self.handler(event, FakeLambdaContext())
+            failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+        except Exception as exc:  # a failed invocation: the whole batch comes back later
+            log.exception("invocation failed")
+            with self.counts.changed:
+                self.counts.handler_errors.append(repr(exc))
+            return
+        done = [message for message in received if message["MessageId"] not in failed]
+        if done:
+            self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(done)
+            ])
+        with self.counts.changed:
+            self.counts.invocations += 1
+            self.counts.acknowledged += len(done)
+            self.counts.reported_failures += len(failed)
+            if done:
+                self.counts.last_acknowledged = time.monotonic()
+            self.counts.changed.notify_all()
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        """One record of an SQS event, in the shape Lambda delivers it."""
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": dict(message.get("Attributes", {})),
+            "messageAttributes": {},
+            "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._arn,
+            "awsRegion": self.region,
+        }

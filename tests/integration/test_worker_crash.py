@@ -1,0 +1,257 @@
+"""Worker processes (`python -m pipeline.cli worker`) killed or stopped in the middle of a batch.
+
+SIGKILL: a new worker takes over and every job ends succeeded exactly once, with no booking twice in
+a calendar and no invitation twice in an inbox. The killed worker's in-flight jobs keep their
+table lease (job timeout + margin) until it lapses, so the takeover needs a minute and more: the
+three brokers' scenarios run side by side, once per module, and each broker's test checks its own.
+
+SIGTERM: the worker finishes its in-flight jobs and hands the rest back; a new worker completes
+them, every job on its first attempt.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.ewssim import EwsSimulator
+from pipeline.broker import build_broker
+from pipeline.client import PipelineClient
+from pipeline.store.records import JobStatus
+from tests.integration.brokers import AMQP_URL, REDIS_URL, require_broker
+from tests.integration.moto_server import moto_endpoint  # noqa: F401
+from tests.integration.worker_support import (
+    ALICE,
+    BOB,
+    CAROL,
+    ROOM_A,
+    SHORT_JOB_TIMEOUT_S,
+    WorkerStack,
+    book,
+    booked_events,
+    booking,
+    build_stack,
+    invitations,
+    listening,
+    log_tail,
+    spawn_worker,
+    stop_worker,
+    wait_for,
+)
+from tests.seed import standard_org
+
+THREADS = 4
+BOOKINGS_PER_ORGANISER = 10
+ATTENDEES = {ALICE: [BOB, ROOM_A], BOB: [CAROL], CAROL: [ALICE, BOB]}
+# Slow writes keep jobs in flight when the worker dies.
+WRITE_LATENCY_MS = (50, 100)
+# Kill once this many jobs have succeeded (of 2 per booking).
+KILL_AFTER_SUCCEEDED = 8
+# A killed worker's in-flight jobs wait out their lease (job timeout + the config's 60 s margin).
+TAKEOVER_DEADLINE_S = SHORT_JOB_TIMEOUT_S + 60 + 40
+BROKER_SERVERS = {"redis": ("Redis", "127.0.0.1", 6379), "rabbitmq": ("RabbitMQ", "127.0.0.1", 5672)}
+
+
+def broker_url(broker: str, aws_endpoint: str, *, fast_dead_worker_requeue: bool) -> str:
+    """A PIPELINE_BROKER URL on a queue (or Redis namespace) of the test's own, where one can be."""
+    suffix = uuid.uuid4().hex[:8]
+    if broker == "redis":
+        url = f"{REDIS_URL}?namespace=ews-test-{suffix}"
+        if fast_dead_worker_requeue:
+            # A dead worker's unacknowledged messages return once its heartbeat is 3 s old, and
+            # every broker command checks for dead workers (by default 1 in 1,000, after 60 s).
+            url += "&heartbeat_timeout=3000&maintenance_chance=1000000"
+        return url
+    if broker == "rabbitmq":
+        return AMQP_URL  # the queue is shared by name; it is flushed first
+    # moto does not end a long poll early, so no long polling; a killed worker's messages come
+    # back 5 s after it last extended their visibility.
+    return (f"sqs://crash-{suffix}?endpoint={aws_endpoint}&region=us-east-1&create=1&wait=0"
+            "&visibility_timeout=5")
+
+
+@dataclass
+class Batch:
+    """The bookings of one scenario and the ids of their create_event and send_invite jobs."""
+
+    keys: list[str]
+    message_ids: list[str]
+    attendees: dict[str, list[str]]  # booking key -> who is invited
+
+
+def enqueue_bookings(url: str, integration_id: str, tag: str) -> Batch:
+    broker = build_broker(url)
+    broker.flush_all()
+    client = PipelineClient(broker)
+    batch = Batch([], [], {})
+    for slot in range(BOOKINGS_PER_ORGANISER):
+        for organiser, attendees in ATTENDEES.items():
+            key = f"{tag}-{organiser.split('@')[0]}-{slot}"
+            batch.keys.append(key)
+            batch.attendees[key] = attendees
+            batch.message_ids += book(client, booking(integration_id, organiser, key, attendees, slot=slot))
+    broker.close()
+    return batch
+
+
+@dataclass
+class Outcome:
+    """What one scenario left behind, snapshotted before the next test resets the simulator."""
+
+    batch: Batch
+    succeeded_before_stop: int
+    running_at_stop: int
+    exit_codes: list[int]
+    statuses: dict[str, tuple[JobStatus, int]]
+    events: Counter[str]
+    invitations: dict[str, Counter[str]]
+    worker_logs: str
+    error: BaseException | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def snapshot(stack: WorkerStack, batch: Batch, **observed: Any) -> Outcome:
+    return Outcome(
+        batch=batch,
+        statuses=stack.job_statuses(),
+        events=booked_events(stack.sim, ATTENDEES),
+        invitations={person: invitations(stack.sim, person) for person in (ALICE, BOB, CAROL, ROOM_A)},
+        **observed,
+    )
+
+
+def interrupted_run(stack: WorkerStack, url: str, tag: str, logs: Path, stop_signal: signal.Signals) -> Outcome:
+    """Start a worker, enqueue the batch, stop it with `stop_signal` mid-batch, then let a second
+    worker finish; returns what the table and Exchange hold at the end."""
+    integration_id = stack.install("personal", integration_id=f"{tag}-personal")
+    env = stack.worker_environment(url, threads=THREADS)
+    log_path = logs / f"{tag}.log"
+    first = spawn_worker(env, log_path, threads=THREADS)
+    second = None
+    try:
+        batch = enqueue_bookings(url, integration_id, tag)
+        wait_for(lambda: sum(s is JobStatus.SUCCEEDED for s, _ in stack.job_statuses().values())
+                 >= KILL_AFTER_SUCCEEDED, what=f"{tag}: {KILL_AFTER_SUCCEEDED} jobs succeeded", interval=0.05)
+        first.send_signal(stop_signal)
+        first_exit = first.wait(timeout=60)
+        at_stop = stack.job_statuses()
+        second = spawn_worker(env, log_path, threads=THREADS)
+        deadline = TAKEOVER_DEADLINE_S if stop_signal is signal.SIGKILL else 60
+        stack.wait_until_final(batch.message_ids, timeout=deadline)
+        second_exit = stop_worker(second)
+        return snapshot(
+            stack, batch,
+            succeeded_before_stop=sum(s is JobStatus.SUCCEEDED for s, _ in at_stop.values()),
+            running_at_stop=sum(s is JobStatus.RUNNING for s, _ in at_stop.values()),
+            exit_codes=[first_exit, second_exit],
+            worker_logs=log_tail(log_path),
+        )
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def assert_every_job_succeeded_exactly_once(outcome: Outcome) -> None:
+    batch = outcome.batch
+    context = f"\n--- worker log ---\n{outcome.worker_logs}"
+    # No job record beyond the batch's, and each of the batch's succeeded.
+    assert sorted(outcome.statuses) == sorted(batch.message_ids), context
+    failed = {m: s for m, s in outcome.statuses.items() if s[0] is not JobStatus.SUCCEEDED}
+    assert not failed, f"{failed}{context}"
+    # Each booking once across all calendars, each invitation once in each attendee's inbox.
+    assert {key: outcome.events[key] for key in batch.keys} == dict.fromkeys(batch.keys, 1)
+    for key, attendees in batch.attendees.items():
+        for attendee in attendees:
+            assert outcome.invitations[attendee][f"Booking {key}"] == 1, (key, attendee)
+
+
+# -- SIGKILL ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def killed_and_restarted(
+    simulator: EwsSimulator, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
+) -> Iterator[dict[str, Outcome]]:
+    """Each available broker's kill-and-restart scenario, all run side by side on one simulator."""
+    simulator.reset()
+    simulator.seed(standard_org())
+    for operation in ("CreateItem", "UpdateItem"):
+        simulator.faults.add_latency(*WRITE_LATENCY_MS, operation=operation)
+    logs = tmp_path_factory.mktemp("worker-logs")
+    brokers = ["sqs", *(name for name, (_, host, port) in BROKER_SERVERS.items() if listening(host, port))]
+    outcomes: dict[str, Outcome] = {}
+
+    def run(broker: str) -> None:
+        try:
+            stack = build_stack(simulator, moto_endpoint)
+            url = broker_url(broker, moto_endpoint, fast_dead_worker_requeue=True)
+            outcomes[broker] = interrupted_run(stack, url, f"kill-{broker}", logs, signal.SIGKILL)
+        except BaseException as error:  # reported by the broker's own test
+            outcomes[broker] = Outcome(Batch([], [], {}), 0, 0, [], {}, Counter(), {}, log_tail(
+                logs / f"kill-{broker}.log"), error=error)
+
+    threads = [threading.Thread(target=run, args=(broker,), name=f"crash-{broker}") for broker in brokers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    yield outcomes
+    simulator.reset()
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq", "sqs"])
+def test_a_killed_worker_is_replaced_and_every_job_succeeds_exactly_once(
+    killed_and_restarted: dict[str, Outcome], broker: str
+) -> None:
+    if broker in BROKER_SERVERS:
+        require_broker(*BROKER_SERVERS[broker])
+    outcome = killed_and_restarted[broker]
+    if outcome.error is not None:
+        raise AssertionError(f"{broker} scenario failed\n--- worker log ---\n{outcome.worker_logs}") from outcome.error
+
+    # The kill landed mid-batch: some jobs had succeeded, some were running, the rest not begun.
+    assert outcome.exit_codes[0] == -signal.SIGKILL
+    assert 0 < outcome.succeeded_before_stop < len(outcome.batch.message_ids)
+    assert outcome.running_at_stop >= 1
+    assert_every_job_succeeded_exactly_once(outcome)
+    # The jobs the dead worker was running were taken over: a second attempt, not a second job.
+    assert any(attempts > 1 for _, attempts in outcome.statuses.values())
+
+
+# -- SIGTERM ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq", "sqs"])
+def test_sigterm_finishes_in_flight_jobs_and_hands_back_the_rest(
+    sim: EwsSimulator, moto_endpoint: str, tmp_path: Path, broker: str  # noqa: F811
+) -> None:
+    if broker in BROKER_SERVERS:
+        require_broker(*BROKER_SERVERS[broker])
+    for operation in ("CreateItem", "UpdateItem"):
+        sim.faults.add_latency(*WRITE_LATENCY_MS, operation=operation)
+    stack = build_stack(sim, moto_endpoint)
+    # Redis with its default dead-worker settings: messages the stopped worker had prefetched but
+    # not handed back would stay stuck for minutes, past this test's deadline.
+    url = broker_url(broker, moto_endpoint, fast_dead_worker_requeue=False)
+
+    outcome = interrupted_run(stack, url, f"term-{broker}", tmp_path, signal.SIGTERM)
+
+    context = f"\n--- worker log ---\n{outcome.worker_logs}"
+    assert outcome.exit_codes == [0, 0], context
+    # Stopped mid-batch, with nothing left running: in-flight jobs finished before the exit.
+    assert 0 < outcome.succeeded_before_stop < len(outcome.batch.message_ids)
+    assert outcome.running_at_stop == 0, context
+    assert_every_job_succeeded_exactly_once(outcome)
+    # No job was cut short and retried.
+    assert all(attempts == 1 for _, attempts in outcome.statuses.values()), context

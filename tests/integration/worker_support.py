@@ -1,0 +1,291 @@
+"""Shared by the worker tests: a results table and secrets on the moto server, integrations on the
+simulator, booking jobs, worker processes, and what the simulator's mailboxes hold afterwards.
+
+    stack = build_stack(sim, moto_endpoint)
+    integration_id = stack.install("personal")
+    env = stack.worker_environment(broker_url)       # for `python -m pipeline.cli worker`
+    records = stack.wait_until_final(message_ids)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from infra.ewssim import EwsSimulator
+from pipeline.client import PipelineClient
+from pipeline.config import PipelineConfig
+from pipeline.store.dynamodb import DynamoDbStore
+from pipeline.store.dynamodb.keys import create_table
+from pipeline.store.records import JobRecord, JobStatus
+from tests.integration.ews_support import integration, seed_secrets
+from tests.integration.moto_server import FAKE_KEY_ID, FAKE_SECRET, REGION
+from tests.seed import smtp
+
+ALICE, BOB, CAROL, ROOM_A = smtp("alice"), smtp("bob"), smtp("carol"), smtp("room-a")
+MEETING_REQUEST = "IPM.Schedule.Meeting.Request"
+# The extended property the pipeline stamps a booking's key in (pipeline.exchange.ews.booking_stamp).
+BOOKING_KEY_PROPERTY = "BookingKey"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The deadline of a wait; tests normally get there in a few seconds.
+WAIT_S = 60.0
+# The shortest job timeout PipelineConfig accepts: it sizes the lease a killed worker's jobs hold.
+SHORT_JOB_TIMEOUT_S = 10
+# Both must stay below the job timeout (PipelineConfig checks it).
+SHORT_EWS_TIMEOUT_S = 5
+SHORT_RETRY_WAIT_S = 5
+
+
+class DeadlineExceeded(AssertionError):
+    """A wait ran past its deadline; the message says what was still missing."""
+
+
+def wait_for(condition: Any, *, timeout: float = WAIT_S, interval: float = 0.1, what: str = "condition") -> Any:
+    """Poll `condition()` until it returns something truthy (returned), or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded(f"{what} not reached within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+@dataclass
+class WorkerStack:
+    """The AWS side (one fresh table, secrets) on the moto server, and the seeded simulator."""
+
+    sim: EwsSimulator
+    aws_endpoint: str
+    table_name: str
+    store: DynamoDbStore
+    dynamodb: Any
+    secrets_client: Any
+
+    def config(self, broker_url: str, **overrides: Any) -> PipelineConfig:
+        """What a worker in this process reads from its environment."""
+        return PipelineConfig(
+            table_name=self.table_name,
+            aws_region=REGION,
+            aws_endpoint_url=self.aws_endpoint,
+            broker_url=broker_url,
+            **overrides,
+        )
+
+    def worker_environment(self, broker_url: str, *, threads: int = 4) -> dict[str, str]:
+        """The environment of a `python -m pipeline.cli worker` process on this stack.
+
+        The job timeout is the shortest allowed, so that the lease of a job held by a killed
+        worker lapses soon and a restarted worker can take the job over.
+        """
+        env = {
+            **os.environ,
+            "PIPELINE_BROKER": broker_url,
+            "PIPELINE_TABLE": self.table_name,
+            "PIPELINE_CONCURRENCY": str(threads),
+            "PIPELINE_JOB_TIMEOUT": str(SHORT_JOB_TIMEOUT_S),
+            "PIPELINE_EWS_TIMEOUT": str(SHORT_EWS_TIMEOUT_S),
+            "PIPELINE_MAX_RETRY_WAIT": str(SHORT_RETRY_WAIT_S),
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": FAKE_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
+            "OAUTHLIB_INSECURE_TRANSPORT": "1",
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+        # A worker must not pick up a real profile or session from this machine.
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            env.pop(name, None)
+        return env
+
+    def install(self, method: str = "personal", auth: str = "basic", *, integration_id: str | None = None,
+                **overrides: Any) -> str:
+        """Store an integration's settings in the table and its secrets in Secrets Manager."""
+        integration_id = integration_id or f"{method}-{uuid.uuid4().hex[:8]}"
+        settings = integration(self.sim, method, auth, integration_id=integration_id, **overrides)
+        seed_secrets(self.secrets_client, integration_id, method, auth)
+        raw = settings.model_dump(mode="json", exclude_none=True)
+        self.store.put_integration(integration_id, raw, datetime.now(UTC))
+        return integration_id
+
+    def job_statuses(self) -> dict[str, tuple[JobStatus, int]]:
+        """Every job record in the table: message_id -> (status, attempts), in one scan."""
+        statuses: dict[str, tuple[JobStatus, int]] = {}
+        pages = self.dynamodb.get_paginator("scan").paginate(
+            TableName=self.table_name,
+            FilterExpression="begins_with(pk, :job)",
+            ProjectionExpression="message_id, #status, attempts",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":job": {"S": "JOB#"}},
+        )
+        for page in pages:
+            for item in page["Items"]:
+                statuses[item["message_id"]["S"]] = (JobStatus(item["status"]["S"]), int(item["attempts"]["N"]))
+        return statuses
+
+    def records(self, message_ids: Iterable[str]) -> dict[str, JobRecord | None]:
+        return {message_id: self.store.get_job(message_id) for message_id in message_ids}
+
+    def count_final(self, message_ids: Iterable[str], status: JobStatus | None = None) -> int:
+        """How many of these jobs have reached a final status (or exactly `status`)."""
+        return sum(
+            1
+            for record in self.records(message_ids).values()
+            if record is not None and (record.status is status if status else record.status.is_final)
+        )
+
+    def wait_until_final(self, message_ids: Iterable[str], *, timeout: float = WAIT_S) -> dict[str, JobRecord]:
+        """Every job's record once all of them are final; fails naming the stragglers otherwise."""
+        wanted = list(message_ids)
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.records(wanted)
+            pending = {m: r.status.value if r else "missing" for m, r in records.items()
+                       if r is None or not r.status.is_final}
+            if not pending:
+                return {m: r for m, r in records.items() if r is not None}
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(f"{len(pending)} of {len(wanted)} jobs not final within "
+                                       f"{timeout:.0f} s: {sorted(Counter(pending.values()).items())}")
+            time.sleep(0.2)
+
+
+def build_stack(sim: EwsSimulator, aws_endpoint: str) -> WorkerStack:
+    """A fresh results table (its own name, so tests never see each other's records) and secrets."""
+    credentials = {"aws_access_key_id": FAKE_KEY_ID, "aws_secret_access_key": FAKE_SECRET}
+    dynamodb = boto3.client("dynamodb", endpoint_url=aws_endpoint, region_name=REGION, **credentials)
+    table_name = f"ews-worker-{uuid.uuid4().hex[:8]}"
+    create_table(dynamodb, table_name)
+    secrets = boto3.client("secretsmanager", endpoint_url=aws_endpoint, region_name=REGION, **credentials)
+    return WorkerStack(sim, aws_endpoint, table_name, DynamoDbStore(dynamodb, table_name), dynamodb, secrets)
+
+
+# -- jobs -------------------------------------------------------------------------------------------
+
+
+def booking(integration_id: str, organiser: str, booking_key: str, attendees: Iterable[str],
+            *, slot: int = 0) -> dict[str, Any]:
+    """create_event kwargs; the subject names the booking key, so its invitations can be told apart."""
+    start = datetime(2026, 11, 3, 8, tzinfo=UTC) + timedelta(minutes=30 * slot)
+    return {
+        "integration_id": integration_id,
+        "mailbox": organiser,
+        "booking_key": booking_key,
+        "subject": f"Booking {booking_key}",
+        "start": start.isoformat(),
+        "end": (start + timedelta(minutes=30)).isoformat(),
+        "required_attendees": [{"email": email} for email in attendees],
+    }
+
+
+def follow_up(integration_id: str, organiser: str, booking_key: str, **extra: Any) -> dict[str, Any]:
+    """send_invite / update_event / cancel_event kwargs for a booking."""
+    return {"integration_id": integration_id, "mailbox": organiser, "booking_key": booking_key, **extra}
+
+
+def free_busy(integration_id: str, mailboxes: Iterable[str]) -> dict[str, Any]:
+    return {
+        "integration_id": integration_id,
+        "mailboxes": list(mailboxes),
+        "start": "2026-11-02T00:00:00Z",
+        "end": "2026-11-07T00:00:00Z",
+    }
+
+
+def book(client: PipelineClient, kwargs: Mapping[str, Any]) -> list[str]:
+    """Enqueue create_event | send_invite; returns both message ids (the second is fixed up front)."""
+    pipeline = client.book(kwargs)
+    pipeline.run()
+    return [message.message_id for message in pipeline.messages]
+
+
+def send(client: PipelineClient, action: str, kwargs: Mapping[str, Any]) -> str:
+    return client.send(client.message(action, kwargs)).message_id
+
+
+# -- what Exchange holds ----------------------------------------------------------------------------
+
+
+def booked_events(sim: EwsSimulator, mailboxes: Iterable[str]) -> Counter[str]:
+    """Booking key -> how many calendar items (over these mailboxes' calendars) carry its stamp."""
+    found: Counter[str] = Counter()
+    for mailbox in mailboxes:
+        for item in sim.calendar(mailbox):
+            # Only the organiser's copy: an attendee's calendar holds a copy of the same stamp.
+            if item["organizer"] != item["mailbox"]:
+                continue
+            found.update(value for key, value in item["extended_properties"].items()
+                         if f"PropertyName={BOOKING_KEY_PROPERTY}" in key.split("|"))
+    return found
+
+
+def invitations(sim: EwsSimulator, attendee: str) -> Counter[str]:
+    """Subject -> how many meeting requests an attendee's inbox holds."""
+    return Counter(item["subject"] for item in sim.inbox(attendee) if item.get("item_class") == MEETING_REQUEST)
+
+
+def requests_by_caller(sim: EwsSimulator, caller: str) -> list[str]:
+    """The EWS operations one caller made, in the order the simulator received them."""
+    return [record.operation for record in sim.request_log() if record.caller == caller]
+
+
+# -- worker processes -------------------------------------------------------------------------------
+
+
+def spawn_worker(env: Mapping[str, str], log_path: Path, *, threads: int = 4) -> subprocess.Popen[bytes]:
+    """`python -m pipeline.cli worker` (what `ews-pipeline worker` runs), logging to log_path."""
+    log = log_path.open("ab")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker", "--threads", str(threads)],
+            env=dict(env), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+    finally:
+        log.close()  # the child holds its own descriptor
+
+
+def stop_worker(process: subprocess.Popen[bytes], *, timeout: float = WAIT_S) -> int:
+    """SIGTERM (graceful stop) and wait for the exit code; kill it if it hangs past the deadline."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
+def log_tail(log_path: Path, lines: int = 40) -> str:
+    """The end of a worker's log, for a failing assertion's message."""
+    if not log_path.exists():
+        return "(no log)"
+    return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def listening(host: str, port: int) -> bool:
+    """True when a server accepts connections on host:port."""
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((host, port)) == 0
+
+
+def as_json(records: Mapping[str, JobRecord]) -> str:
+    """Records in a readable form for assertion messages."""
+    return json.dumps({m: (r.actor_name, r.status.value, r.attempts, r.error_code) for m, r in records.items()},
+                      default=str, indent=1)
