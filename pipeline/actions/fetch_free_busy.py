@@ -51,10 +51,11 @@ def fetch_free_busy(context: ActionContext, kwargs: FetchFreeBusyKwargs) -> Fetc
     and a private item never shows them.
     """
     show_titles = kwargs.view == "detailed" and context.integration.show_event_titles
-    # A personal integration has only its users' own credentials: it reads free/busy as the first
-    # mailbox asked for (the person whose booking page this is). Other methods use the service logon.
+    # A personal integration has only its users' own credentials: it reads free/busy as the job's
+    # mailbox, else the first mailbox asked for (the person whose booking page this is). Other
+    # methods use the service logon.
     personal = context.integration.connection_method is ConnectionMethod.PERSONAL
-    logon = kwargs.mailboxes[0] if personal else None
+    logon = (kwargs.mailbox or kwargs.mailboxes[0]) if personal else None
     answers = context.gateway(logon).get_availability(
         kwargs.mailboxes,
         kwargs.start,

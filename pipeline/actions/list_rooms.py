@@ -17,14 +17,15 @@ def list_rooms(context: ActionContext, kwargs: ListRoomsKwargs) -> ListRoomsResu
     The common path names a room_list: one EWS request, GetRooms (the list's name is not looked
     up, so it is reported as its address). Without one: GetRoomLists, then one GetRooms per list.
     """
-    if context.integration.connection_method is ConnectionMethod.PERSONAL:
+    personal = context.integration.connection_method is ConnectionMethod.PERSONAL
+    if personal and kwargs.mailbox is None:
         # Personal integrations hold only per-user secrets and this job names no user to act as.
         raise PermanentError(
-            ErrorCode.INVALID_INTEGRATION,
-            f"integration {context.integration.integration_id} uses the personal connection method, "
-            "which has no service credentials to list rooms with",
+            ErrorCode.INVALID_KWARGS,
+            f"integration {context.integration.integration_id} uses the personal connection method: "
+            "name the user whose credentials list the rooms in `mailbox`",
         )
-    gateway = context.gateway()
+    gateway = context.gateway(kwargs.mailbox if personal else None)
     if kwargs.room_list is not None:
         rooms = gateway.list_rooms(kwargs.room_list)
         return ListRoomsResult(room_lists=[_room_list(kwargs.room_list, kwargs.room_list, rooms)])

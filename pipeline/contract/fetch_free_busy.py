@@ -59,6 +59,11 @@ class FetchFreeBusyKwargs(JobKwargs):
         max_length=1000,
         description="Mailboxes to look up (1-1000); duplicates are removed, order is kept.",
     )
+    mailbox: EmailAddress | None = Field(
+        default=None,
+        description="Whose own credentials a personal integration acts with (a user of the "
+        "booking product; default: the first mailbox looked up); other connection methods use their service logon and ignore it.",
+    )
     start: AwareDatetime = Field(description="Window start (with a UTC offset).")
     end: AwareDatetime = Field(
         description="Window end (with a UTC offset); after start, at most 366 days on."

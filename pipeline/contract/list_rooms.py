@@ -16,6 +16,11 @@ class ListRoomsKwargs(JobKwargs):
         default=None,
         description="Only this room list; when absent, every room list with its rooms.",
     )
+    mailbox: EmailAddress | None = Field(
+        default=None,
+        description="Whose own credentials a personal integration acts with (a user of the "
+        "booking product); other connection methods use their service logon and ignore it.",
+    )
 
 
 class Room(ContractModel):

@@ -66,18 +66,35 @@ def test_every_room_list_with_its_rooms(
 
 
 @pytest.mark.parametrize(("method", "auth"), PERSONAL_PAIRS)
-def test_a_personal_integration_has_no_credentials_to_list_rooms_with(
+def test_a_personal_integration_needs_a_user_to_list_rooms_with(
     pipeline: PipelineHarness, sim: EwsSimulator, method: str, auth: str
 ) -> None:
-    # The job names no user, and a personal integration holds only its users' own secrets.
+    # A personal integration holds only its users' own secrets: without a named user it has none.
     integration_id = pipeline.install(method, auth)
 
     outcome = pipeline.run("list_rooms", integration_id=integration_id, room_list=smtp("building-1"))
 
     assert outcome.status is JobStatus.FAILED and outcome.error is not None
-    assert (outcome.error.code, outcome.error.retryable) == ("INVALID_INTEGRATION", False)
-    assert "personal" in outcome.error.message
+    assert (outcome.error.code, outcome.error.retryable) == ("INVALID_KWARGS", False)
+    assert "mailbox" in outcome.error.message
     assert sim.request_counts() == {}
+
+
+@pytest.mark.parametrize(("method", "auth"), PERSONAL_PAIRS)
+def test_a_personal_integration_lists_rooms_with_the_named_users_credentials(
+    pipeline: PipelineHarness, sim: EwsSimulator, method: str, auth: str
+) -> None:
+    integration_id = pipeline.install(method, auth)
+
+    outcome = pipeline.run(
+        "list_rooms", integration_id=integration_id, room_list=smtp("building-1"), mailbox=smtp("carol")
+    )
+
+    assert outcome.status is JobStatus.SUCCEEDED and outcome.result is not None
+    rooms = [room["email"] for room in outcome.result["room_lists"][0]["rooms"]]
+    assert rooms == [smtp("room-a"), smtp("room-b")]
+    assert sim.request_counts() == {"GetRooms": 1}
+    assert {record.caller for record in sim.request_log("GetRooms")} == {smtp("carol")}
 
 
 def test_an_unknown_room_list_fails_the_job_without_retry(

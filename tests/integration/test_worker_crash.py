@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from pipeline.broker import build_broker
 from pipeline.client import PipelineClient
 from pipeline.store.records import JobStatus
 from tests.integration.brokers import AMQP_URL, REDIS_URL, require_broker
-from tests.integration.moto_server import moto_endpoint  # noqa: F401
+from tests.integration.moto_server import FAKE_KEY_ID, FAKE_SECRET, REGION, moto_endpoint  # noqa: F401
 from tests.integration.worker_support import (
     ALICE,
     BOB,
@@ -140,13 +141,17 @@ def interrupted_run(stack: WorkerStack, url: str, tag: str, logs: Path, stop_sig
         batch = enqueue_bookings(url, integration_id, tag)
         wait_for(lambda: sum(s is JobStatus.SUCCEEDED for s, _ in stack.job_statuses().values())
                  >= KILL_AFTER_SUCCEEDED, what=f"{tag}: {KILL_AFTER_SUCCEEDED} jobs succeeded", interval=0.05)
+        print(f"{tag} stop at {time.monotonic():.1f}", flush=True)
         first.send_signal(stop_signal)
         first_exit = first.wait(timeout=60)
         at_stop = stack.job_statuses()
+        print(f"{tag} exited at {time.monotonic():.1f}", flush=True)
         second = spawn_worker(env, log_path, threads=THREADS)
         deadline = TAKEOVER_DEADLINE_S if stop_signal is signal.SIGKILL else 60
         stack.wait_until_final(batch.message_ids, timeout=deadline)
+        print(f"{tag} final at {time.monotonic():.1f}", flush=True)
         second_exit = stop_worker(second)
+        print(f"{tag} second exited at {time.monotonic():.1f}", flush=True)
         return snapshot(
             stack, batch,
             succeeded_before_stop=sum(s is JobStatus.SUCCEEDED for s, _ in at_stop.values()),
@@ -173,6 +178,16 @@ def assert_every_job_succeeded_exactly_once(outcome: Outcome) -> None:
     for key, attendees in batch.attendees.items():
         for attendee in attendees:
             assert outcome.invitations[attendee][f"Booking {key}"] == 1, (key, attendee)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fake_aws_credentials() -> Iterator[None]:
+    # This process's own SQS clients (to enqueue) read credentials from the environment.
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"AWS_ACCESS_KEY_ID": FAKE_KEY_ID, "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
+                            "AWS_DEFAULT_REGION": REGION}.items():
+            patch.setenv(name, value)
+        yield
 
 
 # -- SIGKILL ------------------------------------------------------------------------------------------
