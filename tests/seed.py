@@ -23,14 +23,16 @@ def standard_org() -> dict[str, Any]:
     """Three users, two service accounts (one may impersonate), four rooms in two lists, one app."""
     return {
         "users": [
-            {"smtp": smtp("alice"), "name": "Alice Archer", "password": PASSWORDS["alice"], "domain": "EXAMPLE",
-             "time_zone": "Europe/London"},
-            {"smtp": smtp("bob"), "name": "Bob Baker", "password": PASSWORDS["bob"], "domain": "EXAMPLE",
-             "time_zone": "America/New_York"},
-            {"smtp": smtp("carol"), "name": "Carol Cook", "password": PASSWORDS["carol"], "domain": "EXAMPLE"},
+            {"smtp": smtp("alice"), "name": "Alice Archer", "password": PASSWORDS["alice"],
+             "domain": "EXAMPLE", "time_zone": "Europe/London"},
+            {"smtp": smtp("bob"), "name": "Bob Baker", "password": PASSWORDS["bob"],
+             "domain": "EXAMPLE", "time_zone": "America/New_York"},
+            {"smtp": smtp("carol"), "name": "Carol Cook", "password": PASSWORDS["carol"],
+             "domain": "EXAMPLE"},
         ],
         "service_accounts": [
-            {"smtp": smtp("svc"), "name": "Booking Service", "password": PASSWORDS["svc"], "domain": "EXAMPLE"},
+            {"smtp": smtp("svc"), "name": "Booking Service", "password": PASSWORDS["svc"],
+             "domain": "EXAMPLE"},
             {"smtp": smtp("svc-imp"), "name": "Impersonation Service", "password": PASSWORDS["svc-imp"],
              "domain": "EXAMPLE", "can_impersonate": True},
         ],

@@ -56,7 +56,7 @@ def _summary(action: str, result: dict[str, Any]) -> str:
 def print_calendars(sim: EwsSimulator, mailboxes: Sequence[str]) -> None:
     """Print the meetings the pipeline wrote or invited to (the seeded background items are not)."""
     for smtp in mailboxes:
-        events = [event for event in sim.calendar(smtp) if event.get("extended_properties") or event.get("is_meeting")]
+        events = [e for e in sim.calendar(smtp) if e.get("extended_properties") or e.get("is_meeting")]
         inbox = sim.inbox(smtp)
         requests = sum(1 for message in inbox if "Meeting.Request" in str(message.get("item_class", "")))
         print(f"{smtp}: {len(events)} meeting(s), {requests} invitation(s) in the inbox")

@@ -62,7 +62,8 @@ class FetchFreeBusyKwargs(JobKwargs):
     mailbox: EmailAddress | None = Field(
         default=None,
         description="Whose own credentials a personal integration acts with (a user of the "
-        "booking product; default: the first mailbox looked up); other connection methods use their service logon and ignore it.",
+        "booking product; default: the first mailbox looked up); other connection methods use "
+        "their service logon and ignore it.",
     )
     start: AwareDatetime = Field(description="Window start (with a UTC offset).")
     end: AwareDatetime = Field(

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -65,10 +66,8 @@ class PipelineHarness:
         A PipelineError is swallowed here: the record carries the outcome, which tests assert on.
         """
         message_id = message_id or str(uuid.uuid4())
-        try:
+        with contextlib.suppress(PipelineError):
             run_job(self.runtime, Job(message_id, actor_name, kwargs))
-        except PipelineError:
-            pass
         record = self.store.get_job(message_id)
         assert record is not None, f"no job record for {actor_name} {message_id}"
         return record.to_outcome()
