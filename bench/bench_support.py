@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,51 @@ ROOT = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BatchCounts", "FakeLambdaContext", "SimulatorProcess", "SqsEventSourcePoller", "listening"]
+__all__ = [
+    "AwsCallCounter",
+    "BatchCounts",
+    "FakeLambdaContext",
+    "SimulatorProcess",
+    "SqsEventSourcePoller",
+    "listening",
+    "process_cpu_seconds",
+]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux /proc), to see who is busy."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: field 3 is the state, so utime and stime (fields 14, 15) sit at 11, 12.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class AwsCallCounter:
+    """Counts every boto3 API call in this process by service and operation.
+
+    Installed on botocore's BaseClient, so that it sees the store's, the secrets' and the brokers'
+    clients alike, whatever session built them. Benchmark instrumentation only.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        from botocore.client import BaseClient
+
+        original = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private, untyped in stubs
+        counter = self
+
+        def counted(client: Any, operation_name: str, api_params: Any) -> Any:
+            with counter._lock:
+                counter.counts[f"{client.meta.service_model.service_name}:{operation_name}"] += 1
+            return original(client, operation_name, api_params)
+
+        setattr(BaseClient, "_make_api_call", counted)  # noqa: B010
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return self.counts.copy()
 
 
 def listening(host: str, port: int) -> bool:
@@ -54,6 +100,7 @@ class SimulatorProcess:
         if "ews_url=" not in line:
             self._process.kill()
             raise RuntimeError(f"simulator did not start: {line!r}")
+        self.pid = self._process.pid
         self.ews_url = line.split("ews_url=")[1].split()[0]
         self.control_url = line.split("control=")[1].split()[0].rstrip("/")
 

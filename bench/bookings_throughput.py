@@ -45,18 +45,26 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import dramatiq  # noqa: E402
-from dramatiq.middleware import Middleware  # noqa: E402
+import dramatiq
+from bench_support import (
+    AwsCallCounter,
+    SimulatorProcess,
+    SqsEventSourcePoller,
+    listening,
+    process_cpu_seconds,
+)
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware
 
-from bench_support import SimulatorProcess, SqsEventSourcePoller, listening  # noqa: E402
-from infra.demo import organisation as org  # noqa: E402
-from infra.demo.local_stack import REGION, create_results_table, local_aws, put_secret  # noqa: E402
-from pipeline.client import PipelineClient  # noqa: E402
-from pipeline.config import PipelineConfig  # noqa: E402
-from pipeline.contract import JobStatus  # noqa: E402
-from pipeline.store.factory import get_store  # noqa: E402
+from infra.demo import organisation as org
+from infra.demo.local_stack import REGION, create_results_table, local_aws, put_secret
+from pipeline.client import PipelineClient
+from pipeline.config import PipelineConfig
+from pipeline.contract import JobStatus
+from pipeline.store.factory import get_store
 
 RUNTIMES = ("stub", "redis", "amqp", "sqs", "lambda")
+CPU_COLUMNS = ("workers", "moto", "simulator")
 # Not the workers' "ews-jobs": tests on this machine's Redis and RabbitMQ flush that queue, and a
 # benchmark must neither eat their messages nor lose its own to them.
 BENCH_QUEUE = "ews-bench-jobs"
@@ -76,6 +84,7 @@ class RunSpec:
     threads: int
     aws_endpoint: str
     stall_seconds: float
+    simulator_pid: int
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,10 @@ class RunResult:
     message_ids: tuple[str, ...]
     finished: int
     retried: int
+    # CPU seconds spent while the jobs ran, by process: "workers", "moto" and "simulator".
+    cpu_seconds: dict[str, float]
+    # boto3 calls ("service:Operation") made by this process while the jobs ran.
+    aws_calls: dict[str, int]
     errors: tuple[str, ...] = ()
 
 
@@ -95,6 +108,8 @@ class Row:
     jobs: int
     seconds: float
     requests: dict[str, int]
+    cpu_seconds: dict[str, float]
+    aws_calls: dict[str, int]
     failures: list[str] = field(default_factory=list)
 
 
@@ -110,7 +125,7 @@ class Progress(Middleware):
         self.retried = 0
         self.last = time.monotonic()
 
-    def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], *,
+    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *,
                               result: Any = None, exception: BaseException | None = None) -> None:
         with self.changed:
             if isinstance(exception, dramatiq.Retry):
@@ -120,7 +135,7 @@ class Progress(Middleware):
             self.last = time.monotonic()
             self.changed.notify_all()
 
-    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self.after_process_message(broker, message, exception=RuntimeError("skipped"))
 
 
@@ -129,6 +144,26 @@ def wait_for(changed: threading.Condition, finished: Any, target: int, last: Any
     with changed:
         while finished() < target and time.monotonic() - last() < stall:
             changed.wait(timeout=1.0)
+
+
+class Window:
+    """CPU time of the three busy processes, and this process's AWS calls, over the timed part.
+
+    moto runs in the parent process (os.getppid()), which does nothing else during a run.
+    """
+
+    def __init__(self, spec: RunSpec, calls: AwsCallCounter) -> None:
+        self._pids = {"workers": os.getpid(), "moto": os.getppid(), "simulator": spec.simulator_pid}
+        self._calls = calls
+        self._cpu = self._sample()
+        self._calls_before = calls.snapshot()
+
+    def _sample(self) -> dict[str, float]:
+        return {name: process_cpu_seconds(pid) for name, pid in self._pids.items()}
+
+    def close(self) -> tuple[dict[str, float], dict[str, int]]:
+        cpu = {name: seconds - self._cpu[name] for name, seconds in self._sample().items()}
+        return cpu, dict(self._calls.snapshot() - self._calls_before)
 
 
 def enqueue(client: PipelineClient, bookings: tuple[dict[str, Any], ...]) -> tuple[str, ...]:
@@ -140,7 +175,7 @@ def enqueue(client: PipelineClient, bookings: tuple[dict[str, Any], ...]) -> tup
     return tuple(ids)
 
 
-def run_worker(spec: RunSpec) -> RunResult:
+def run_worker(spec: RunSpec, calls: AwsCallCounter) -> RunResult:
     """A dramatiq Worker with spec.threads threads on the runtime's broker."""
     from pipeline.actors import declare_actors
     from pipeline.broker import build_broker
@@ -159,16 +194,18 @@ def run_worker(spec: RunSpec) -> RunResult:
     ids = enqueue(client, spec.bookings)
     enqueued = time.monotonic()
     worker = dramatiq.Worker(broker, worker_threads=spec.threads)
+    window = Window(spec, calls)
     worker.start()
     wait_for(progress.changed, lambda: progress.finished, len(ids), lambda: progress.last,
              spec.stall_seconds)
     seconds = progress.last - enqueued
+    cpu, aws = window.close()
     worker.stop(timeout=30_000)
     broker.close()
-    return RunResult(seconds, enqueued - started, ids, progress.finished, progress.retried)
+    return RunResult(seconds, enqueued - started, ids, progress.finished, progress.retried, cpu, aws)
 
 
-def run_lambda(spec: RunSpec) -> RunResult:
+def run_lambda(spec: RunSpec, calls: AwsCallCounter) -> RunResult:
     """handlers.jobs.lambda_handler behind spec.threads emulated SQS event-source pollers."""
     import boto3
     from botocore.config import Config
@@ -195,13 +232,15 @@ def run_lambda(spec: RunSpec) -> RunResult:
                        config=Config(max_pool_connections=spec.threads + 4))
     pollers = SqsEventSourcePoller(sqs, sender.queue.url, jobs.lambda_handler, concurrency=spec.threads)
     counts = pollers.counts
+    window = Window(spec, calls)
     pollers.start()
     wait_for(counts.changed, lambda: counts.acknowledged, len(ids), lambda: counts.last_acknowledged,
              spec.stall_seconds)
     seconds = counts.last_acknowledged - enqueued
+    cpu, aws = window.close()
     pollers.stop()
     return RunResult(seconds, enqueued - started, ids, counts.acknowledged, counts.reported_failures,
-                     tuple(counts.handler_errors[:3]))
+                     cpu, aws, tuple(counts.handler_errors[:3]))
 
 
 def run_in_child(spec: RunSpec) -> RunResult:
@@ -212,7 +251,9 @@ def run_in_child(spec: RunSpec) -> RunResult:
     # The store's boto3 client keeps 10 connections, fewer than the threads here; urllib3 then
     # warns on every surplus connection it closes (one line per job). Noted in the README.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    return run_lambda(spec) if spec.runtime == "lambda" else run_worker(spec)
+    calls = AwsCallCounter()
+    calls.install()  # before any boto3 client exists
+    return run_lambda(spec, calls) if spec.runtime == "lambda" else run_worker(spec, calls)
 
 
 # -- parent process: the simulator, local AWS, the runs and their checks ------------------------
@@ -304,17 +345,24 @@ def verify(sim: SimulatorProcess, aws_endpoint: str, spec: RunSpec, result: RunR
 
 
 def print_row(row: Row, bookings: int) -> None:
+    jobs = max(row.jobs, 1)
     jobs_per_s = row.jobs / row.seconds if row.seconds else 0.0
-    total = sum(row.requests.values())
-    by_operation = ", ".join(f"{op} {n / bookings:.2f}" for op, n in sorted(row.requests.items()) if n)
+    cpu = "/".join(f"{row.cpu_seconds.get(name, 0) * 1000 / jobs:.0f}" for name in CPU_COLUMNS)
     print(f"{row.runtime:<7} {row.latency_ms:>5.0f} ms {row.jobs:>6} {row.seconds:>8.1f} {jobs_per_s:>8.1f} "
-          f"{total / row.jobs if row.jobs else 0:>8.2f}  {len(row.failures):>3}  {by_operation}", flush=True)
+          f"{sum(row.requests.values()) / jobs:>8.2f} {sum(row.aws_calls.values()) / jobs:>8.1f} "
+          f"{cpu:>17} {len(row.failures):>4}", flush=True)
+    ews = ", ".join(f"{op} {n / bookings:.2f}" for op, n in sorted(row.requests.items()) if n)
+    aws = ", ".join(f"{op} {n / jobs:.2f}" for op, n in sorted(row.aws_calls.items()) if n)
+    print(f"        EWS per booking: {ews}", flush=True)
+    print(f"        AWS per job: {aws}", flush=True)
     for problem in row.failures:
         print(f"        ! {problem}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--bookings", type=int, default=500, help="bookings per run (2 jobs each)")
     parser.add_argument("--latency-ms", default="0,50", help="simulator latency per EWS request, a list")
     parser.add_argument("--runtimes", default=",".join(RUNTIMES), help="a list of " + ",".join(RUNTIMES))
@@ -343,8 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.bookings} bookings x 2 jobs over {args.mailboxes} organisers; impersonation + "
                   f"Basic; {args.threads} worker threads (dramatiq) / concurrent pollers (Lambda, batch 10); "
                   f"{os.cpu_count()} CPUs")
-            print(f"{'runtime':<7} {'latency':>8} {'jobs':>6} {'seconds':>8} {'jobs/s':>8} {'EWS/job':>8}  "
-                  f"{'err':>3}  EWS requests per booking by operation", flush=True)
+            print(f"{'runtime':<7} {'latency':>8} {'jobs':>6} {'seconds':>8} {'jobs/s':>8} {'EWS/job':>8} "
+                  f"{'AWS/job':>8} {'CPU ms/job w/m/s':>17} {'errs':>4}", flush=True)
             for latency in latencies:
                 for runtime in runtimes:
                     if not available(runtime):
@@ -353,14 +401,15 @@ def main(argv: list[str] | None = None) -> int:
                     tag = f"{runtime}-{latency:.0f}ms-{uuid.uuid4().hex[:6]}"
                     spec = RunSpec(runtime, latency, broker_url(runtime, aws_endpoint),
                                    make_bookings(tag, args.bookings, args.mailboxes), args.threads,
-                                   aws_endpoint, args.stall_seconds)
+                                   aws_endpoint, args.stall_seconds, sim.pid)
                     sim.reset(seed, latency)
                     # spawn, not fork: this process runs moto's server threads.
                     context = multiprocessing.get_context("spawn")
                     with ProcessPoolExecutor(1, mp_context=context) as pool:
                         result = pool.submit(run_in_child, spec).result()
                     row = Row(runtime, latency, len(result.message_ids), result.seconds,
-                              sim.request_counts(), verify(sim, aws_endpoint, spec, result))
+                              sim.request_counts(), result.cpu_seconds, result.aws_calls,
+                              verify(sim, aws_endpoint, spec, result))
                     failures += bool(row.failures)
                     print_row(row, args.bookings)
         finally:

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 import dramatiq
@@ -53,6 +54,7 @@ __all__ = [
     "JobHandler",
     "LambdaQueue",
     "aws_credentials",
+    "clear_shared_broker",
     "deliver",
     "drain_through_lambda",
     "failed_item_ids",
@@ -62,6 +64,7 @@ __all__ = [
     "lambda_job_handler",
     "run_on_worker",
     "sqs_event",
+    "use_fake_aws_credentials",
     "wait_for",
 ]
 
@@ -86,6 +89,11 @@ def wait_for(condition: Callable[[], bool], *, timeout: float = WAIT_S, what: st
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and the region for every boto3 client the code under test builds itself."""
+    use_fake_aws_credentials(monkeypatch)
+
+
+def use_fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the aws_credentials fixture does, for fixtures of a wider scope."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
@@ -132,7 +140,8 @@ class AwsTestAccount:
 def _moto_client(endpoint: str, service: str) -> Any:
     # One per service for the session: building a boto3 client loads its service model (tenths
     # of a second), and the tests' own clients are only used from the test's thread.
-    return boto3.session.Session().client(
+    session: Any = boto3.session.Session()  # typed per service name; the name is a variable here
+    return session.client(
         service, endpoint_url=endpoint, region_name=REGION,
         aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET,
     )
@@ -285,7 +294,7 @@ def lambda_job_handler(
     handlers.jobs._processor.cache_clear()
 
     def invoke(event: dict[str, Any]) -> dict[str, Any]:
-        return dict(handlers.jobs.lambda_handler(event, FakeLambdaContext()))  # type: ignore[arg-type]
+        return dict(handlers.jobs.lambda_handler(event, FakeLambdaContext()))
 
     try:
         yield invoke
@@ -295,8 +304,6 @@ def lambda_job_handler(
             if isinstance(gateways, EwsConnector):
                 gateways.close_all()
         handlers.jobs._processor.cache_clear()
-        for name in environ:
-            monkeypatch.delenv(name, raising=False)
 
 
 def deliver(queue: LambdaQueue, handler: JobHandler) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -328,10 +335,13 @@ def run_on_worker(
     done: Callable[[], bool],
 ) -> None:
     """Start a WorkerProcess on config.broker_url, `send` the jobs through its broker, wait until
-    `done()` and the broker's queue is empty, then stop the worker. The queue is flushed before
-    and after, so that nothing leaks between runs on a shared Redis or RabbitMQ server."""
+    `done()` and the broker's queue is empty, then stop the worker.
+
+    Redis and RabbitMQ are shared servers: the queues are emptied before and after, so that no
+    run sees another's messages or leaves dead letters behind. Give Redis a database of its own.
+    """
+    clear_shared_broker(config.broker_url)
     process = WorkerProcess(config, threads=4, runtime=runtime)
-    _flush(process.broker)
     process.start()
     try:
         send(process)
@@ -340,7 +350,22 @@ def run_on_worker(
         process.worker.join()
     finally:
         process.stop(timeout_ms=WAIT_S * 1000)
-        _flush_after(config, process.broker)
+        clear_shared_broker(config.broker_url)
+
+
+def clear_shared_broker(broker_url: str) -> None:
+    """Flush the Redis database, or delete the jobs queues (with their delay and dead-letter
+    queues) on RabbitMQ; nothing to do for stub:// and for sqs:// (a fresh queue per test)."""
+    scheme = urlparse(broker_url).scheme
+    if scheme in ("redis", "rediss"):
+        RedisBroker(url=broker_url).client.flushdb()
+    elif scheme in ("amqp", "amqps"):
+        cleaner = RabbitmqBroker(url=broker_url)
+        try:
+            for queue_name in (JOBS_QUEUE, f"{JOBS_QUEUE}.DQ", f"{JOBS_QUEUE}.XQ"):
+                cleaner.channel.queue_delete(queue_name)
+        finally:
+            cleaner.close()
 
 
 def _join(broker: dramatiq.Broker) -> None:
@@ -350,22 +375,3 @@ def _join(broker: dramatiq.Broker) -> None:
         broker.join(JOBS_QUEUE, timeout=timeout_ms, fail_fast=False)
     else:
         broker.join(JOBS_QUEUE, timeout=timeout_ms)
-
-
-def _flush(broker: dramatiq.Broker) -> None:
-    if isinstance(broker, RedisBroker | RabbitmqBroker):
-        broker.flush_all()
-
-
-def _flush_after(config: PipelineConfig, stopped: dramatiq.Broker) -> None:
-    # The worker's broker is closed by now; a new one removes what the run left (dead letters).
-    if isinstance(stopped, RedisBroker):
-        RedisBroker(url=config.broker_url).client.flushdb()
-    elif isinstance(stopped, RabbitmqBroker):
-        cleaner = RabbitmqBroker(url=config.broker_url)
-        try:
-            channel = cleaner.channel
-            for queue_name in (JOBS_QUEUE, f"{JOBS_QUEUE}.DQ", f"{JOBS_QUEUE}.XQ"):
-                channel.queue_delete(queue_name)
-        finally:
-            cleaner.close()

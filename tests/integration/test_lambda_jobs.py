@@ -345,13 +345,16 @@ def test_a_transient_failure_on_the_last_receive_is_recorded_failed_and_dead_let
     assert [json.loads(body)["message_id"] for body in setup.queue.dead_letter_bodies()] == ["rooms-last"]
 
 
-def test_json_that_is_not_a_dramatiq_message_is_dead_lettered(lambda_jobs: LambdaSetup) -> None:
+def test_json_that_is_not_a_dramatiq_message_is_dead_lettered_once(lambda_jobs: LambdaSetup) -> None:
     setup = lambda_jobs
     setup.queue.send_raw('{"message_id": "x"}', group_id="garbage", deduplication_id="half-a-message")
+    event = sqs_event(setup.queue.receive(), setup.queue.arn)
 
-    _, response = deliver(setup.queue, setup.handler)
+    # When it is handled, and handled again (as if the first invocation had died after recording it)
+    responses = [setup.handler(event), setup.handler(event)]
 
-    assert response == {"batchItemFailures": []}
+    # Then neither invocation asks SQS for it again, and the dead-letter queue holds it once
+    assert responses == [{"batchItemFailures": []}] * 2
+    record = setup.record(f"sqs:{event['Records'][0]['messageId']}")
+    assert_failed(record, ErrorCode.INVALID_MESSAGE, retryable=False)
     assert setup.queue.dead_letter_bodies() == ['{"message_id": "x"}']
-    assert setup.queue.receive() == []
-
