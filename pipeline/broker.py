@@ -84,7 +84,7 @@ def build_broker(url: str, *, time_limit_ms: int = JOB_TIME_LIMIT_MS) -> dramati
 
         broker = RabbitmqBroker(url=url, middleware=middleware)
     elif scheme == "sqs":
-        from pipeline.sqs_broker import SqsFifoBroker
+        from pipeline.sqs import SqsFifoBroker
 
         broker = SqsFifoBroker.from_url(url, middleware=middleware)
     else:

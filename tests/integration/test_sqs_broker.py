@@ -22,7 +22,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from pipeline.sqs_broker import SqsFifoBroker, SqsRedelivery, message_group_id
+from pipeline.sqs import SqsFifoBroker, SqsRedelivery, message_group_id
 from tests.integration.moto_server import FAKE_KEY_ID, FAKE_SECRET, REGION, moto_endpoint, sqs_client
 
 __all__ = ["moto_endpoint", "sqs_client"]  # fixtures, re-exported for pytest
