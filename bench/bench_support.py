@@ -28,6 +28,8 @@ from typing import Any
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
+# An idle poller waits this long before polling again, doubling up to the second figure.
+EMPTY_POLL_PAUSE_S = (0.05, 0.4)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ __all__ = [
     "AwsCallCounter",
     "BatchCounts",
     "FakeLambdaContext",
+    "MotoServerProcess",
     "SimulatorProcess",
     "SqsEventSourcePoller",
     "listening",
@@ -135,6 +138,38 @@ class SimulatorProcess:
             self._process.kill()
 
 
+class MotoServerProcess:
+    """A moto server in a process of its own (`python -m moto.server`), for SQS.
+
+    In AWS, SQS and DynamoDB are separate services; one local moto process for both would make
+    them share one GIL, and moto's FIFO bookkeeping alone can fill a core.
+    """
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:  # a free port; moto's CLI does not report the one it got
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.pid = self._process.pid
+        self.endpoint = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while not listening("127.0.0.1", port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("moto server did not start")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+
+
 @dataclass
 class FakeLambdaContext:
     """The attributes of a LambdaContext that Powertools reads."""
@@ -194,17 +229,24 @@ class SqsEventSourcePoller:
             thread.join(timeout=30)
 
     def _poll(self) -> None:
+        pause = EMPTY_POLL_PAUSE_S[0]
         while not self._stop.is_set():
             received = self.client.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=self.batch_size,
-                # Short long-polls: an idle poller costs little, and stop() returns promptly.
-                WaitTimeSeconds=1,
+                # Lambda long-polls, which costs nothing in AWS. moto's long poll re-scans the queue
+                # in a loop and does not wake when a message group unlocks, so short polls with a
+                # brief pause when empty are both cheaper here and closer to Lambda's latency.
+                WaitTimeSeconds=0,
                 MessageSystemAttributeNames=["All"],
                 ReceiveRequestAttemptId=uuid.uuid4().hex,
             ).get("Messages", [])
             if received:
+                pause = EMPTY_POLL_PAUSE_S[0]
                 self._invoke(received)
+            else:
+                self._stop.wait(pause)
+                pause = min(pause * 2, EMPTY_POLL_PAUSE_S[1])
 
     def _invoke(self, received: list[dict[str, Any]]) -> None:
         event = {"Records": [self._record(message) for message in received]}

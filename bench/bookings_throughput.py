@@ -17,8 +17,11 @@ or cached Lambda container carries over):
 Set-up: impersonation with Basic auth (the service account scheduler-imp acts as each organiser),
 bookings spread over --mailboxes organisers of the demo's company, one required attendee and one
 room each. The simulator runs as its own process (python -m infra.ewssim) with its per-request
-latency set over /_sim/faults; moto runs in this parent process, which is idle while a run's
-child process works, so each of the three has a GIL of its own.
+latency set over /_sim/faults. moto for DynamoDB and Secrets Manager runs in this parent process,
+which is idle while a run's child process works; moto for SQS runs as a process of its own (as
+in AWS, separate services). So the workers, the simulator and each moto have a GIL of their own.
+The table shows, per job, the CPU each of them used while the jobs ran (w/m/q/s: workers, moto,
+moto for SQS, simulator), and the boto3 calls the runtime made.
 
     python bench/bookings_throughput.py [--bookings 500] [--latency-ms 0,50]
         [--runtimes stub,redis,amqp,sqs,lambda] [--threads 16] [--mailboxes 50]
@@ -48,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dramatiq
 from bench_support import (
     AwsCallCounter,
+    MotoServerProcess,
     SimulatorProcess,
     SqsEventSourcePoller,
     listening,
@@ -64,7 +68,7 @@ from pipeline.contract import JobStatus
 from pipeline.store.factory import get_store
 
 RUNTIMES = ("stub", "redis", "amqp", "sqs", "lambda")
-CPU_COLUMNS = ("workers", "moto", "simulator")
+CPU_COLUMNS = ("workers", "moto", "moto-sqs", "simulator")
 # Not the workers' "ews-jobs": tests on this machine's Redis and RabbitMQ flush that queue, and a
 # benchmark must neither eat their messages nor lose its own to them.
 BENCH_QUEUE = "ews-bench-jobs"
@@ -85,6 +89,7 @@ class RunSpec:
     aws_endpoint: str
     stall_seconds: float
     simulator_pid: int
+    sqs_moto_pid: int
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ class RunResult:
     message_ids: tuple[str, ...]
     finished: int
     retried: int
-    # CPU seconds spent while the jobs ran, by process: "workers", "moto" and "simulator".
+    # CPU seconds spent while the jobs ran, by process (CPU_COLUMNS).
     cpu_seconds: dict[str, float]
     # boto3 calls ("service:Operation") made by this process while the jobs ran.
     aws_calls: dict[str, int]
@@ -147,13 +152,15 @@ def wait_for(changed: threading.Condition, finished: Any, target: int, last: Any
 
 
 class Window:
-    """CPU time of the three busy processes, and this process's AWS calls, over the timed part.
+    """CPU time of the busy processes, and this process's AWS calls, over the timed part.
 
-    moto runs in the parent process (os.getppid()), which does nothing else during a run.
+    moto for DynamoDB and Secrets Manager runs in the parent process (os.getppid()), which does
+    nothing else during a run; moto for SQS is a process of its own.
     """
 
     def __init__(self, spec: RunSpec, calls: AwsCallCounter) -> None:
-        self._pids = {"workers": os.getpid(), "moto": os.getppid(), "simulator": spec.simulator_pid}
+        self._pids = {"workers": os.getpid(), "moto": os.getppid(), "moto-sqs": spec.sqs_moto_pid,
+                      "simulator": spec.simulator_pid}
         self._calls = calls
         self._cpu = self._sample()
         self._calls_before = calls.snapshot()
@@ -219,6 +226,7 @@ def run_lambda(spec: RunSpec, calls: AwsCallCounter) -> RunResult:
     })
     from handlers import jobs
     from pipeline.sqs import SqsFifoBroker
+    from pipeline.sqs.connection import parse_sqs_url
 
     # A warm container: Lambda builds this in its init phase, which is not what is measured here
     # (the workers' Runtime is built before their clock starts, too).
@@ -228,7 +236,8 @@ def run_lambda(spec: RunSpec, calls: AwsCallCounter) -> RunResult:
     started = time.monotonic()
     ids = enqueue(client, spec.bookings)
     enqueued = time.monotonic()
-    sqs = boto3.client("sqs", endpoint_url=spec.aws_endpoint, region_name=REGION,
+    sqs = boto3.client("sqs", endpoint_url=parse_sqs_url(spec.broker_url)[1]["endpoint_url"],
+                       region_name=REGION,
                        config=Config(max_pool_connections=spec.threads + 4))
     pollers = SqsEventSourcePoller(sqs, sender.queue.url, jobs.lambda_handler, concurrency=spec.threads)
     counts = pollers.counts
@@ -259,7 +268,7 @@ def run_in_child(spec: RunSpec) -> RunResult:
 # -- parent process: the simulator, local AWS, the runs and their checks ------------------------
 
 
-def broker_url(runtime: str, aws_endpoint: str) -> str:
+def broker_url(runtime: str, sqs_endpoint: str) -> str:
     if runtime == "stub":
         return "stub://"
     if runtime == "redis":
@@ -268,7 +277,7 @@ def broker_url(runtime: str, aws_endpoint: str) -> str:
         return AMQP_URL
     # A fresh FIFO queue (and dead-letter queue) per run; short polls so that a stop is prompt.
     name = f"bench-{runtime}-{uuid.uuid4().hex[:8]}"
-    return f"sqs://{name}?endpoint={aws_endpoint}&region={REGION}&create=1&wait=1&visibility_timeout=120"
+    return f"sqs://{name}?endpoint={sqs_endpoint}&region={REGION}&create=1&wait=1&visibility_timeout=120"
 
 
 def available(runtime: str) -> bool:
@@ -350,7 +359,7 @@ def print_row(row: Row, bookings: int) -> None:
     cpu = "/".join(f"{row.cpu_seconds.get(name, 0) * 1000 / jobs:.0f}" for name in CPU_COLUMNS)
     print(f"{row.runtime:<7} {row.latency_ms:>5.0f} ms {row.jobs:>6} {row.seconds:>8.1f} {jobs_per_s:>8.1f} "
           f"{sum(row.requests.values()) / jobs:>8.2f} {sum(row.aws_calls.values()) / jobs:>8.1f} "
-          f"{cpu:>17} {len(row.failures):>4}", flush=True)
+          f"{cpu:>19} {len(row.failures):>4}", flush=True)
     ews = ", ".join(f"{op} {n / bookings:.2f}" for op, n in sorted(row.requests.items()) if n)
     aws = ", ".join(f"{op} {n / jobs:.2f}" for op, n in sorted(row.aws_calls.items()) if n)
     print(f"        EWS per booking: {ews}", flush=True)
@@ -386,22 +395,23 @@ def main(argv: list[str] | None = None) -> int:
         seed_file = Path(folder) / "seed.json"
         seed_file.write_text(json.dumps(seed))
         sim = SimulatorProcess(seed_file)
+        sqs_moto = MotoServerProcess()
         try:
             install_integration(aws_endpoint, sim.ews_url)
             print(f"{args.bookings} bookings x 2 jobs over {args.mailboxes} organisers; impersonation + "
                   f"Basic; {args.threads} worker threads (dramatiq) / concurrent pollers (Lambda, batch 10); "
                   f"{os.cpu_count()} CPUs")
             print(f"{'runtime':<7} {'latency':>8} {'jobs':>6} {'seconds':>8} {'jobs/s':>8} {'EWS/job':>8} "
-                  f"{'AWS/job':>8} {'CPU ms/job w/m/s':>17} {'errs':>4}", flush=True)
+                  f"{'AWS/job':>8} {'CPU ms/job w/m/q/s':>19} {'errs':>4}", flush=True)
             for latency in latencies:
                 for runtime in runtimes:
                     if not available(runtime):
                         print(f"{runtime:<7} skipped: its broker is not running here", flush=True)
                         continue
                     tag = f"{runtime}-{latency:.0f}ms-{uuid.uuid4().hex[:6]}"
-                    spec = RunSpec(runtime, latency, broker_url(runtime, aws_endpoint),
+                    spec = RunSpec(runtime, latency, broker_url(runtime, sqs_moto.endpoint),
                                    make_bookings(tag, args.bookings, args.mailboxes), args.threads,
-                                   aws_endpoint, args.stall_seconds, sim.pid)
+                                   aws_endpoint, args.stall_seconds, sim.pid, sqs_moto.pid)
                     sim.reset(seed, latency)
                     # spawn, not fork: this process runs moto's server threads.
                     context = multiprocessing.get_context("spawn")
@@ -413,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                     failures += bool(row.failures)
                     print_row(row, args.bookings)
         finally:
+            sqs_moto.close()
             sim.close()
     return 1 if failures else 0
 

@@ -75,6 +75,14 @@ class ResultsStore(ABC):
         """The booking's record, or None."""
 
     @abstractmethod
+    def find_booking_by_item_id(self, integration_id: str, item_id: str) -> BookingRecord | None:
+        """The booking whose recorded item id is item_id, or None (also for a pending claim).
+
+        For an item Exchange can no longer show (hard-deleted, or moved where the logon cannot
+        read it), the item id is all that is left to find its booking by.
+        """
+
+    @abstractmethod
     def update_booking_item(
         self, integration_id: str, booking_key: str, item_id: str, change_key: str, now: datetime
     ) -> BookingRecord:

@@ -23,13 +23,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 import boto3
 import dramatiq
 import pytest
+import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from exchangelib.protocol import close_connections
 
@@ -62,6 +62,7 @@ __all__ = [
     "install_integration",
     "job_records",
     "lambda_job_handler",
+    "redis_url_with_namespace",
     "run_on_worker",
     "sqs_event",
     "use_fake_aws_credentials",
@@ -338,7 +339,8 @@ def run_on_worker(
     `done()` and the broker's queue is empty, then stop the worker.
 
     Redis and RabbitMQ are shared servers: the queues are emptied before and after, so that no
-    run sees another's messages or leaves dead letters behind. Give Redis a database of its own.
+    run sees another's messages or leaves dead letters behind. Give a Redis URL a namespace of
+    its own (`?namespace=...`, see redis_url_with_namespace), or its whole database is flushed.
     """
     clear_shared_broker(config.broker_url)
     process = WorkerProcess(config, threads=4, runtime=runtime)
@@ -356,16 +358,34 @@ def run_on_worker(
 def clear_shared_broker(broker_url: str) -> None:
     """Flush the Redis database, or delete the jobs queues (with their delay and dead-letter
     queues) on RabbitMQ; nothing to do for stub:// and for sqs:// (a fresh queue per test)."""
-    scheme = urlparse(broker_url).scheme
-    if scheme in ("redis", "rediss"):
-        RedisBroker(url=broker_url).client.flushdb()
-    elif scheme in ("amqp", "amqps"):
+    parsed = urlparse(broker_url)
+    if parsed.scheme in ("redis", "rediss"):
+        query = dict(parse_qsl(parsed.query))
+        namespace = query.pop("namespace", None)
+        client = redis.Redis.from_url(parsed._replace(query=urlencode(query)).geturl())
+        try:
+            if namespace is None:
+                client.flushdb()
+            else:
+                stale = list(client.scan_iter(match=f"{namespace}:*"))
+                if stale:
+                    client.delete(*stale)
+        finally:
+            client.close()
+    elif parsed.scheme in ("amqp", "amqps"):
         cleaner = RabbitmqBroker(url=broker_url)
         try:
             for queue_name in (JOBS_QUEUE, f"{JOBS_QUEUE}.DQ", f"{JOBS_QUEUE}.XQ"):
                 cleaner.channel.queue_delete(queue_name)
         finally:
             cleaner.close()
+
+
+def redis_url_with_namespace(url: str, prefix: str) -> str:
+    """`url` with a RedisBroker namespace no other run shares (its keys are `<namespace>:...`)."""
+    parsed = urlparse(url)
+    query = [*parse_qsl(parsed.query), ("namespace", f"{prefix}-{uuid.uuid4().hex[:8]}")]
+    return parsed._replace(query=urlencode(query)).geturl()
 
 
 def _join(broker: dramatiq.Broker) -> None:

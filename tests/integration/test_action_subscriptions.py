@@ -7,15 +7,18 @@ from datetime import timedelta
 from urllib.parse import urlparse
 
 import pytest
+from exchangelib import CalendarItem as ExchangeCalendarItem
+from exchangelib import EWSDateTime, EWSTimeZone
 
 from infra.ewssim.models.items import CalendarItem
 from pipeline.actions.context import ActionContext
 from pipeline.actions.subscribe_mailbox import subscribe_mailbox
-from pipeline.contract import JobStatus
+from pipeline.contract import JobOutcome, JobStatus
 from pipeline.contract.subscribe_mailbox import SubscribeMailboxKwargs
 from pipeline.integrations import load_integration
 from pipeline.store.records import SubscriptionRecord, SubscriptionStatus
 from tests.integration.callback_support import PushRig, rig
+from tests.integration.event_support import booking, follow_up
 from tests.integration.pipeline_support import METHOD_AUTH_PAIRS, PipelineHarness, pipeline
 from tests.seed import smtp
 
@@ -235,3 +238,94 @@ def test_renewing_an_unknown_subscription_fails_for_good(rig: PushRig):
                                subscription_id="sub-nope")
 
     assert outcome.status is JobStatus.FAILED and outcome.error.code == "SUBSCRIPTION_NOT_FOUND"
+
+
+# process_change: bookings whose item Exchange can no longer show ---------------------------------
+
+KEY = "interview-1:slot-1"
+# Who logs on in Outlook to the calendar a booking for alice lands in, per connection method.
+CALENDAR_LOGIN = {"personal": "alice", "dedicated": "svc", "delegate": "alice", "impersonation": "alice"}
+
+
+def booked_then_subscribed(rig: PushRig, method: str, **settings) -> tuple[str, str]:
+    """A booking made by create_event, then a subscription; returns the integration and item id."""
+    integration_id = rig.pipeline.install(method, **settings)
+    created = rig.pipeline.run("create_event", **booking(integration_id, KEY))
+    assert created.status is JobStatus.SUCCEEDED, created.error
+    subscribe(rig, integration_id, frequency=5)
+    return integration_id, created.result["item_id"]
+
+
+def process_the_notification(rig: PushRig, event_type: str) -> tuple[JobOutcome, dict[str, int]]:
+    """Run the process_change job of the one queued notification; its outcome and EWS requests."""
+    assert rig.push.wait_idle()
+    [job] = rig.queue.take("process_change")
+    assert [e["event_type"] for e in job.kwargs["events"]] == [event_type]
+    before = dict(rig.pipeline.sim.request_counts())
+    outcome = rig.pipeline.run("process_change", message_id=job.message_id, **job.kwargs)
+    after = rig.pipeline.sim.request_counts()
+    return outcome, {op: n - before.get(op, 0) for op, n in after.items() if n != before.get(op, 0)}
+
+
+@pytest.mark.parametrize("method", ["personal", "dedicated", "delegate", "impersonation"])
+def test_a_hard_deleted_booking_is_cancelled_without_a_request(rig: PushRig, account, method):
+    integration_id, item_id = booked_then_subscribed(rig, method)
+    [item] = account(CALENDAR_LOGIN[method]).fetch(ids=[(item_id, None)])
+
+    item.delete()  # DeleteItem HardDelete: the item is gone, GetItem could not read its stamp
+
+    outcome, requests = process_the_notification(rig, "deleted")
+    assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+    assert outcome.result == {"processed": 1, "updated_bookings": [], "cancelled_bookings": [KEY]}
+    assert requests == {}
+    assert rig.pipeline.store.get_booking(integration_id, KEY).cancelled is True
+
+
+@pytest.mark.parametrize(("mover", "mailbox"), [("alice", None), ("svc", "alice")],
+                         ids=["by-the-owner", "by-a-delegate"])
+def test_a_booking_moved_to_deleted_items_out_of_a_delegates_sight_is_cancelled(
+        rig: PushRig, account, mover, mailbox):
+    # The delegate method's logon has no rights on alice's Deleted Items: GetItem is refused.
+    integration_id, item_id = booked_then_subscribed(rig, "delegate")
+    mailbox_as_mover = account(mover, mailbox=mailbox)
+
+    # Outlook's delete: DeleteItem MoveToDeletedItems (to alice's Deleted Items, even for svc).
+    [answer] = mailbox_as_mover.bulk_delete(ids=[(item_id, None)], delete_type="MoveToDeletedItems")
+    assert answer is True
+
+    outcome, requests = process_the_notification(rig, "moved")
+    assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+    assert outcome.result == {"processed": 1, "updated_bookings": [], "cancelled_bookings": [KEY]}
+    # GetItem is refused; GetFolder tells that the move left the calendar (not a private item
+    # moved within it, which a delegate cannot read either).
+    assert requests == {"GetItem": 1, "GetFolder": 1}
+    assert rig.pipeline.store.get_booking(integration_id, KEY).cancelled is True
+
+
+def test_deleting_an_event_that_is_no_booking_changes_nothing(rig: PushRig, account):
+    integration_id, _ = booked_then_subscribed(rig, "delegate")
+    alice = account("alice")
+    start = EWSDateTime(2030, 1, 8, 10, tzinfo=EWSTimeZone("UTC"))
+    dentist = ExchangeCalendarItem(account=alice, folder=alice.calendar, subject="Dentist", start=start,
+                                   end=start + timedelta(hours=1))
+    dentist.save()
+    assert rig.push.wait_idle()
+    rig.queue.take("process_change")
+
+    dentist.delete()
+
+    outcome, requests = process_the_notification(rig, "deleted")
+    assert outcome.result == {"processed": 1, "updated_bookings": [], "cancelled_bookings": []}
+    assert requests == {}
+    assert rig.pipeline.store.get_booking(integration_id, KEY).cancelled is False
+
+
+def test_a_booking_the_pipeline_cancelled_is_not_reported_again(rig: PushRig):
+    integration_id, _ = booked_then_subscribed(rig, "delegate", delete_type="hard")
+    cancelled = rig.pipeline.run("cancel_event", **follow_up(integration_id, KEY, notify=False))
+    assert cancelled.status is JobStatus.SUCCEEDED, cancelled.error
+
+    outcome, requests = process_the_notification(rig, "deleted")
+
+    assert outcome.result == {"processed": 1, "updated_bookings": [], "cancelled_bookings": []}
+    assert requests == {}

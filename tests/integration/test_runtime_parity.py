@@ -9,11 +9,9 @@ seeded simulator and a table of its own; message ids are fixed so records compar
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlparse
 
 import dramatiq
 import pytest
@@ -38,6 +36,7 @@ from tests.integration.runtime_support import (
     install_integration,
     job_records,
     lambda_job_handler,
+    redis_url_with_namespace,
     run_on_worker,
     use_fake_aws_credentials,
 )
@@ -63,8 +62,6 @@ VOLATILE_RECORD_FIELDS = frozenset({
     "created_at", "updated_at", "started_at", "finished_at", "lease_expires_at", "expires_at",
     "item_id", "change_key",  # in create_event's result
 })
-# A Redis database of their own, flushed before and after, so no other test's keys are touched.
-PARITY_REDIS_DB = 14
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,8 @@ def close_runtime(runtime: Runtime) -> None:
 
 
 @pytest.fixture(scope="module")
-def lambda_outcome(simulator: EwsSimulator, moto_endpoint: str) -> Iterator[RunOutcome]:
+def lambda_outcome(simulator: EwsSimulator, moto_endpoint: str) -> RunOutcome:
+    """What the Lambda handler leaves; its environment is gone again before the workers run."""
     import handlers.jobs
 
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -154,7 +152,7 @@ def lambda_outcome(simulator: EwsSimulator, moto_endpoint: str) -> Iterator[RunO
             integration_id = install_integration(simulator, aws, store)
             send_jobs(queue.broker, integration_id)
             drain_through_lambda(queue, handler, lambda: all_final(store))
-            yield outcome_of(store, simulator)
+            return outcome_of(store, simulator)
 
 
 def test_the_lambda_run_did_the_work(lambda_outcome: RunOutcome) -> None:
@@ -176,10 +174,6 @@ def test_the_lambda_run_did_the_work(lambda_outcome: RunOutcome) -> None:
 # -- the same jobs on a dramatiq worker ------------------------------------------------------------
 
 
-def parity_redis_url(url: str) -> str:
-    return urlparse(url)._replace(path=f"/{PARITY_REDIS_DB}").geturl()
-
-
 @pytest.mark.broker
 @pytest.mark.parametrize("broker", ["stub", "redis", "rabbitmq", "sqs"])
 def test_a_worker_leaves_the_same_records_and_mailboxes_as_lambda(
@@ -192,7 +186,8 @@ def test_a_worker_leaves_the_same_records_and_mailboxes_as_lambda(
 ) -> None:
     broker_url = {
         "stub": lambda: "stub://",
-        "redis": lambda: parity_redis_url(request.getfixturevalue("redis_url")),
+        # A namespace of its own: other tests and the benchmarks share the Redis server.
+        "redis": lambda: redis_url_with_namespace(request.getfixturevalue("redis_url"), "ews-parity"),
         "rabbitmq": lambda: request.getfixturevalue("amqp_url"),
         "sqs": lambda: request.getfixturevalue("sqs_url"),
     }[broker]()

@@ -23,6 +23,7 @@ from pipeline.store import (
     create_table,
     get_store,
 )
+from pipeline.store.dynamodb import keys
 
 TABLE = "ews-pipeline-test"
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -297,6 +298,71 @@ def test_a_booking_is_cancelled_once(store: DynamoDbStore) -> None:
     assert store.mark_booking_cancelled("acme", "interview-1:slot-2", NOW) is False
     with pytest.raises(PermanentError):
         store.mark_booking_cancelled("acme", "missing", NOW)
+
+
+def test_a_booking_is_found_by_its_item_id_within_its_integration(store: DynamoDbStore) -> None:
+    store.put_booking(booking())
+    store.put_booking(booking(integration_id="globex", booking_key="other-booking"))
+    store.put_booking(booking(booking_key="interview-2", item_id="AAMk2"))
+
+    assert store.find_booking_by_item_id("acme", "AAMk1") == booking()
+    assert store.find_booking_by_item_id("globex", "AAMk1") == booking(
+        integration_id="globex", booking_key="other-booking")
+    assert store.find_booking_by_item_id("acme", "AAMk2") == booking(
+        booking_key="interview-2", item_id="AAMk2")
+    assert store.find_booking_by_item_id("acme", "AAMk-unknown") is None
+    assert store.find_booking_by_item_id("initech", "AAMk1") is None
+    assert store.find_booking_by_item_id("acme", "") is None
+
+
+def test_the_item_id_lookup_follows_the_bookings_item_id(store: DynamoDbStore) -> None:
+    store.put_booking(booking())
+
+    store.update_booking_item("acme", "interview-1:slot-2", "AAMk2", "CK2", NOW)
+
+    assert store.find_booking_by_item_id("acme", "AAMk1") is None
+    found = store.find_booking_by_item_id("acme", "AAMk2")
+    assert found is not None and (found.booking_key, found.change_key) == ("interview-1:slot-2", "CK2")
+
+    store.put_booking(booking(item_id="AAMk3", change_key="CK3"))  # update_event rewrites the record
+
+    assert store.find_booking_by_item_id("acme", "AAMk2") is None
+    assert store.find_booking_by_item_id("acme", "AAMk3") == booking(item_id="AAMk3", change_key="CK3")
+
+
+def test_a_claimed_booking_is_found_by_item_id_once_it_has_one(store: DynamoDbStore, client: Any) -> None:
+    assert store.claim_booking(booking(item_id="", change_key="", claimed_by="m-1")) is None
+    [pending] = client.scan(TableName=TABLE)["Items"]
+    assert keys.BOOKING_ITEM_ATTRIBUTE not in pending  # an index key cannot be empty: no entry while pending
+    assert store.find_booking_by_item_id("acme", "") is None
+
+    store.update_booking_item("acme", "interview-1:slot-2", "AAMk1", "CK1", NOW)
+
+    found = store.find_booking_by_item_id("acme", "AAMk1")
+    assert found is not None and found.claimed_by == "m-1"
+    assert store.claim_booking(booking(booking_key="interview-9", item_id="AAMk9")) is None
+    assert store.find_booking_by_item_id("acme", "AAMk9") == booking(booking_key="interview-9",
+                                                                     item_id="AAMk9")
+
+
+def test_an_index_entry_the_booking_no_longer_matches_is_not_a_hit(
+    store: DynamoDbStore, client: Any
+) -> None:
+    # As a lagging index would answer: the entry still names an item id the booking has left.
+    store.put_booking(booking())
+    key = {name: {"S": value} for name, value in keys.booking_key("acme", "interview-1:slot-2").items()}
+    client.update_item(TableName=TABLE, Key=key, UpdateExpression="SET #index_key = :stale",
+                       ExpressionAttributeNames={"#index_key": keys.BOOKING_ITEM_ATTRIBUTE},
+                       ExpressionAttributeValues={":stale": {"S": keys.booking_item("acme", "AAMk-old")}})
+
+    assert store.find_booking_by_item_id("acme", "AAMk-old") is None
+
+
+def test_the_item_id_index_holds_keys_only(client: Any) -> None:
+    indexes = client.describe_table(TableName=TABLE)["Table"]["GlobalSecondaryIndexes"]
+    [index] = [i for i in indexes if i["IndexName"] == keys.BOOKING_ITEM_INDEX]
+    assert index["KeySchema"] == [{"AttributeName": keys.BOOKING_ITEM_ATTRIBUTE, "KeyType": "HASH"}]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
 
 
 # Subscriptions ----------------------------------------------------------------------------

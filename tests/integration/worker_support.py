@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,7 +53,8 @@ class DeadlineExceeded(AssertionError):
     """A wait ran past its deadline; the message says what was still missing."""
 
 
-def wait_for(condition: Any, *, timeout: float = WAIT_S, interval: float = 0.1, what: str = "condition") -> Any:
+def wait_for(condition: Callable[[], object], *, timeout: float = WAIT_S, interval: float = 0.1,
+             what: str = "condition") -> object:
     """Poll `condition()` until it returns something truthy (returned), or fail at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -135,7 +136,8 @@ class WorkerStack:
         )
         for page in pages:
             for item in page["Items"]:
-                statuses[item["message_id"]["S"]] = (JobStatus(item["status"]["S"]), int(item["attempts"]["N"]))
+                status, attempts = JobStatus(item["status"]["S"]), int(item["attempts"]["N"])
+                statuses[item["message_id"]["S"]] = (status, attempts)
         return statuses
 
     def records(self, message_ids: Iterable[str]) -> dict[str, JobRecord | None]:
@@ -149,7 +151,8 @@ class WorkerStack:
             if record is not None and (record.status is status if status else record.status.is_final)
         )
 
-    def wait_until_final(self, message_ids: Iterable[str], *, timeout: float = WAIT_S) -> dict[str, JobRecord]:
+    def wait_until_final(self, message_ids: Iterable[str], *,
+                         timeout: float = WAIT_S) -> dict[str, JobRecord]:
         """Every job's record once all of them are final; fails naming the stragglers otherwise."""
         wanted = list(message_ids)
         deadline = time.monotonic() + timeout
@@ -167,11 +170,13 @@ class WorkerStack:
 
 def build_stack(sim: EwsSimulator, aws_endpoint: str) -> WorkerStack:
     """A fresh results table (its own name, so tests never see each other's records) and secrets."""
-    credentials = {"aws_access_key_id": FAKE_KEY_ID, "aws_secret_access_key": FAKE_SECRET}
-    dynamodb = boto3.client("dynamodb", endpoint_url=aws_endpoint, region_name=REGION, **credentials)
+    session = boto3.session.Session(
+        aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET, region_name=REGION
+    )
+    dynamodb = session.client("dynamodb", endpoint_url=aws_endpoint)
     table_name = f"ews-worker-{uuid.uuid4().hex[:8]}"
     create_table(dynamodb, table_name)
-    secrets = boto3.client("secretsmanager", endpoint_url=aws_endpoint, region_name=REGION, **credentials)
+    secrets = session.client("secretsmanager", endpoint_url=aws_endpoint)
     return WorkerStack(sim, aws_endpoint, table_name, DynamoDbStore(dynamodb, table_name), dynamodb, secrets)
 
 
@@ -236,7 +241,9 @@ def booked_events(sim: EwsSimulator, mailboxes: Iterable[str]) -> Counter[str]:
 
 def invitations(sim: EwsSimulator, attendee: str) -> Counter[str]:
     """Subject -> how many meeting requests an attendee's inbox holds."""
-    return Counter(item["subject"] for item in sim.inbox(attendee) if item.get("item_class") == MEETING_REQUEST)
+    return Counter(
+        item["subject"] for item in sim.inbox(attendee) if item.get("item_class") == MEETING_REQUEST
+    )
 
 
 def requests_by_caller(sim: EwsSimulator, caller: str) -> list[str]:
@@ -287,5 +294,5 @@ def listening(host: str, port: int) -> bool:
 
 def as_json(records: Mapping[str, JobRecord]) -> str:
     """Records in a readable form for assertion messages."""
-    return json.dumps({m: (r.actor_name, r.status.value, r.attempts, r.error_code) for m, r in records.items()},
-                      default=str, indent=1)
+    readable = {m: (r.actor_name, r.status.value, r.attempts, r.error_code) for m, r in records.items()}
+    return json.dumps(readable, default=str, indent=1)

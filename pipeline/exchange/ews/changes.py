@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from exchangelib import errors as ews
 from exchangelib.folders import Calendar, Root
+from exchangelib.services import GetItem
 
 from pipeline.exchange.ews.booking_stamp import BOOKING_KEY_FIELD
 from pipeline.exchange.ews.connection import LiveConnection
@@ -16,6 +17,15 @@ __all__ = ["calendar_folder_id", "read_changed_items"]
 _FIELDS = ("is_cancelled", "parent_folder_id", BOOKING_KEY_FIELD)
 
 
+class _GetChangedItems(GetItem):
+    """GetItem that answers an item this logon may not read with its error, like a missing one.
+
+    Plain GetItem raises ErrorAccessDenied for one item, failing the whole batch.
+    """
+
+    ERRORS_TO_CATCH_IN_RESPONSE = (*GetItem.ERRORS_TO_CATCH_IN_RESPONSE, ews.ErrorAccessDenied)
+
+
 def read_changed_items(live: LiveConnection, item_ids: Sequence[str]) -> list[ChangedItem | None]:
     """One GetItem for every id, in input order; None where the item no longer exists."""
     if not item_ids:
@@ -23,8 +33,9 @@ def read_changed_items(live: LiveConnection, item_ids: Sequence[str]) -> list[Ch
     # A locally built calendar (no request) only validates the field names for exchangelib.
     calendar = Calendar(root=Root(account=live.account))
     found: list[ChangedItem | None] = []
-    answers = live.account.fetch(
-        ids=[(item_id, None) for item_id in item_ids], folder=calendar, only_fields=list(_FIELDS)
+    fields = {path for path in calendar.normalize_fields(fields=list(_FIELDS)) if not path.field.is_attribute}
+    answers = _GetChangedItems(account=live.account).call(
+        items=[(item_id, None) for item_id in item_ids], additional_fields=fields, shape="IdOnly"
     )
     for answer in answers:
         if isinstance(answer, ews.ErrorItemNotFound | ews.ErrorAccessDenied):

@@ -8,6 +8,11 @@ from typing import Any
 
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 from pipeline.store.dynamodb.items import booking_from_item, iso
+from pipeline.store.dynamodb.keys import (
+    BOOKING_ITEM_ATTRIBUTE,
+    BOOKING_ITEM_INDEX,
+    booking_item,
+)
 from pipeline.store.dynamodb.keys import booking_key as _booking_key
 from pipeline.store.dynamodb.table import ConditionFailed, TableClient
 from pipeline.store.records import BookingRecord
@@ -18,6 +23,19 @@ __all__ = ["BookingTable"]
 def _not_found(integration_id: str, booking_key: str) -> PermanentError:
     return PermanentError(ErrorCode.BOOKING_NOT_FOUND,
                           f"no booking {booking_key!r} in integration {integration_id!r}")
+
+
+def _with_item_index(expression: str, values: dict[str, Any], integration_id: str,
+                     item_id: str) -> str:
+    """Extend a SET expression to keep the by-item-id index in step with item_id.
+
+    The index attribute exists only while there is an item id (a pending claim has none, and an
+    index key cannot be empty); a REMOVE clause follows the SET clause otherwise.
+    """
+    if item_id:
+        values[":booking_item"] = booking_item(integration_id, item_id)
+        return expression + f", {BOOKING_ITEM_ATTRIBUTE} = :booking_item"
+    return expression + f" REMOVE {BOOKING_ITEM_ATTRIBUTE}"
 
 
 class BookingTable:
@@ -42,6 +60,7 @@ class BookingTable:
             ":now": iso(booking.updated_at), ":cancelled": booking.cancelled,
             ":attendees": [email.lower() for email in booking.attendees],
         }
+        expression = _with_item_index(expression, values, booking.integration_id, booking.item_id)
         if booking.invites_sent_to:
             expression += " ADD invites_sent_to :invites"
             values[":invites"] = {email.lower() for email in booking.invites_sent_to}
@@ -59,6 +78,8 @@ class BookingTable:
             "claimed_by": booking.claimed_by or "", "updated_at": iso(booking.updated_at),
             "cancelled": booking.cancelled,
         }
+        if booking.item_id:
+            item[BOOKING_ITEM_ATTRIBUTE] = booking_item(booking.integration_id, booking.item_id)
         try:
             # A whole-item conditional put: one atomic write, never a half-made record to read.
             self.table.put(item, condition="attribute_not_exists(pk)")
@@ -75,14 +96,32 @@ class BookingTable:
         item = self.table.get(_booking_key(integration_id, booking_key))
         return None if item is None else booking_from_item(item)
 
+    def find_booking_by_item_id(self, integration_id: str, item_id: str) -> BookingRecord | None:
+        """The booking whose item id is item_id, or None.
+
+        The index is eventually consistent: each hit is read again (strongly consistent) and
+        kept only if the item id is still the booking's own.
+        """
+        if not item_id:
+            return None
+        for hit in self.table.query(BOOKING_ITEM_INDEX, BOOKING_ITEM_ATTRIBUTE,
+                                    booking_item(integration_id, item_id)):
+            item = self.table.get({"pk": hit["pk"], "sk": hit["sk"]})
+            if item is not None and item.get("item_id") == item_id:
+                return booking_from_item(item)
+        return None
+
     def update_booking_item(self, integration_id: str, booking_key: str, item_id: str,
                             change_key: str, now: datetime) -> BookingRecord:
+        values: dict[str, Any] = {":item_id": item_id, ":change_key": change_key, ":now": iso(now)}
+        expression = _with_item_index(
+            "SET item_id = :item_id, change_key = :change_key, updated_at = :now",
+            values, integration_id, item_id,
+        )
         try:
             return booking_from_item(self.table.update(
-                _booking_key(integration_id, booking_key),
-                "SET item_id = :item_id, change_key = :change_key, updated_at = :now",
-                condition="attribute_exists(pk)",
-                values={":item_id": item_id, ":change_key": change_key, ":now": iso(now)},
+                _booking_key(integration_id, booking_key), expression,
+                condition="attribute_exists(pk)", values=values,
             ))
         except ConditionFailed:
             raise _not_found(integration_id, booking_key) from None

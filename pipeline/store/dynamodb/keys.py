@@ -7,8 +7,11 @@ from typing import Any
 __all__ = [
     "ACTIVE_INDEX",
     "ACTIVE_PARTITION",
+    "BOOKING_ITEM_ATTRIBUTE",
+    "BOOKING_ITEM_INDEX",
     "TOKEN_INDEX",
     "TTL_ATTRIBUTE",
+    "booking_item",
     "booking_key",
     "create_table",
     "integration_key",
@@ -22,6 +25,10 @@ TTL_ATTRIBUTE = "expires_at"  # epoch seconds, on job records
 TOKEN_INDEX = "by_token_hash"  # token_hash -> subscription; sparse: only subscriptions have it
 ACTIVE_INDEX = "active_subscriptions"  # active_partition (set only while active), by last_seen_at
 ACTIVE_PARTITION = "ACTIVE"
+# booking_item (set only while a booking has an item id) -> booking; keys only, the store reads
+# the booking itself afterwards (consistently) to confirm the item id is still its own.
+BOOKING_ITEM_INDEX = "by_booking_item"
+BOOKING_ITEM_ATTRIBUTE = "booking_item"
 
 
 def job_key(message_id: str) -> dict[str, str]:
@@ -32,6 +39,11 @@ def job_key(message_id: str) -> dict[str, str]:
 def booking_key(integration_id: str, booking_key: str) -> dict[str, str]:
     """Key of a booking record."""
     return {"pk": f"BOOKING#{integration_id}#{booking_key}", "sk": "BOOKING"}
+
+
+def booking_item(integration_id: str, item_id: str) -> str:
+    """Value of a booking's BOOKING_ITEM_ATTRIBUTE: its Exchange item id, scoped to its integration."""
+    return f"BOOKING_ITEM#{integration_id}#{item_id}"
 
 
 def subscription_key(record_id: str) -> dict[str, str]:
@@ -55,7 +67,8 @@ def create_table(client: Any, table_name: str) -> None:
             BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[
                 {"AttributeName": name, "AttributeType": "S"}
-                for name in ("pk", "sk", "token_hash", "active_partition", "last_seen_at")
+                for name in ("pk", "sk", "token_hash", "active_partition", "last_seen_at",
+                             BOOKING_ITEM_ATTRIBUTE)
             ],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
                        {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -67,6 +80,9 @@ def create_table(client: Any, table_name: str) -> None:
                  "KeySchema": [{"AttributeName": "active_partition", "KeyType": "HASH"},
                                {"AttributeName": "last_seen_at", "KeyType": "RANGE"}],
                  "Projection": {"ProjectionType": "ALL"}},
+                {"IndexName": BOOKING_ITEM_INDEX,
+                 "KeySchema": [{"AttributeName": BOOKING_ITEM_ATTRIBUTE, "KeyType": "HASH"}],
+                 "Projection": {"ProjectionType": "KEYS_ONLY"}},
             ],
         )
     except client.exceptions.ResourceInUseException:

@@ -57,6 +57,9 @@ class DynamoDbStore(ResultsStore):
     def get_booking(self, integration_id: str, booking_key: str) -> BookingRecord | None:
         return self._bookings.get_booking(integration_id, booking_key)
 
+    def find_booking_by_item_id(self, integration_id: str, item_id: str) -> BookingRecord | None:
+        return self._bookings.find_booking_by_item_id(integration_id, item_id)
+
     def update_booking_item(self, integration_id: str, booking_key: str, item_id: str,
                             change_key: str, now: datetime) -> BookingRecord:
         return self._bookings.update_booking_item(integration_id, booking_key, item_id, change_key, now)

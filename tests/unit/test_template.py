@@ -1,0 +1,437 @@
+"""template.yaml: cfn-lint clean, and in step with the code it deploys where cfn-lint cannot see.
+
+cfn-lint does not flag a misspelt ReportBatchItemFailures, an invalid runtime, a FIFO batch size
+above 10 or an unknown HTTP method (../shared/FACTS.md), nor does it know what the code expects:
+handlers, environment variables, the table's shape, retry counts and timeouts. These tests do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.shared import constants as powertools_constants
+from cfnlint.decode.cfn_yaml import load as load_cfn_yaml
+from moto import mock_aws
+
+import pipeline.lambda_runtime
+from pipeline.config import ENVIRONMENT_VARIABLES, PipelineConfig
+from pipeline.lambda_runtime import DEFAULT_MAX_RECEIVE_COUNT
+from pipeline.observability import NAMESPACE, SERVICE
+from pipeline.sqs.connection import parse_sqs_url
+from pipeline.sqs.queue import dead_letter_queue_name, fifo_queue_name
+from pipeline.store.dynamodb.keys import create_table
+from pipeline.subscriptions import callback_url
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+FUNCTION = "AWS::Serverless::Function"
+# Lambda's Python runtimes that are not deprecated (November 2026), at or above requires-python.
+PYTHON_RUNTIMES = {"python3.11", "python3.12", "python3.13"}
+FIFO_MAX_BATCH_SIZE = 10
+# AWS: a queue's visibility timeout at least six times the function's timeout for SQS sources.
+VISIBILITY_FACTOR = 6
+EWS_MAX_CONCURRENCY = 27
+EXPECTED_HANDLERS = {
+    "JobsFunction": "handlers.jobs.lambda_handler",
+    "CallbacksFunction": "handlers.callbacks.lambda_handler",
+    "RenewalsFunction": "handlers.renewals.lambda_handler",
+}
+# Values of pseudo parameters when resolving the template by hand.
+PSEUDO = {
+    "AWS::StackName": "ews",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+@cache
+def _template() -> dict[str, Any]:
+    loaded: dict[str, Any] = load_cfn_yaml(str(TEMPLATE))
+    return loaded
+
+
+def resources(kind: str | None = None) -> dict[str, dict[str, Any]]:
+    """The template's resources by logical id, optionally only those of one type."""
+    found: dict[str, dict[str, Any]] = _template()["Resources"]
+    return {name: r for name, r in found.items() if kind is None or r["Type"] == kind}
+
+
+def properties(logical_id: str) -> dict[str, Any]:
+    """A resource's Properties."""
+    props: dict[str, Any] = _template()["Resources"][logical_id]["Properties"]
+    return props
+
+
+def parameter(name: str) -> dict[str, Any]:
+    """A parameter's declaration."""
+    declared: dict[str, Any] = _template()["Parameters"][name]
+    return declared
+
+
+def default(name: str) -> int | str:
+    """A parameter's default, as a number for Number parameters."""
+    declared = parameter(name)
+    value = declared["Default"]
+    return int(value) if declared["Type"] == "Number" else str(value)
+
+
+def function_setting(logical_id: str, key: str) -> Any:
+    """A function property, falling back to Globals.Function (as SAM does)."""
+    own = properties(logical_id)
+    return own[key] if key in own else _template()["Globals"]["Function"][key]
+
+
+def environment(logical_id: str) -> dict[str, Any]:
+    """A function's environment variables: Globals' merged with its own (as SAM does)."""
+    merged = dict(_template()["Globals"]["Function"].get("Environment", {}).get("Variables", {}))
+    merged.update(properties(logical_id).get("Environment", {}).get("Variables", {}))
+    return merged
+
+
+def resolve(value: Any, overrides: Mapping[str, int | str] | None = None) -> Any:
+    """Evaluate the intrinsic functions in `value` with parameter defaults (or `overrides`).
+
+    A Ref to a resource becomes its logical id and a GetAtt `Logical.Attribute`: placeholders good
+    enough for checking values' shapes.
+    """
+    overrides = overrides or {}
+
+    def ref(name: str) -> str:
+        if name in overrides:
+            return str(overrides[name])
+        if name in PSEUDO:
+            return PSEUDO[name]
+        if name in _template()["Parameters"]:
+            return str(default(name))
+        return name
+
+    if isinstance(value, list):
+        return [resolve(item, overrides) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"}:
+        return ref(value["Ref"])
+    if set(value) == {"Fn::GetAtt"}:
+        target = value["Fn::GetAtt"]
+        return ".".join(target) if isinstance(target, list) else str(target)
+    if set(value) == {"Fn::FindInMap"}:
+        mapping, top, second = (str(resolve(part, overrides)) for part in value["Fn::FindInMap"])
+        return _template()["Mappings"][mapping][top][second]
+    if set(value) == {"Fn::Sub"}:
+        text = value["Fn::Sub"]
+        assert isinstance(text, str), "only the one-argument form of Fn::Sub is used"
+        return re.sub(r"\$\{([^}!]+)\}", lambda m: ref(m.group(1)), text)
+    return {key: resolve(item, overrides) for key, item in value.items()}
+
+
+def events(logical_id: str, kind: str) -> list[dict[str, Any]]:
+    """A function's event sources of one type (SQS, HttpApi, Schedule), their Properties."""
+    found = properties(logical_id).get("Events", {}).values()
+    return [event["Properties"] for event in found if event["Type"] == kind]
+
+
+def policy_statements(logical_id: str) -> Iterator[dict[str, Any]]:
+    """The inline statements of a function's Policies (not SAM policy templates)."""
+    for policy in properties(logical_id).get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:
+            yield from policy["Statement"]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# -- cfn-lint ----------------------------------------------------------------------------------
+
+
+def _lint(path: Path) -> list[str]:
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(path, config=ManualArgs(regions=["us-east-1"]))
+    return [f"{m.rule.id} {m.rule.severity} line {m.linenumber}: {m.message}" for m in matches
+            if m.rule.severity in ("error", "warning")]
+
+
+def test_cfn_lint_finds_no_error_or_warning() -> None:
+    assert _lint(TEMPLATE) == []
+
+
+def test_cfn_lint_as_called_here_does_report_problems(tmp_path: Path) -> None:
+    # Guards the test above against a lint call that silently checks nothing.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n"
+        "    Properties:\n      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt Missing.Arn\n"
+    )
+
+    assert any(" error " in problem for problem in _lint(broken))
+
+
+# -- functions ---------------------------------------------------------------------------------
+
+
+def test_the_three_functions_point_at_real_handlers() -> None:
+    functions = resources(FUNCTION)
+    handlers = {name: properties(name)["Handler"] for name in functions}
+
+    assert handlers == EXPECTED_HANDLERS
+    for handler in handlers.values():
+        module_name, _, attribute = handler.rpartition(".")
+        entry_point = getattr(importlib.import_module(module_name), attribute)
+        assert callable(entry_point)
+        assert list(inspect.signature(entry_point).parameters) == ["event", "context"]
+
+
+def test_functions_run_on_a_current_python_runtime() -> None:
+    for name in resources(FUNCTION):
+        assert function_setting(name, "Runtime") in PYTHON_RUNTIMES
+
+
+def test_functions_are_built_by_the_makefile() -> None:
+    # BuildMethod makefile: `sam build` runs `make build-<LogicalId>` in the CodeUri folder.
+    makefile = ROOT / "Makefile"
+    assert makefile.is_file(), "template.yaml builds with Metadata BuildMethod makefile: add the Makefile"
+    targets = set(re.findall(r"^([A-Za-z0-9_ -]+):", makefile.read_text(), re.MULTILINE))
+    declared = {target for line in targets for target in line.split()}
+    for name, resource in resources(FUNCTION).items():
+        assert resource.get("Metadata", {}).get("BuildMethod") == "makefile"
+        assert function_setting(name, "CodeUri") == "."
+        assert f"build-{name}" in declared
+
+
+def test_jobs_function_takes_fifo_batches_and_reports_partial_failures() -> None:
+    [sqs] = events("JobsFunction", "SQS")
+
+    assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert sqs["Queue"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+    assert properties("JobsQueue")["FifoQueue"] is True
+    assert sqs["BatchSize"] == {"Ref": "BatchSize"}
+    assert 1 <= int(parameter("BatchSize")["MinValue"]) <= default("BatchSize")
+    assert default("BatchSize") <= int(parameter("BatchSize")["MaxValue"]) <= FIFO_MAX_BATCH_SIZE
+    # FIFO event sources take no batching window.
+    assert "MaximumBatchingWindowInSeconds" not in sqs
+
+
+def test_jobs_concurrency_is_capped_below_exchanges_limit_by_default() -> None:
+    [sqs] = events("JobsFunction", "SQS")
+
+    assert sqs["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaximumConcurrency"}}
+    # SQS event sources accept 2 to 1000.
+    assert int(parameter("MaximumConcurrency")["MinValue"]) >= 2
+    assert int(parameter("MaximumConcurrency")["MaxValue"]) <= 1000
+    assert 2 <= int(default("MaximumConcurrency")) < EWS_MAX_CONCURRENCY
+
+
+def test_callbacks_function_answers_post_on_the_path_exchange_is_given() -> None:
+    [http] = events("CallbacksFunction", "HttpApi")
+
+    assert http["Method"] == "POST"
+    assert http["PayloadFormatVersion"] == "2.0"
+    # The URL subscribe_mailbox hands Exchange, with the token as the path parameter.
+    assert callback_url("https://api.example", "{token}") == "https://api.example" + http["Path"]
+    # Below the HTTP API's 30 s integration timeout.
+    assert int(properties("CallbacksFunction")["Timeout"]) < 30
+
+
+def test_renewals_function_runs_on_a_schedule() -> None:
+    [schedule] = events("RenewalsFunction", "Schedule")
+
+    assert re.fullmatch(r"rate\(\d+ minutes?\)", schedule["Schedule"])
+    assert not properties("RenewalsFunction").get("Events", {}).keys() - {"Renewals"}
+
+
+# -- environment -------------------------------------------------------------------------------
+
+
+def _variables_read_by_the_pipeline() -> set[str]:
+    names = {name for names in ENVIRONMENT_VARIABLES.values() for name in names}
+    # Read by pipeline.lambda_runtime itself, beside PipelineConfig.
+    assert '"PIPELINE_MAX_RECEIVE_COUNT"' in inspect.getsource(pipeline.lambda_runtime)
+    return names | {"PIPELINE_MAX_RECEIVE_COUNT"}
+
+
+def _powertools_variables() -> set[str]:
+    return {value for value in vars(powertools_constants).values()
+            if isinstance(value, str) and re.fullmatch(r"POWERTOOLS_[A-Z_]+", value)}
+
+
+def test_every_variable_set_is_one_the_code_reads() -> None:
+    known = _variables_read_by_the_pipeline() | _powertools_variables()
+    for name in resources(FUNCTION):
+        assert set(environment(name)) <= known, name
+
+
+def test_every_function_finds_the_table_and_the_jobs_queue() -> None:
+    for name in resources(FUNCTION):
+        env = environment(name)
+        assert env["PIPELINE_TABLE"] == {"Ref": "ResultsTable"}
+        assert env["PIPELINE_BROKER"] == {"Fn::Sub": "sqs://${JobsQueue.QueueName}"}
+        assert env["POWERTOOLS_SERVICE_NAME"] == SERVICE
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == NAMESPACE
+
+
+def test_the_broker_url_names_the_jobs_queue() -> None:
+    queue_name = resolve(properties("JobsQueue")["QueueName"])
+    env = environment("JobsFunction")
+    broker_url = str(resolve(env["PIPELINE_BROKER"])).replace("JobsQueue.QueueName", queue_name)
+
+    assert parse_sqs_url(broker_url) == (queue_name, {})
+
+
+def test_jobs_function_knows_its_timeout_receive_count_and_callback_url() -> None:
+    env = environment("JobsFunction")
+
+    assert properties("JobsFunction")["Timeout"] == {"Ref": "JobTimeoutSeconds"}
+    assert env["PIPELINE_JOB_TIMEOUT"] == {"Ref": "JobTimeoutSeconds"}
+    assert env["PIPELINE_MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
+    callback_base_url = resolve(env["PIPELINE_CALLBACK_URL"])
+    assert callback_base_url == resolve(_template()["Outputs"]["CallbackBaseUrl"]["Value"])
+    assert callback_base_url.startswith("https://ServerlessHttpApi.execute-api.")
+
+
+def test_the_functions_configuration_validates_with_the_defaults() -> None:
+    for name in resources(FUNCTION):
+        env = {key: str(value) for key, value in resolve(environment(name)).items()}
+
+        config = PipelineConfig.from_env(env)
+
+        assert config.job_timeout_seconds == default("JobTimeoutSeconds")
+
+
+@pytest.mark.parametrize("job_timeout", parameter("JobTimeoutSeconds")["AllowedValues"])
+def test_every_allowed_job_timeout_gives_a_valid_configuration_and_queue(job_timeout: str) -> None:
+    # Given the longest EWS timeout the template allows
+    overrides = {"JobTimeoutSeconds": job_timeout,
+                 "EwsTimeoutSeconds": parameter("EwsTimeoutSeconds")["MaxValue"]}
+
+    # When the jobs function and its queue are resolved with this job timeout
+    env = {key: str(value) for key, value in resolve(environment("JobsFunction"), overrides).items()}
+    visibility_timeout = int(resolve(properties("JobsQueue")["VisibilityTimeout"], overrides))
+
+    # Then the function's configuration holds and SQS hides a batch for six of its timeouts
+    config = PipelineConfig.from_env(env)
+    assert config.job_timeout_seconds == int(job_timeout) <= 900
+    assert visibility_timeout >= VISIBILITY_FACTOR * int(job_timeout)
+    assert visibility_timeout <= 43_200  # SQS's limit
+
+
+def test_defaults_match_the_code() -> None:
+    defaults = PipelineConfig()
+
+    assert default("JobTimeoutSeconds") == defaults.job_timeout_seconds
+    assert default("EwsTimeoutSeconds") == defaults.ews_timeout_seconds
+    assert default("MaxReceiveCount") == DEFAULT_MAX_RECEIVE_COUNT
+
+
+# -- queues ------------------------------------------------------------------------------------
+
+
+def test_jobs_queue_is_fifo_with_a_fifo_dead_letter_queue() -> None:
+    queue, dlq = properties("JobsQueue"), properties("JobsDeadLetterQueue")
+
+    for props in (queue, dlq):
+        assert props["FifoQueue"] is True
+        assert props["ContentBasedDeduplication"] is False  # the broker sets MessageDeduplicationId
+    queue_name, dlq_name = resolve(queue["QueueName"]), resolve(dlq["QueueName"])
+    assert queue_name == fifo_queue_name(queue_name) == "ews-jobs.fifo"
+    assert dlq_name == dead_letter_queue_name(queue_name)
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": {"Ref": "MaxReceiveCount"},
+    }
+    # Dead letters outlive the jobs queue's messages, for operators to redrive them.
+    assert int(dlq["MessageRetentionPeriod"]) > int(queue["MessageRetentionPeriod"])
+
+
+# -- table -------------------------------------------------------------------------------------
+
+
+def _table_shape(table: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "KeySchema": table["KeySchema"],
+        "AttributeDefinitions": sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]),
+        "GlobalSecondaryIndexes": sorted(
+            ({k: index[k] for k in ("IndexName", "KeySchema", "Projection")}
+             for index in table.get("GlobalSecondaryIndexes", [])),
+            key=lambda index: index["IndexName"],
+        ),
+    }
+
+
+def _created_table() -> tuple[dict[str, Any], dict[str, Any]]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(client, "shape")
+        return client.describe_table(TableName="shape")["Table"], client.describe_time_to_live(
+            TableName="shape"
+        )["TimeToLiveDescription"]
+
+
+def test_table_has_the_shape_create_table_gives() -> None:
+    created, ttl = _created_table()
+    declared = resolve(properties("ResultsTable"))
+
+    assert _table_shape(declared) == _table_shape(created)
+    assert declared["BillingMode"] == created["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert declared["TimeToLiveSpecification"] == {"AttributeName": ttl["AttributeName"], "Enabled": True}
+    assert declared["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert declared["SSESpecification"]["SSEEnabled"] is True
+    assert resources()["ResultsTable"]["DeletionPolicy"] == "Retain"
+
+
+# -- permissions and alarms --------------------------------------------------------------------
+
+
+def test_only_the_jobs_function_reads_secrets_and_only_under_the_prefix() -> None:
+    for name in resources(FUNCTION):
+        granted = [s for s in policy_statements(name)
+                   if any(str(a).startswith("secretsmanager:") for a in as_list(s["Action"]))]
+        if name != "JobsFunction":
+            assert granted == [], name
+            continue
+        [statement] = granted
+        assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
+        assert resolve(statement["Resource"]) == (
+            f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{default('SecretsPrefix')}*"
+        )
+
+
+def test_functions_that_enqueue_may_send_to_the_jobs_queue() -> None:
+    for name in resources(FUNCTION):
+        sends = [s for s in policy_statements(name) if "sqs:SendMessage" in as_list(s["Action"])]
+        assert {"Fn::GetAtt": ["JobsQueue", "Arn"]} in [s["Resource"] for s in sends], name
+    jobs = {resolve(s["Resource"]): set(as_list(s["Action"])) for s in policy_statements("JobsFunction")
+            if str(as_list(s["Action"])[0]).startswith("sqs:")}
+    assert {"sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"} <= jobs["JobsQueue.Arn"]
+    assert "sqs:SendMessage" in jobs["JobsDeadLetterQueue.Arn"]
+
+
+def test_alarms_watch_the_dead_letter_queue_and_the_jobs_function() -> None:
+    alarms = {name: resolve(r["Properties"]) for name, r in resources("AWS::CloudWatch::Alarm").items()}
+    watched = {(a["Namespace"], a["MetricName"], a["Dimensions"][0]["Value"]) for a in alarms.values()}
+
+    assert watched == {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "JobsDeadLetterQueue.QueueName"),
+        ("AWS/Lambda", "Errors", "JobsFunction"),
+    }
+    for alarm in alarms.values():
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_outputs_name_what_operators_and_upstream_apps_need() -> None:
+    outputs = _template()["Outputs"]
+
+    assert {"CallbackBaseUrl", "JobsQueueUrl", "DeadLetterQueueUrl", "ResultsTableName"} <= set(outputs)
+    assert outputs["JobsQueueUrl"]["Value"] == {"Ref": "JobsQueue"}
+    assert outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": "JobsDeadLetterQueue"}
+    assert outputs["ResultsTableName"]["Value"] == {"Ref": "ResultsTable"}
