@@ -19,7 +19,7 @@ from types import FrameType
 
 import dramatiq
 
-from pipeline.actors import declare_actors
+from pipeline.actors import JOBS_QUEUE, declare_actors
 from pipeline.broker import build_broker
 from pipeline.config import PipelineConfig
 from pipeline.runtime import Runtime
@@ -30,17 +30,20 @@ __all__ = ["WorkerProcess", "run_worker"]
 
 
 class WorkerProcess:
-    """One process's broker, actors and dramatiq Worker, configured from a PipelineConfig."""
+    """One process's broker, actors and dramatiq Worker, configured from a PipelineConfig.
+
+    `queue_name` is the dramatiq queue the actors read (tests on a shared broker use their own).
+    """
 
     def __init__(self, config: PipelineConfig, *, threads: int | None = None,
-                 runtime: Runtime | None = None) -> None:
+                 runtime: Runtime | None = None, queue_name: str = JOBS_QUEUE) -> None:
         self.config = config
         # The time limit is the job timeout that sizes the table's lease: a job past it is cut
         # short and retried, never still running when a redelivery takes it over.
         self.time_limit_ms = config.job_timeout_seconds * 1000
         self.broker = build_broker(config.broker_url, time_limit_ms=self.time_limit_ms)
         self._runtime = runtime
-        self.actors = declare_actors(self.broker, self.runtime)
+        self.actors = declare_actors(self.broker, self.runtime, queue_name)
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads or config.worker_concurrency)
 
     def runtime(self) -> Runtime:

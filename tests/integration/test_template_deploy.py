@@ -6,6 +6,7 @@ path needs (queues, table, roles, functions, the event source mapping, the sched
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import zipfile
@@ -207,9 +208,10 @@ def test_renewals_function_runs_every_five_minutes(deployed: Deployed) -> None:
 
 
 def _document(document: dict[str, Any] | str) -> dict[str, Any]:
-    # boto3 decodes a policy document to a dict, unless it fails to and leaves the URL-encoded text.
+    # boto3 decodes a JSON policy document to a dict; moto's CloudFormation stores some policies
+    # as the repr of a Python dict, which boto3 leaves as text.
     if isinstance(document, str):
-        decoded: dict[str, Any] = json.loads(unquote(document))
+        decoded: dict[str, Any] = ast.literal_eval(unquote(document))
         return decoded
     return document
 

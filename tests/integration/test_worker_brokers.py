@@ -5,7 +5,6 @@ than the server's BackOffMilliseconds, and a permanent error that is never retri
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -31,9 +30,11 @@ from tests.integration.worker_support import (
     booked_events,
     booking,
     build_stack,
+    delete_queue,
     free_busy,
     invitations,
     send,
+    test_queue_name,
 )
 
 BROKERS = ["redis", "rabbitmq", "sqs"]
@@ -52,33 +53,29 @@ def stack(sim: EwsSimulator, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 
 @pytest.fixture(params=BROKERS)
 def broker_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "redis":
-        # A namespace of its own: other tests on this Redis never see these messages.
-        return f"{request.getfixturevalue('redis_url')}?namespace=ews-test-{uuid.uuid4().hex[:8]}"
-    if request.param == "rabbitmq":
-        url: str = request.getfixturevalue("amqp_url")
-        return url
-    sqs: str = request.getfixturevalue("sqs_url")
-    return sqs
+    fixture = {"redis": "redis_url", "rabbitmq": "amqp_url", "sqs": "sqs_url"}[request.param]
+    url: str = request.getfixturevalue(fixture)
+    return url
 
 
 @pytest.fixture
 def worker(stack: WorkerStack, broker_url: str) -> Iterator[WorkerProcess]:
-    """A started worker with 4 threads; stopped gracefully after the test."""
+    """A started worker with 4 threads on a queue of the test's own; stopped gracefully after."""
     config = stack.config(broker_url, worker_concurrency=4)
     runtime = Runtime.from_config(config)
-    process = WorkerProcess(config, threads=4, runtime=runtime)
-    # RabbitMQ's queues are shared by name: drop what an earlier, interrupted run left there.
-    process.broker.flush_all()
+    queue_name = test_queue_name()
+    process = WorkerProcess(config, threads=4, runtime=runtime, queue_name=queue_name)
     process.start()
     yield process
     process.stop(timeout_ms=20_000)
+    delete_queue(process.broker, queue_name)
     runtime.gateways.close_all()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
 def client(worker: WorkerProcess) -> PipelineClient:
-    return PipelineClient(worker.broker)
+    queue_name = next(iter(worker.actors.values())).queue_name
+    return PipelineClient(worker.broker, queue_name=queue_name)
 
 
 def test_bookings_and_free_busy_jobs_run_to_success(

@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
 
 from infra.ewssim import EwsSimulator
 from pipeline.client import PipelineClient
@@ -283,6 +286,21 @@ def log_tail(log_path: Path, lines: int = 40) -> str:
     if not log_path.exists():
         return "(no log)"
     return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def test_queue_name() -> str:
+    """A dramatiq queue of the test's own, so that runs sharing a Redis or RabbitMQ never meet."""
+    return f"ews-test-{uuid.uuid4().hex[:8]}"
+
+
+def delete_queue(broker: dramatiq.Broker, queue_name: str) -> None:
+    """Remove a test's queue (with its delay and dead-letter queues) from a shared server."""
+    if isinstance(broker, RabbitmqBroker):
+        for name in (queue_name, f"{queue_name}.DQ", f"{queue_name}.XQ"):
+            broker.channel.queue_delete(name)
+    elif isinstance(broker, RedisBroker):
+        for key in broker.client.scan_iter(f"{broker.namespace}:{queue_name}*"):
+            broker.client.delete(key)
 
 
 def listening(host: str, port: int) -> bool:

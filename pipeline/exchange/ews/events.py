@@ -162,6 +162,7 @@ def update_event(
 
     AlwaysOverwrite: every attendee response touches the organiser's item, so a change key from
     before the invitations were answered is usually stale; the job's own fields still win.
+    A moved start or end is shown in changes.time_zone, or in UTC when the job names none.
     """
     item = CalendarItem(account=live.account, id=ref.item_id, changekey=ref.change_key)
     names = [LAST_UPDATE_FIELD]
