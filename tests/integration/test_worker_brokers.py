@@ -33,8 +33,8 @@ from tests.integration.worker_support import (
     delete_queue,
     free_busy,
     invitations,
+    own_queue_name,
     send,
-    test_queue_name,
 )
 
 BROKERS = ["redis", "rabbitmq", "sqs"]
@@ -63,12 +63,12 @@ def worker(stack: WorkerStack, broker_url: str) -> Iterator[WorkerProcess]:
     """A started worker with 4 threads on a queue of the test's own; stopped gracefully after."""
     config = stack.config(broker_url, worker_concurrency=4)
     runtime = Runtime.from_config(config)
-    queue_name = test_queue_name()
+    queue_name = own_queue_name()
     process = WorkerProcess(config, threads=4, runtime=runtime, queue_name=queue_name)
     process.start()
     yield process
     process.stop(timeout_ms=20_000)
-    delete_queue(process.broker, queue_name)
+    delete_queue(broker_url, queue_name)
     runtime.gateways.close_all()  # type: ignore[attr-defined]
 
 

@@ -18,12 +18,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, urlparse
 
 import pytest
+import redis
 
 from infra.ewssim import EwsSimulator
 from pipeline.broker import build_broker
 from pipeline.client import PipelineClient
+from pipeline.config import LEASE_MARGIN_SECONDS
 from pipeline.store.records import JobStatus
 from tests.integration.brokers import AMQP_URL, REDIS_URL, require_broker
 from tests.integration.moto_server import FAKE_KEY_ID, FAKE_SECRET, REGION, moto_endpoint  # noqa: F401
@@ -55,8 +58,8 @@ ATTENDEES = {ALICE: [BOB, ROOM_A], BOB: [CAROL], CAROL: [ALICE, BOB]}
 WRITE_LATENCY_MS = (50, 100)
 # Stop the first worker once this many jobs have succeeded (of 2 per booking).
 STOP_AFTER_SUCCEEDED = 8
-# A killed worker's in-flight jobs wait out their lease (job timeout + the config's 60 s margin).
-TAKEOVER_DEADLINE_S = SHORT_JOB_TIMEOUT_S + 60 + 40
+# A killed worker's in-flight jobs wait out their lease (job timeout + margin) before a takeover.
+TAKEOVER_DEADLINE_S = SHORT_JOB_TIMEOUT_S + LEASE_MARGIN_SECONDS + 40
 BROKER_SERVERS = {"redis": ("Redis", "127.0.0.1", 6379), "rabbitmq": ("RabbitMQ", "127.0.0.1", 5672)}
 
 
@@ -85,6 +88,18 @@ class Batch:
     keys: list[str]
     message_ids: list[str]
     attendees: dict[str, list[str]]  # booking key -> who is invited
+
+
+def forget_redis_namespace(url: str) -> None:
+    """Delete the keys of a test's Redis namespace (queues, acks, heartbeats) once it is done."""
+    query = dict(parse_qsl(urlparse(url).query))
+    if url.startswith("redis") and "namespace" in query:
+        client = redis.Redis.from_url(url.split("?", 1)[0])
+        try:
+            for key in client.scan_iter(f"{query['namespace']}:*"):
+                client.delete(key)
+        finally:
+            client.close()
 
 
 def clear_queue(url: str) -> None:
@@ -167,6 +182,7 @@ def interrupted_run(
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
+        forget_redis_namespace(url)
 
 
 def assert_every_job_succeeded_exactly_once(outcome: Outcome) -> None:

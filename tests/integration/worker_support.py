@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import dramatiq
+import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
 
 from infra.ewssim import EwsSimulator
 from pipeline.client import PipelineClient
@@ -288,19 +287,30 @@ def log_tail(log_path: Path, lines: int = 40) -> str:
     return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def test_queue_name() -> str:
+def own_queue_name() -> str:
     """A dramatiq queue of the test's own, so that runs sharing a Redis or RabbitMQ never meet."""
     return f"ews-test-{uuid.uuid4().hex[:8]}"
 
 
-def delete_queue(broker: dramatiq.Broker, queue_name: str) -> None:
-    """Remove a test's queue (with its delay and dead-letter queues) from a shared server."""
-    if isinstance(broker, RabbitmqBroker):
-        for name in (queue_name, f"{queue_name}.DQ", f"{queue_name}.XQ"):
-            broker.channel.queue_delete(name)
-    elif isinstance(broker, RedisBroker):
-        for key in broker.client.scan_iter(f"{broker.namespace}:{queue_name}*"):
-            broker.client.delete(key)
+def delete_queue(broker_url: str, queue_name: str) -> None:
+    """Remove a test's queue (with its delay and dead-letter queues) from a shared Redis or RabbitMQ,
+    through a broker of its own (a stopped worker's broker is closed)."""
+    scheme = broker_url.split("://", 1)[0]
+    if scheme in ("amqp", "amqps"):
+        cleaner = RabbitmqBroker(url=broker_url)
+        try:
+            for name in (queue_name, f"{queue_name}.DQ", f"{queue_name}.XQ"):
+                cleaner.channel.queue_delete(name)
+        finally:
+            cleaner.close()
+    elif scheme in ("redis", "rediss"):
+        client = redis.Redis.from_url(broker_url)
+        try:
+            # dramatiq's default namespace; the message hashes and acks sets are named after the queue.
+            for key in client.scan_iter(f"dramatiq:*{queue_name}*"):
+                client.delete(key)
+        finally:
+            client.close()
 
 
 def listening(host: str, port: int) -> bool:
