@@ -26,11 +26,9 @@ from pipeline.contract import (
     SendInviteKwargs,
     describe_validation_error,
 )
+from pipeline.contract.message import JOBS_QUEUE
 
 __all__ = ["JOBS_QUEUE", "InvalidJob", "PipelineClient"]
-
-# The queue the workers read; pipeline.actors declares its actors on it (kept equal by a test).
-JOBS_QUEUE = "ews-jobs"
 
 
 class InvalidJob(ValueError):

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from pipeline.actors import JOBS_QUEUE as ACTORS_QUEUE
 from pipeline.client import JOBS_QUEUE, InvalidJob, PipelineClient
 from pipeline.contract import CancelEventKwargs, JobMessage, SendInviteKwargs
 
@@ -25,10 +24,6 @@ CREATE: dict[str, Any] = {
 @pytest.fixture
 def client() -> PipelineClient:
     return PipelineClient(StubBroker())
-
-
-def test_messages_go_to_the_queue_the_workers_read() -> None:
-    assert JOBS_QUEUE == ACTORS_QUEUE
 
 
 def test_a_message_carries_validated_normalised_kwargs(client: PipelineClient) -> None:
