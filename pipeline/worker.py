@@ -22,6 +22,7 @@ import dramatiq
 from pipeline.actors import JOBS_QUEUE, declare_actors
 from pipeline.broker import build_broker
 from pipeline.config import PipelineConfig
+from pipeline.observability import configure_logging
 from pipeline.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ def _shared_runtime(config: PipelineConfig) -> Runtime:
 def run_worker(processes: int = 1, threads: int = 8) -> int:
     """Run workers until SIGTERM/SIGINT; more than one process runs as child processes."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The pipeline's own lines as structured JSON with the job's correlation id, as in Lambda.
+    configure_logging()
     if processes > 1:
         return _run_children(processes, threads)
     process = WorkerProcess(PipelineConfig.from_env(), threads=threads)

@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
@@ -37,6 +38,7 @@ from tests.integration.worker_support import (
     ROOM_A,
     SHORT_JOB_TIMEOUT_S,
     WAIT_S,
+    JobState,
     WorkerStack,
     book,
     booked_events,
@@ -52,12 +54,15 @@ from tests.integration.worker_support import (
 from tests.seed import standard_org
 
 THREADS = 4
-BOOKINGS_PER_ORGANISER = 10
+BOOKINGS_PER_ORGANISER = 8
 ATTENDEES = {ALICE: [BOB, ROOM_A], BOB: [CAROL], CAROL: [ALICE, BOB]}
-# Slow writes keep jobs in flight when the worker dies.
-WRITE_LATENCY_MS = (50, 100)
+# Slow writes keep jobs in flight when the worker stops; sending invitations is the slowest.
+CREATE_LATENCY_MS = (50, 100)
+INVITE_LATENCY_MS = 400
+# A send_invite that began this recently is still waiting for its UpdateItem (table reads first).
+IN_EWS_CALL_WITHIN = timedelta(milliseconds=250)
 # Stop the first worker once this many jobs have succeeded (of 2 per booking).
-STOP_AFTER_SUCCEEDED = 8
+STOP_AFTER_SUCCEEDED = 6
 # A killed worker's in-flight jobs wait out their lease (job timeout + margin) before a takeover.
 TAKEOVER_DEADLINE_S = SHORT_JOB_TIMEOUT_S + LEASE_MARGIN_SECONDS + 40
 BROKER_SERVERS = {"redis": ("Redis", "127.0.0.1", 6379), "rabbitmq": ("RabbitMQ", "127.0.0.1", 5672)}
@@ -131,7 +136,7 @@ class Outcome:
     succeeded_before_stop: int
     running_at_stop: int
     exit_codes: list[int]
-    statuses: dict[str, tuple[JobStatus, int]]
+    states: dict[str, JobState]
     events: Counter[str]
     invitations: dict[str, Counter[str]]
     worker_logs: str
@@ -154,15 +159,21 @@ def interrupted_run(
         batch = enqueue_bookings(url, integration_id, tag)
 
         def mid_batch() -> bool:
-            # Some jobs done and at least one in flight: a kill now leaves that one running.
-            statuses = Counter(status for status, _ in stack.job_statuses().values())
-            return statuses[JobStatus.SUCCEEDED] >= STOP_AFTER_SUCCEEDED and statuses[JobStatus.RUNNING] >= 1
+            # Some jobs done, and a send_invite that began so recently that it is still waiting
+            # for its (slow) UpdateItem: the signal lands while it is talking to Exchange.
+            states = stack.job_states().values()
+            recently = datetime.now(UTC) - IN_EWS_CALL_WITHIN
+            return sum(s.status is JobStatus.SUCCEEDED for s in states) >= STOP_AFTER_SUCCEEDED and any(
+                s.status is JobStatus.RUNNING and s.actor_name == "send_invite"
+                and s.started_at is not None and s.started_at > recently
+                for s in states
+            )
 
         wait_for(mid_batch, what=f"{tag}: mid-batch", interval=0.02)
         first.send_signal(stop_signal)
         first_exit = first.wait(timeout=60)
         on_stopped()
-        at_stop = Counter(status for status, _ in stack.job_statuses().values())
+        at_stop = Counter(state.status for state in stack.job_states().values())
         second = spawn_worker(env, log_path, threads=THREADS)
         deadline = TAKEOVER_DEADLINE_S if stop_signal is signal.SIGKILL else WAIT_S
         stack.wait_until_final(batch.message_ids, timeout=deadline)
@@ -172,7 +183,7 @@ def interrupted_run(
             succeeded_before_stop=at_stop[JobStatus.SUCCEEDED],
             running_at_stop=at_stop[JobStatus.RUNNING],
             exit_codes=[first_exit, second_exit],
-            statuses=stack.job_statuses(),
+            states=stack.job_states(),
             events=booked_events(stack.sim, ATTENDEES),
             invitations={person: invitations(stack.sim, person) for person in (ALICE, BOB, CAROL, ROOM_A)},
             worker_logs=log_tail(log_path),
@@ -189,8 +200,8 @@ def assert_every_job_succeeded_exactly_once(outcome: Outcome) -> None:
     batch = outcome.batch
     context = f"\n--- worker log ---\n{outcome.worker_logs}"
     # No job record beyond the batch's, and each of the batch's succeeded.
-    assert sorted(outcome.statuses) == sorted(batch.message_ids), context
-    failed = {m: s for m, s in outcome.statuses.items() if s[0] is not JobStatus.SUCCEEDED}
+    assert sorted(outcome.states) == sorted(batch.message_ids), context
+    failed = {m: s for m, s in outcome.states.items() if s.status is not JobStatus.SUCCEEDED}
     assert not failed, f"{failed}{context}"
     # Each booking once across all calendars, each invitation once in each attendee's inbox.
     assert {key: outcome.events[key] for key in batch.keys} == dict.fromkeys(batch.keys, 1)
@@ -222,8 +233,8 @@ def interrupted_runs(
     """
     simulator.reset()
     simulator.seed(standard_org())
-    for operation in ("CreateItem", "UpdateItem"):
-        simulator.faults.add_latency(*WRITE_LATENCY_MS, operation=operation)
+    simulator.faults.add_latency(*CREATE_LATENCY_MS, operation="CreateItem")
+    simulator.faults.add_latency(INVITE_LATENCY_MS, operation="UpdateItem")
     logs = tmp_path_factory.mktemp("worker-logs")
     available = ["sqs", *(name for name, (_, host, port) in BROKER_SERVERS.items() if listening(host, port))]
     outcomes: dict[tuple[str, str], Outcome] = {}
@@ -285,7 +296,7 @@ def test_a_killed_worker_is_replaced_and_every_job_succeeds_exactly_once(
     assert outcome.running_at_stop >= 1
     assert_every_job_succeeded_exactly_once(outcome)
     # The jobs the dead worker was running were taken over: a second attempt, not a second job.
-    assert any(attempts > 1 for _, attempts in outcome.statuses.values())
+    assert any(state.attempts > 1 for state in outcome.states.values())
 
 
 @pytest.mark.timeout(240)
@@ -302,4 +313,4 @@ def test_sigterm_finishes_in_flight_jobs_and_hands_back_the_rest(
     assert outcome.running_at_stop == 0, context
     assert_every_job_succeeded_exactly_once(outcome)
     # No job was cut short and retried.
-    assert all(attempts == 1 for _, attempts in outcome.statuses.values()), context
+    assert all(state.attempts == 1 for state in outcome.states.values()), context

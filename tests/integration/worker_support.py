@@ -68,6 +68,16 @@ def wait_for(condition: Callable[[], object], *, timeout: float = WAIT_S, interv
         time.sleep(interval)
 
 
+@dataclass(frozen=True)
+class JobState:
+    """The part of a job record that tests poll."""
+
+    actor_name: str
+    status: JobStatus
+    attempts: int
+    started_at: datetime | None
+
+
 @dataclass
 class WorkerStack:
     """The AWS side (one fresh table, secrets) on the moto server, and the seeded simulator."""
@@ -126,21 +136,26 @@ class WorkerStack:
         self.store.put_integration(integration_id, raw, datetime.now(UTC))
         return integration_id
 
-    def job_statuses(self) -> dict[str, tuple[JobStatus, int]]:
-        """Every job record in the table: message_id -> (status, attempts), in one scan."""
-        statuses: dict[str, tuple[JobStatus, int]] = {}
+    def job_states(self) -> dict[str, JobState]:
+        """Every job record in the table, in one scan (cheap enough to poll)."""
+        states: dict[str, JobState] = {}
         pages = self.dynamodb.get_paginator("scan").paginate(
             TableName=self.table_name,
             FilterExpression="begins_with(pk, :job)",
-            ProjectionExpression="message_id, #status, attempts",
+            ProjectionExpression="message_id, actor_name, #status, attempts, started_at",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":job": {"S": "JOB#"}},
         )
         for page in pages:
             for item in page["Items"]:
-                status, attempts = JobStatus(item["status"]["S"]), int(item["attempts"]["N"])
-                statuses[item["message_id"]["S"]] = (status, attempts)
-        return statuses
+                started = item.get("started_at", {}).get("S")
+                states[item["message_id"]["S"]] = JobState(
+                    actor_name=item["actor_name"]["S"],
+                    status=JobStatus(item["status"]["S"]),
+                    attempts=int(item["attempts"]["N"]),
+                    started_at=datetime.fromisoformat(started) if started else None,
+                )
+        return states
 
     def records(self, message_ids: Iterable[str]) -> dict[str, JobRecord | None]:
         return {message_id: self.store.get_job(message_id) for message_id in message_ids}
