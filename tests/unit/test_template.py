@@ -209,6 +209,13 @@ def test_functions_are_built_by_the_makefile() -> None:
         assert f"build-{name}" in declared
 
 
+def test_functions_log_to_groups_that_expire() -> None:
+    for name in resources(FUNCTION):
+        group = properties(name)["LoggingConfig"]["LogGroup"]["Ref"]
+        assert resources()[group]["Type"] == "AWS::Logs::LogGroup"
+        assert properties(group)["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
 def test_jobs_function_takes_fifo_batches_and_reports_partial_failures() -> None:
     [sqs] = events("JobsFunction", "SQS")
 
