@@ -189,7 +189,10 @@ class FakeLambdaContext:
 class BatchCounts:
     """What the pollers have seen so far (shared by all of them)."""
 
-    acknowledged: int = 0  # deleted from the queue: succeeded, or failed for good (recorded)
+    # SQS message ids deleted from the queue (succeeded, or failed for good and recorded). A set:
+    # moto's ReceiveMessage is not atomic, so concurrent pollers can get the same message twice.
+    acknowledged_ids: set[str] = field(default_factory=set)
+    deliveries: int = 0  # records handed to the function, repeats included
     reported_failures: int = 0  # batchItemFailures: SQS will deliver them again
     invocations: int = 0
     last_acknowledged: float = field(default_factory=time.monotonic)  # when a record was last deleted
@@ -265,7 +268,8 @@ class SqsEventSourcePoller:
             ])
         with self.counts.changed:
             self.counts.invocations += 1
-            self.counts.acknowledged += len(done)
+            self.counts.deliveries += len(received)
+            self.counts.acknowledged_ids.update(message["MessageId"] for message in done)
             self.counts.reported_failures += len(failed)
             if done:
                 self.counts.last_acknowledged = time.monotonic()

@@ -97,8 +97,8 @@ class RunResult:
     seconds: float
     enqueue_seconds: float
     message_ids: tuple[str, ...]
-    finished: int
-    retried: int
+    finished: int  # distinct jobs that finished (succeeded, or failed for good)
+    deliveries: int  # times a job was handed to an actor or the handler, repeats included
     # CPU seconds spent while the jobs ran, by process (CPU_COLUMNS).
     cpu_seconds: dict[str, float]
     # boto3 calls ("service:Operation") made by this process while the jobs ran.
@@ -115,6 +115,7 @@ class Row:
     requests: dict[str, int]
     cpu_seconds: dict[str, float]
     aws_calls: dict[str, int]
+    deliveries: int
     failures: list[str] = field(default_factory=list)
 
 
@@ -126,17 +127,16 @@ class Progress(Middleware):
 
     def __init__(self) -> None:
         self.changed = threading.Condition()
-        self.finished = 0
-        self.retried = 0
+        self.finished_ids: set[str] = set()
+        self.deliveries = 0
         self.last = time.monotonic()
 
     def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *,
                               result: Any = None, exception: BaseException | None = None) -> None:
         with self.changed:
-            if isinstance(exception, dramatiq.Retry):
-                self.retried += 1  # it comes back; not finished yet
-            else:
-                self.finished += 1
+            self.deliveries += 1
+            if not isinstance(exception, dramatiq.Retry):  # a retried job comes back later
+                self.finished_ids.add(message.message_id)
             self.last = time.monotonic()
             self.changed.notify_all()
 
@@ -203,13 +203,14 @@ def run_worker(spec: RunSpec, calls: AwsCallCounter) -> RunResult:
     worker = dramatiq.Worker(broker, worker_threads=spec.threads)
     window = Window(spec, calls)
     worker.start()
-    wait_for(progress.changed, lambda: progress.finished, len(ids), lambda: progress.last,
+    wait_for(progress.changed, lambda: len(progress.finished_ids), len(ids), lambda: progress.last,
              spec.stall_seconds)
     seconds = progress.last - enqueued
     cpu, aws = window.close()
     worker.stop(timeout=30_000)
     broker.close()
-    return RunResult(seconds, enqueued - started, ids, progress.finished, progress.retried, cpu, aws)
+    return RunResult(seconds, enqueued - started, ids, len(progress.finished_ids), progress.deliveries,
+                     cpu, aws)
 
 
 def run_lambda(spec: RunSpec, calls: AwsCallCounter) -> RunResult:
@@ -243,12 +244,12 @@ def run_lambda(spec: RunSpec, calls: AwsCallCounter) -> RunResult:
     counts = pollers.counts
     window = Window(spec, calls)
     pollers.start()
-    wait_for(counts.changed, lambda: counts.acknowledged, len(ids), lambda: counts.last_acknowledged,
+    wait_for(counts.changed, lambda: len(counts.acknowledged_ids), len(ids), lambda: counts.last_acknowledged,
              spec.stall_seconds)
     seconds = counts.last_acknowledged - enqueued
     cpu, aws = window.close()
     pollers.stop()
-    return RunResult(seconds, enqueued - started, ids, counts.acknowledged, counts.reported_failures,
+    return RunResult(seconds, enqueued - started, ids, len(counts.acknowledged_ids), counts.deliveries,
                      cpu, aws, tuple(counts.handler_errors[:3]))
 
 
@@ -327,6 +328,9 @@ def install_integration(aws_endpoint: str, ews_url: str) -> None:
 def verify(sim: SimulatorProcess, aws_endpoint: str, spec: RunSpec, result: RunResult) -> list[str]:
     """Every job succeeded; every booking is in its organiser's calendar exactly once, invited."""
     problems = [f"runtime error: {error}" for error in result.errors]
+    if result.finished < len(result.message_ids):
+        problems.append(f"only {result.finished} of {len(result.message_ids)} jobs finished "
+                        f"(none for {spec.stall_seconds:.0f} s)")
     store = get_store(PipelineConfig(table_name=TABLE, aws_endpoint_url=aws_endpoint))
     with ThreadPoolExecutor(8) as pool:
         records = list(pool.map(store.get_job, result.message_ids))
@@ -359,7 +363,7 @@ def print_row(row: Row, bookings: int) -> None:
     cpu = "/".join(f"{row.cpu_seconds.get(name, 0) * 1000 / jobs:.0f}" for name in CPU_COLUMNS)
     print(f"{row.runtime:<7} {row.latency_ms:>5.0f} ms {row.jobs:>6} {row.seconds:>8.1f} {jobs_per_s:>8.1f} "
           f"{sum(row.requests.values()) / jobs:>8.2f} {sum(row.aws_calls.values()) / jobs:>8.1f} "
-          f"{cpu:>19} {len(row.failures):>4}", flush=True)
+          f"{cpu:>19} {row.deliveries - row.jobs:>6} {len(row.failures):>4}", flush=True)
     ews = ", ".join(f"{op} {n / bookings:.2f}" for op, n in sorted(row.requests.items()) if n)
     aws = ", ".join(f"{op} {n / jobs:.2f}" for op, n in sorted(row.aws_calls.items()) if n)
     print(f"        EWS per booking: {ews}", flush=True)
@@ -402,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"Basic; {args.threads} worker threads (dramatiq) / concurrent pollers (Lambda, batch 10); "
                   f"{os.cpu_count()} CPUs")
             print(f"{'runtime':<7} {'latency':>8} {'jobs':>6} {'seconds':>8} {'jobs/s':>8} {'EWS/job':>8} "
-                  f"{'AWS/job':>8} {'CPU ms/job w/m/q/s':>19} {'errs':>4}", flush=True)
+                  f"{'AWS/job':>8} {'CPU ms/job w/m/q/s':>19} {'repeat':>6} {'errs':>4}", flush=True)
             for latency in latencies:
                 for runtime in runtimes:
                     if not available(runtime):
@@ -419,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                         result = pool.submit(run_in_child, spec).result()
                     row = Row(runtime, latency, len(result.message_ids), result.seconds,
                               sim.request_counts(), result.cpu_seconds, result.aws_calls,
-                              verify(sim, aws_endpoint, spec, result))
+                              result.deliveries, verify(sim, aws_endpoint, spec, result))
                     failures += bool(row.failures)
                     print_row(row, args.bookings)
         finally:

@@ -76,6 +76,11 @@ class PipelineConfig(BaseModel):
         return self
 
     @property
+    def aws_pool_connections(self) -> int:
+        """HTTP connections per AWS client: one per worker thread, never below botocore's 10."""
+        return max(10, self.worker_concurrency + 2)
+
+    @property
     def job_lease_seconds(self) -> int:
         """How long a running job is held before another delivery may take it over."""
         return self.job_timeout_seconds + LEASE_MARGIN_SECONDS

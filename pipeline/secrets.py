@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config import PipelineConfig
@@ -138,7 +139,10 @@ def secrets_client(config: PipelineConfig) -> Any:
     # A session of its own: boto3's default session is not safe to share across threads.
     session = boto3.session.Session()
     return session.client(
-        "secretsmanager", region_name=config.aws_region, endpoint_url=config.aws_endpoint_url
+        "secretsmanager",
+        region_name=config.aws_region,
+        endpoint_url=config.aws_endpoint_url,
+        config=Config(max_pool_connections=config.aws_pool_connections),
     )
 
 

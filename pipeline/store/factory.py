@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from pipeline.config import PipelineConfig
 from pipeline.store.base import ResultsStore
@@ -18,7 +19,12 @@ def dynamodb_client(config: PipelineConfig) -> Any:
     """A DynamoDB client for the configured region and endpoint (moto server when set)."""
     # A session of its own: boto3's default session is not safe to share across threads.
     session = boto3.session.Session()
-    return session.client("dynamodb", region_name=config.aws_region, endpoint_url=config.aws_endpoint_url)
+    return session.client(
+        "dynamodb",
+        region_name=config.aws_region,
+        endpoint_url=config.aws_endpoint_url,
+        config=Config(max_pool_connections=config.aws_pool_connections),
+    )
 
 
 @cache
