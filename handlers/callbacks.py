@@ -7,25 +7,16 @@ pipeline.notifications.receive_push, and maps its answer or error to HTTP in one
 from __future__ import annotations
 
 import base64
-import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline.broker import build_broker
-from pipeline.config import PipelineConfig
-from pipeline.enqueue import Enqueue, broker_enqueue
+from pipeline.enqueue import DependencySlot, QueueingDependencies
 from pipeline.errors import ErrorCode, PipelineError
 from pipeline.notifications import receive_push
 from pipeline.observability import emit_metric, trace_lambda_handler
-from pipeline.store.base import ResultsStore
-from pipeline.store.factory import get_store
 
 __all__ = ["CallbackDependencies", "app", "lambda_handler", "use_dependencies"]
 
@@ -38,30 +29,10 @@ _HTTP_STATUS = {
 }
 
 
-@dataclass(frozen=True)
-class CallbackDependencies:
-    store: ResultsStore
-    enqueue: Enqueue
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-
-
-_injected: list[CallbackDependencies] = []
-
-
-def use_dependencies(dependencies: CallbackDependencies | None) -> None:
-    """Run the handler on these (local runs and tests); None goes back to the environment's."""
-    _injected[:] = [] if dependencies is None else [dependencies]
-
-
-@cache
-def _from_environment() -> CallbackDependencies:
-    config = PipelineConfig.from_env(os.environ)
-    enqueue = broker_enqueue(build_broker(config.broker_url))
-    return CallbackDependencies(store=get_store(config), enqueue=enqueue)
-
-
-def _dependencies() -> CallbackDependencies:
-    return _injected[0] if _injected else _from_environment()
+# The test and local-run seam: handlers.callbacks.use_dependencies(CallbackDependencies(...)).
+CallbackDependencies = QueueingDependencies
+_dependencies = DependencySlot()
+use_dependencies = _dependencies.use
 
 
 app = APIGatewayHttpResolver()
@@ -72,7 +43,7 @@ def notification(token: str) -> Response[str]:
     event = app.current_event
     raw = event.body or ""
     body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
-    deps = _dependencies()
+    deps = _dependencies.get()
     answer = receive_push(token, body, store=deps.store, enqueue=deps.enqueue, clock=deps.clock)
     emit_metric("PushNotifications", MetricUnit.Count, 1, status="200")
     # Text, not bytes: the resolver would base64-encode a bytes body.

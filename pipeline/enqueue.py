@@ -6,13 +6,28 @@ upstream app would. Tests inject a list-backed callable instead of a broker.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Protocol
 
 import dramatiq
 
+from pipeline.broker import build_broker
+from pipeline.config import PipelineConfig
 from pipeline.contract.message import JOBS_QUEUE
+from pipeline.store.base import ResultsStore
+from pipeline.store.factory import get_store
 
-__all__ = ["Enqueue", "broker_enqueue"]
+__all__ = [
+    "DependencySlot",
+    "Enqueue",
+    "QueueingDependencies",
+    "broker_enqueue",
+    "queueing_dependencies_from_env",
+]
 
 
 class Enqueue(Protocol):
@@ -38,3 +53,34 @@ def broker_enqueue(broker: dramatiq.Broker, queue_name: str = JOBS_QUEUE) -> Enq
         return str(broker.enqueue(message).message_id)
 
     return enqueue
+
+
+@dataclass(frozen=True)
+class QueueingDependencies:
+    """What the callback and renewal functions work with: the table, the queue, the clock."""
+
+    store: ResultsStore
+    enqueue: Enqueue
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@cache
+def queueing_dependencies_from_env() -> QueueingDependencies:
+    """Built once per warm container from PIPELINE_* variables."""
+    config = PipelineConfig.from_env(os.environ)
+    enqueue = broker_enqueue(build_broker(config.broker_url))
+    return QueueingDependencies(store=get_store(config), enqueue=enqueue)
+
+
+class DependencySlot:
+    """A handler's dependencies: injected for local runs and tests, else from the environment."""
+
+    def __init__(self) -> None:
+        self._injected: QueueingDependencies | None = None
+
+    def use(self, dependencies: QueueingDependencies | None) -> None:
+        """Run the handler on these; None goes back to the environment's."""
+        self._injected = dependencies
+
+    def get(self) -> QueueingDependencies:
+        return self._injected or queueing_dependencies_from_env()

@@ -15,12 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.aws_clients import aws_client
 from pipeline.config import PipelineConfig
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 
@@ -136,14 +135,7 @@ def _secret_error(name: str, exc: GetParameterError) -> Exception:
 
 def secrets_client(config: PipelineConfig) -> Any:
     """A Secrets Manager client for the configured region and endpoint (moto server when set)."""
-    # A session of its own: boto3's default session is not safe to share across threads.
-    session = boto3.session.Session()
-    return session.client(
-        "secretsmanager",
-        region_name=config.aws_region,
-        endpoint_url=config.aws_endpoint_url,
-        config=Config(max_pool_connections=config.aws_pool_connections),
-    )
+    return aws_client("secretsmanager", config)
 
 
 # Keeping credentials out of logs -----------------------------------------------------------------

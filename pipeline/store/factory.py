@@ -5,9 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
+from pipeline.aws_clients import aws_client
 from pipeline.config import PipelineConfig
 from pipeline.store.base import ResultsStore
 from pipeline.store.dynamodb import DynamoDbStore
@@ -17,14 +15,7 @@ __all__ = ["dynamodb_client", "get_store"]
 
 def dynamodb_client(config: PipelineConfig) -> Any:
     """A DynamoDB client for the configured region and endpoint (moto server when set)."""
-    # A session of its own: boto3's default session is not safe to share across threads.
-    session = boto3.session.Session()
-    return session.client(
-        "dynamodb",
-        region_name=config.aws_region,
-        endpoint_url=config.aws_endpoint_url,
-        config=Config(max_pool_connections=config.aws_pool_connections),
-    )
+    return aws_client("dynamodb", config)
 
 
 @cache

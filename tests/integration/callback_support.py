@@ -6,21 +6,17 @@ run on the test's store, an in-memory queue and the simulator's clock.
 
 from __future__ import annotations
 
-import base64
 import json
-import threading
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from handlers import callbacks
 from infra.ewssim.push import PushService, attach
+from infra.lambda_http import LambdaHttpBridge
 from tests.integration.pipeline_support import PipelineHarness
 
 
@@ -48,81 +44,11 @@ class MemoryQueue:
         return taken
 
 
-def http_api_event(method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    """An API Gateway HTTP API / function URL event (payload format 2.0)."""
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {name.lower(): value for name, value in headers.items()},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "callbacks",
-            "domainName": "localhost",
-            "domainPrefix": "localhost",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": "127.0.0.1", "userAgent": "ExchangeServicesClient"},
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Jan/2030:00:00:00 +0000",
-            "timeEpoch": 1893456000000,
-        },
-        "body": base64.b64encode(body).decode("ascii"),
-        "isBase64Encoded": True,
-    }
-
-
-class CallbackServer:
-    """A local HTTP front for the callback Lambda. `down = True` answers 503 without calling it."""
+class CallbackServer(LambdaHttpBridge):
+    """The callback Lambda served locally (see infra.lambda_http)."""
 
     def __init__(self) -> None:
-        self.down = False
-        self.responses: list[tuple[str, int]] = []  # (path, status) of every POST
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if server.down:
-                    status, headers, payload = 503, {"Content-Type": "text/plain"}, b"down"
-                else:
-                    event = http_api_event("POST", self.path, dict(self.headers.items()), body)
-                    answer = callbacks.lambda_handler(event, None)  # type: ignore[arg-type]
-                    status = int(answer["statusCode"])
-                    headers = dict(answer.get("headers") or {})
-                    raw = answer.get("body") or ""
-                    payload = base64.b64decode(raw) if answer.get("isBase64Encoded") else raw.encode()
-                server.responses.append((self.path, status))
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        """POST as a caller would; returns (status, body)."""
-        request = urllib.request.Request(self.base_url + path, data=body, method="POST",
-                                         headers={"Content-Type": "text/xml; charset=utf-8"})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return int(response.status), response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__init__(callbacks.lambda_handler)
 
 
 @dataclass

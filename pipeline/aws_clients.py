@@ -1,0 +1,27 @@
+"""How the store and the secrets source build their AWS clients: one place, one recipe."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import boto3
+from botocore.config import Config
+
+from pipeline.config import PipelineConfig
+
+__all__ = ["aws_client"]
+
+
+def aws_client(service_name: Literal["dynamodb", "secretsmanager"], config: PipelineConfig) -> Any:
+    """A client for the configured region and endpoint (a moto server when set).
+
+    Each client gets a session of its own, because boto3's default session is not safe to share
+    across threads, and a connection pool with a connection for every worker thread.
+    """
+    session = boto3.session.Session()
+    return session.client(
+        service_name,
+        region_name=config.aws_region,
+        endpoint_url=config.aws_endpoint_url,
+        config=Config(max_pool_connections=config.aws_pool_connections),
+    )
