@@ -17,7 +17,8 @@ REDIS_URL = os.environ.get("PIPELINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15
 AMQP_URL = os.environ.get("PIPELINE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
 
-def _listening(host: str, port: int) -> bool:
+def listening(host: str, port: int) -> bool:
+    """True when a server accepts connections on host:port."""
     with socket.socket() as probe:
         probe.settimeout(1.0)
         return probe.connect_ex((host, port)) == 0
@@ -25,7 +26,7 @@ def _listening(host: str, port: int) -> bool:
 
 def require_broker(name: str, host: str, port: int) -> None:
     """Skip (or fail, when brokers are required) unless something listens on host:port."""
-    if _listening(host, port):
+    if listening(host, port):
         return
     reason = f"{name} is not running on {host}:{port}"
     if os.environ.get("PIPELINE_REQUIRE_BROKERS") == "1":

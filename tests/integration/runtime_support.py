@@ -29,7 +29,6 @@ import boto3
 import dramatiq
 import pytest
 import redis
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
 from exchangelib.protocol import close_connections
 
@@ -45,6 +44,7 @@ from pipeline.store.records import JobRecord
 from pipeline.worker import WorkerProcess
 from tests.integration.ews_support import integration, seed_secrets
 from tests.integration.moto_server import FAKE_KEY_ID, FAKE_SECRET, REGION
+from tests.integration.worker_support import delete_queue
 from tests.seed import standard_org
 
 __all__ = [
@@ -373,12 +373,7 @@ def clear_shared_broker(broker_url: str) -> None:
         finally:
             client.close()
     elif parsed.scheme in ("amqp", "amqps"):
-        cleaner = RabbitmqBroker(url=broker_url)
-        try:
-            for queue_name in (JOBS_QUEUE, f"{JOBS_QUEUE}.DQ", f"{JOBS_QUEUE}.XQ"):
-                cleaner.channel.queue_delete(queue_name)
-        finally:
-            cleaner.close()
+        delete_queue(broker_url, JOBS_QUEUE)
 
 
 def redis_url_with_namespace(url: str, prefix: str) -> str:

@@ -29,7 +29,7 @@ from pipeline.broker import build_broker
 from pipeline.client import PipelineClient
 from pipeline.config import LEASE_MARGIN_SECONDS
 from pipeline.store.records import JobStatus
-from tests.integration.brokers import AMQP_URL, REDIS_URL, require_broker
+from tests.integration.brokers import AMQP_URL, REDIS_URL, listening, require_broker
 from tests.integration.moto_server import FAKE_KEY_ID, FAKE_SECRET, REGION, moto_endpoint  # noqa: F401
 from tests.integration.worker_support import (
     ALICE,
@@ -45,7 +45,6 @@ from tests.integration.worker_support import (
     booking,
     build_stack,
     invitations,
-    listening,
     log_tail,
     spawn_worker,
     stop_worker,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -328,11 +327,6 @@ def delete_queue(broker_url: str, queue_name: str) -> None:
             client.close()
 
 
-def listening(host: str, port: int) -> bool:
-    """True when a server accepts connections on host:port."""
-    with socket.socket() as probe:
-        probe.settimeout(1.0)
-        return probe.connect_ex((host, port)) == 0
 
 
 def as_json(records: Mapping[str, JobRecord]) -> str:
