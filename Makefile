@@ -3,7 +3,7 @@
 PLATFORM ?= manylinux2014_x86_64
 PYTHON_VERSION ?= 3.12
 
-build-JobsFunction build-CallbacksFunction build-RenewalsFunction:
+build-JobsFunction build-CallbacksFunction build-RenewalsFunction build-EventsFunction:
 	python3 -m pip wheel --quiet --no-deps --wheel-dir "$(ARTIFACTS_DIR)/.wheels" .
 	python3 -m pip install --quiet --target "$(ARTIFACTS_DIR)" --platform $(PLATFORM) \
 		--python-version $(PYTHON_VERSION) --implementation cp --only-binary=:all: \

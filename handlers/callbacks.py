@@ -1,7 +1,9 @@
-"""Lambda entry point for Exchange push notifications: POST /notifications/{token}.
+"""Lambda entry point for Exchange push notifications: POST /notifications/{token}, and the
+connectivity check Exchange admins run: GET /check/{integration_id}.
 
 Behind an HTTP API or a function URL (both send payload format 2.0). Parses the request, calls
-pipeline.notifications.receive_push, and maps its answer or error to HTTP in one place.
+pipeline.notifications.receive_push or pipeline.callback_check.check_connectivity, and maps its
+answer or error to HTTP in one place.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pipeline.callback_check import CHECK_CONTENT_TYPE, check_connectivity
 from pipeline.enqueue import DependencySlot, QueueingDependencies
 from pipeline.errors import ErrorCode, PipelineError
 from pipeline.notifications import receive_push
@@ -54,10 +57,21 @@ def notification(token: str) -> Response[str]:
     return Response(status_code=200, content_type="text/xml; charset=utf-8", body=answer.xml)
 
 
+@app.get("/check/<integration_id>")
+def connectivity_check(integration_id: str) -> Response[str]:
+    answer = check_connectivity(integration_id, store=_dependencies.get().store)
+    emit_metric("ConnectivityChecks", MetricUnit.Count, 1, status=str(answer.status))
+    # The same headers for 200 and 404; no-store, so that no proxy keeps an answer for later.
+    return Response(status_code=answer.status, content_type=CHECK_CONTENT_TYPE, body=answer.text,
+                    headers={"Cache-Control": "no-store"})
+
+
 @app.exception_handler(PipelineError)
 def refuse(error: PipelineError) -> Response[dict[str, Any]]:
     status = _HTTP_STATUS.get(error.code, 503)
-    emit_metric("PushNotifications", MetricUnit.Count, 1, status=str(status))
+    checking = app.current_event.path.startswith("/check/")
+    emit_metric("ConnectivityChecks" if checking else "PushNotifications", MetricUnit.Count, 1,
+                status=str(status))
     return Response(
         status_code=status,
         content_type="application/json",

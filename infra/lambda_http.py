@@ -2,6 +2,7 @@
 
 Exchange (or the simulator) POSTs to it exactly as it would to the deployed function URL, and the
 same lambda_handler answers; the demo and the callback tests both serve handlers.callbacks this way.
+GETs are passed on too (the callback function's connectivity check is one).
 """
 
 from __future__ import annotations
@@ -65,15 +66,21 @@ class LambdaHttpBridge:
 
     def __init__(self, handler: LambdaHttpHandler) -> None:
         self.down = False
-        self.responses: list[tuple[str, int]] = []  # (path, status) of every POST
+        self.responses: list[tuple[str, int]] = []  # (path, status) of every request
         bridge = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                self._relay("POST")
+
+            def do_GET(self) -> None:
+                self._relay("GET")
+
+            def _relay(self, method: str) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, headers, payload = bridge._answer(self.path, dict(self.headers.items()), body)
+                status, headers, payload = bridge._answer(method, self.path, dict(self.headers.items()), body)
                 bridge.responses.append((self.path, status))
                 self.send_response(status)
                 for name, value in headers.items():
@@ -92,10 +99,12 @@ class LambdaHttpBridge:
         self._thread.start()
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
-    def _answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _answer(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         if self.down:
             return 503, {"Content-Type": "text/plain"}, b"down"
-        answer = self._handler(http_api_event("POST", path, headers, body), LocalLambdaContext())
+        answer = self._handler(http_api_event(method, path, headers, body), LocalLambdaContext())
         raw = answer.get("body") or ""
         payload = base64.b64decode(raw) if answer.get("isBase64Encoded") else str(raw).encode()
         return int(answer.get("statusCode", 500)), dict(answer.get("headers") or {}), payload
@@ -104,11 +113,20 @@ class LambdaHttpBridge:
         """POST as a caller would; returns (status, body)."""
         request = urllib.request.Request(self.base_url + path, data=body, method="POST",
                                          headers={"Content-Type": "text/xml; charset=utf-8"})
+        status, _, payload = self._send(request)
+        return status, payload
+
+    def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        """GET as a browser or curl on the Exchange server would; returns (status, headers, body)."""
+        return self._send(urllib.request.Request(self.base_url + path, method="GET"))
+
+    @staticmethod
+    def _send(request: urllib.request.Request) -> tuple[int, dict[str, str], bytes]:
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
-                return int(response.status), response.read()
+                return int(response.status), dict(response.headers.items()), response.read()
         except urllib.error.HTTPError as error:
-            return error.code, error.read()
+            return error.code, dict(error.headers.items()), error.read()
 
     def close(self) -> None:
         self._httpd.shutdown()

@@ -15,6 +15,7 @@ from dramatiq.middleware import CurrentMessage
 from pipeline.broker import MAX_RETRIES
 from pipeline.contract import ACTIONS
 from pipeline.contract.message import JOBS_QUEUE
+from pipeline.enqueue import Enqueue, broker_enqueue
 from pipeline.errors import PermanentError, RetryableError
 from pipeline.runner import Job, run_job
 from pipeline.runtime import Runtime
@@ -33,10 +34,14 @@ class JobFailed(Exception):
 def declare_actors(
     broker: dramatiq.Broker, runtime: Callable[[], Runtime], queue_name: str = JOBS_QUEUE
 ) -> dict[str, dramatiq.Actor[Any, Any]]:
-    """Declare one actor per action on `broker`; `runtime` gives the process's Runtime lazily."""
+    """Declare one actor per action on `broker`; `runtime` gives the process's Runtime lazily.
+
+    Follow-up jobs an action enqueues (a calendar sync) go through the same broker and queue.
+    """
+    enqueue = broker_enqueue(broker, queue_name)
     return {
         name: dramatiq.Actor(
-            _perform_for(name, runtime),
+            _perform_for(name, runtime, enqueue),
             broker=broker,
             actor_name=name,
             queue_name=queue_name,
@@ -47,7 +52,7 @@ def declare_actors(
     }
 
 
-def _perform_for(actor_name: str, runtime: Callable[[], Runtime]) -> Callable[..., None]:
+def _perform_for(actor_name: str, runtime: Callable[[], Runtime], enqueue: Enqueue) -> Callable[..., None]:
     def perform(*piped: Any, **kwargs: Any) -> None:
         # A pipeline step without pipe_ignore receives the previous result positionally; the
         # contract is keyword-only, so it is dropped here rather than failing the job.
@@ -61,7 +66,7 @@ def _perform_for(actor_name: str, runtime: Callable[[], Runtime]) -> Callable[..
         )
         try:
             # The outcome lives in the results table; dramatiq has no result backend to keep it.
-            run_job(runtime(), job)
+            run_job(runtime(), job, enqueue=enqueue)
         except RetryableError as failure:
             raise dramatiq.Retry(str(failure), delay=failure.delay_ms) from failure
         except PermanentError as failure:

@@ -63,8 +63,10 @@ def worker_middleware(time_limit_ms: int = JOB_TIME_LIMIT_MS) -> list[Middleware
     ]
 
 
-def build_broker(url: str, *, time_limit_ms: int = JOB_TIME_LIMIT_MS) -> dramatiq.Broker:
-    """A broker for `stub://`, `redis://…`, `amqp://…` or `sqs://QUEUE`, made the global broker.
+def build_broker(url: str, *, time_limit_ms: int = JOB_TIME_LIMIT_MS,
+                 make_global: bool = True) -> dramatiq.Broker:
+    """A broker for `stub://`, `redis://…`, `amqp://…` or `sqs://QUEUE`, made the global broker
+    unless `make_global` is False (a second broker of a process, e.g. the events sink's).
 
     A redis:// URL may carry `namespace`, `heartbeat_timeout` (ms) and `maintenance_chance` in its
     query, for dramatiq's RedisBroker.
@@ -93,7 +95,8 @@ def build_broker(url: str, *, time_limit_ms: int = JOB_TIME_LIMIT_MS) -> dramati
         )
     # dramatiq's actor decorator and Worker look the broker up globally; set it explicitly here
     # rather than letting an import pick a default.
-    dramatiq.set_broker(broker)
+    if make_global:
+        dramatiq.set_broker(broker)
     return broker
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import dramatiq
 from pydantic import ValidationError
 
+from pipeline.config import PipelineConfig
 from pipeline.contract import (
     ACTIONS,
     CreateEventKwargs,
@@ -26,9 +27,13 @@ from pipeline.contract import (
     SendInviteKwargs,
     describe_validation_error,
 )
+from pipeline.contract.booking import BookingItem
 from pipeline.contract.message import JOBS_QUEUE
+from pipeline.contract.outcome import JobOutcome
+from pipeline.store.base import ResultsStore
+from pipeline.store.factory import get_store
 
-__all__ = ["JOBS_QUEUE", "InvalidJob", "PipelineClient"]
+__all__ = ["JOBS_QUEUE", "InvalidJob", "PipelineClient", "ResultsReader"]
 
 
 class InvalidJob(ValueError):
@@ -97,3 +102,32 @@ class PipelineClient:
     def send(self, message: dramatiq.Message[Any], *, delay_ms: int | None = None) -> dramatiq.Message[Any]:
         """Enqueue one message; its message_id is the job's key in the results table."""
         return self.broker.enqueue(message, delay=delay_ms)
+
+
+class ResultsReader:
+    """Reads what became of jobs and bookings, typed, from the results table.
+
+        reader = ResultsReader.from_config(PipelineConfig(table_name="ews-pipeline-results"))
+        outcome = reader.job(message.message_id)      # JobOutcome, or None while not yet seen
+        booking = reader.booking("acme", "interview-8841:slot-2")  # BookingItem, or None
+
+    Apps in other languages read the same items with a DynamoDB GetItem: docs/results.md gives
+    the key layout, and schemas/job-record.schema.json and booking-record.schema.json each item.
+    """
+
+    def __init__(self, store: ResultsStore) -> None:
+        self.store = store
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> ResultsReader:
+        """A reader on the table `config` names (AWS credentials from the environment)."""
+        return cls(get_store(config))
+
+    def job(self, message_id: str) -> JobOutcome | None:
+        """The job's outcome so far; None until a worker has seen its message."""
+        record = self.store.get_job(message_id)
+        return None if record is None else record.to_outcome()
+
+    def booking(self, integration_id: str, booking_key: str) -> BookingItem | None:
+        """The booking as the table holds it: state, times booked and now, responses, classes."""
+        return self.store.get_booking_item(integration_id, booking_key)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["ENVIRONMENT_VARIABLES", "PipelineConfig"]
 
@@ -24,11 +25,22 @@ ENVIRONMENT_VARIABLES: Mapping[str, tuple[str, ...]] = {
     "ews_timeout_seconds": ("PIPELINE_EWS_TIMEOUT",),
     "max_retry_wait_seconds": ("PIPELINE_MAX_RETRY_WAIT",),
     "callback_base_url": ("PIPELINE_CALLBACK_URL",),
+    "events_sink": ("PIPELINE_EVENTS_SINK",),
+    "events_sweep_interval_seconds": ("PIPELINE_EVENTS_SWEEP_INTERVAL",),
+    "events_sweep_age_seconds": ("PIPELINE_EVENTS_SWEEP_AGE",),
 }
 
 # A redelivery may take over a job whose worker has been silent this long past the job timeout:
 # the margin covers clock skew between workers and the final table write.
 LEASE_MARGIN_SECONDS = 60
+
+# PIPELINE_EVENTS_SINK: where events for upstream apps go (pipeline.events.sinks). `stream` means
+# this process only writes them to the table and the table's stream function publishes them.
+_EVENTS_SINK = re.compile(
+    r"^(?:none|stream|eventbridge://(?P<bus>[A-Za-z0-9._/:-]{1,1600})"
+    r"|dramatiq://(?P<queue>[A-Za-z_][A-Za-z0-9._-]{0,127}))$"
+)
+EVENTS_SINK_FORMS = "none, stream, eventbridge://BUS_NAME (or bus ARN) or dramatiq://QUEUE"
 
 
 class PipelineConfig(BaseModel):
@@ -62,6 +74,23 @@ class PipelineConfig(BaseModel):
         default=None, pattern=r"^https?://",
         description="Public base URL of the push-notification callback function.",
     )
+    events_sink: str = Field(default="none", description=f"Where events are published: {EVENTS_SINK_FORMS}.")
+    events_sweep_interval_seconds: int = Field(
+        default=5, ge=1, le=3600,
+        description="How often a worker sends the events that an inline publish missed.",
+    )
+    events_sweep_age_seconds: int = Field(
+        default=30, ge=0, le=86400,
+        description="A sweep sends only pending events at least this old (younger ones are still "
+        "being published inline, or by the stream function).",
+    )
+
+    @field_validator("events_sink")
+    @classmethod
+    def _known_sink(cls, value: str) -> str:
+        if not _EVENTS_SINK.match(value):
+            raise ValueError(f"must be {EVENTS_SINK_FORMS}")
+        return value
 
     @model_validator(mode="after")
     def _waits_fit_in_a_job(self) -> PipelineConfig:
@@ -74,6 +103,33 @@ class PipelineConfig(BaseModel):
                     f"({ENVIRONMENT_VARIABLES['job_timeout_seconds'][0]})"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _events_queue_fits_the_broker(self) -> PipelineConfig:
+        from pipeline.contract.message import JOBS_QUEUE
+
+        queue = self.events_queue_name
+        if queue is None:
+            return self
+        # The SQS broker maps every dramatiq queue onto the one FIFO jobs queue.
+        if self.broker_url.startswith("sqs://"):
+            raise ValueError("PIPELINE_EVENTS_SINK dramatiq:// needs a Redis, RabbitMQ or stub broker in "
+                             "PIPELINE_BROKER; with sqs:// use eventbridge://BUS_NAME")
+        if queue == JOBS_QUEUE:
+            raise ValueError(f"PIPELINE_EVENTS_SINK must not name the jobs queue {JOBS_QUEUE!r}")
+        return self
+
+    @property
+    def events_bus_name(self) -> str | None:
+        """The EventBridge bus of an eventbridge:// sink, else None."""
+        match = _EVENTS_SINK.match(self.events_sink)
+        return match["bus"] if match else None
+
+    @property
+    def events_queue_name(self) -> str | None:
+        """The dramatiq queue of a dramatiq:// sink, else None."""
+        match = _EVENTS_SINK.match(self.events_sink)
+        return match["queue"] if match else None
 
     @property
     def aws_pool_connections(self) -> int:
@@ -112,5 +168,5 @@ class PipelineConfig(BaseModel):
                     continue
                 field = str(error["loc"][0])
                 variable = source.get(field) or "/".join(ENVIRONMENT_VARIABLES.get(field, (field,)))
-                problems.append(f"{variable}: {error['msg']}")
+                problems.append(f"{variable}: {error['msg'].removeprefix('Value error, ')}")
         raise ValueError("invalid pipeline configuration: " + "; ".join(problems))

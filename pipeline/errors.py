@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     TEMPLATE_ERROR = "TEMPLATE_ERROR"  # an integration's subject/body template does not render
     FORGED_CALLBACK = "FORGED_CALLBACK"  # a push callback whose token matches no subscription
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    SYNC_STATE_INVALID = "SYNC_STATE_INVALID"  # Exchange refused a calendar sync state (resync from scratch)
     # Transient
     SERVER_BUSY = "SERVER_BUSY"
     EWS_UNAVAILABLE = "EWS_UNAVAILABLE"  # HTTP 5xx / 503

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipeline.contract.booking import AttendeeClass
 from pipeline.errors import ErrorCode, PermanentError
 
 __all__ = [
@@ -20,12 +21,16 @@ __all__ = [
     "ConnectionMethod",
     "DeleteType",
     "IntegrationSettings",
+    "is_integration_id",
     "load_integration",
 ]
 
 # A pinned build ("15.2.1118" or "15.2.1118.7") or an EWS API version name ("Exchange2016").
 _BUILD = re.compile(r"^\d+\.\d+(\.\d+){0,2}$")
 _API_VERSION = re.compile(r"^Exchange\d{4}(_SP\d)?$")
+# The shape of an integration id, for the model and for checks made before a value reaches the store.
+_INTEGRATION_ID_PATTERN = r"^[A-Za-z0-9._\-]+$"
+_INTEGRATION_ID_MAX_LENGTH = 128
 
 
 class ConnectionMethod(StrEnum):
@@ -52,7 +57,9 @@ class IntegrationSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    integration_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._\-]+$")
+    integration_id: str = Field(
+        min_length=1, max_length=_INTEGRATION_ID_MAX_LENGTH, pattern=_INTEGRATION_ID_PATTERN
+    )
     connection_method: ConnectionMethod
     auth_type: AuthType
     # Where EWS is: a fixed URL, or autodiscover (a SOAP autodiscover URL and/or an address to discover).
@@ -117,6 +124,17 @@ class IntegrationSettings(BaseModel):
             raise ValueError("oauth_tenant_id is required for auth_type oauth2")
         return self
 
+    def attendee_class(self, email: str) -> AttendeeClass:
+        """Internal when the address's domain is one of internal_domains: an exact domain, or any
+        subdomain of one written with a leading dot (".example.com"). Case-insensitive, compared
+        after IDNA normalisation, so "BÜCHER.example" and "xn--bcher-kva.example" are one domain."""
+        domain = _normal_domain(email.rpartition("@")[2])
+        for entry in self.internal_domains:
+            wanted = _normal_domain(entry.lstrip("."))
+            if domain == wanted or (entry.startswith(".") and domain.endswith("." + wanted)):
+                return AttendeeClass.INTERNAL
+        return AttendeeClass.EXTERNAL
+
     def secret_name_for(self, mailbox: str | None) -> str:
         """The Secrets Manager name holding the credentials used for `mailbox`."""
         if self.connection_method is ConnectionMethod.PERSONAL:
@@ -127,6 +145,22 @@ class IntegrationSettings(BaseModel):
             template = self.personal_secret_template or ""
             return template.format(integration_id=self.integration_id, mailbox=mailbox.lower())
         return self.secret_name or ""
+
+
+def _normal_domain(domain: str) -> str:
+    """A domain lower-cased and in its ASCII (IDNA) form; left as given where IDNA refuses it."""
+    domain = domain.strip().rstrip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
+def is_integration_id(value: str) -> bool:
+    """True when `value` has the shape IntegrationSettings.integration_id allows."""
+    # fullmatch: with re.match, `$` would also accept a trailing newline, which pydantic refuses.
+    return (0 < len(value) <= _INTEGRATION_ID_MAX_LENGTH
+            and re.fullmatch(_INTEGRATION_ID_PATTERN, value) is not None)
 
 
 def load_integration(raw: Mapping[str, Any]) -> IntegrationSettings:

@@ -36,6 +36,7 @@ from dramatiq.common import compute_backoff
 from dramatiq.middleware import Pipelines
 
 from pipeline.broker import MAX_BACKOFF_MS, MIN_BACKOFF_MS
+from pipeline.enqueue import broker_enqueue
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 from pipeline.runner import Job, run_job
 from pipeline.runtime import Runtime
@@ -91,7 +92,7 @@ class SqsJobProcessor:
             attempt=receive_count,
         )
         try:
-            result = run_job(self.runtime, job)
+            result = run_job(self.runtime, job, enqueue=broker_enqueue(self.broker))
         except PermanentError:
             return
         except RetryableError as failure:

@@ -11,8 +11,13 @@ Answers, and why:
   its retries pass StatusFrequency.
 - known token of a superseded or dropped subscription -> 200 Unsubscribe: the only way to end a
   push subscription, and the token proves the POST is Exchange's.
-- oversized body -> PAYLOAD_TOO_LARGE; not a SendNotification -> INVALID_MESSAGE.
-- Exchange reporting an error instead of events (ErrorReadEventsFailed) -> 200 OK, recorded.
+- oversized body -> PAYLOAD_TOO_LARGE; anything but a whole SendNotification request (a body cut
+  short, a SOAP fault) -> INVALID_MESSAGE, and nothing is recorded or enqueued.
+- Exchange reporting an error instead of events (ErrorReadEventsFailed) -> 200 OK (the schema
+  says the receiver must accept it), but the subscription is not alive and well: events were
+  lost. last_seen_at and the watermark stay as they were, the subscription is marked for renewal
+  and renew_subscription is enqueued at once, to re-subscribe from the last good watermark, so
+  that Exchange replays what it could not send.
 - keep-alive -> last_seen_at and watermark recorded; item events -> one process_change job per
   notification, enqueued before the watermark moves, so an enqueue failure loses nothing
   (the POST fails and Exchange sends it again).
@@ -32,6 +37,7 @@ from pipeline.enqueue import Enqueue
 from pipeline.errors import ErrorCode, PermanentError
 from pipeline.exchange.ews.notifications import ok_answer, parse_send_notification, unsubscribe_answer
 from pipeline.exchange.push import PushDelivery, PushEvent, PushNotification
+from pipeline.renewals import request_renewal
 from pipeline.store.base import ResultsStore
 from pipeline.store.records import SubscriptionRecord, SubscriptionStatus
 from pipeline.subscriptions import hash_token
@@ -54,6 +60,7 @@ class CallbackAnswer:
     unsubscribe: bool
     subscription_record_id: str
     enqueued: tuple[str, ...] = ()  # message ids of the process_change jobs
+    renewal: str | None = None  # message id of the renew_subscription job an error report caused
 
 
 def receive_push(
@@ -84,15 +91,20 @@ def receive_push(
                 ErrorCode.FORGED_CALLBACK,
                 f"the notification names another subscription than record {record.record_id}",
             )
+    # Events that did arrive are enqueued even beside an error report: process_change is
+    # idempotent, and the renewal's replay may repeat them but cannot lose them.
     enqueued = tuple(
         enqueue("process_change", _process_change_kwargs(record, notification),
                 message_id=_change_message_id(record, notification))
         for notification in delivery.notifications
         if notification.events
     )
-    store.record_notification(record.record_id, clock(), _newest_watermark(delivery))
     if delivery.errors:
-        log.warning("Exchange reported %s for subscription %s", ", ".join(delivery.errors), record.record_id)
+        renewal = request_renewal(store, enqueue, record, clock())
+        log.warning("Exchange reported %s for subscription %s: renewal enqueued from its last good "
+                    "watermark", ", ".join(delivery.errors), record.record_id)
+        return CallbackAnswer(ok_answer(), False, record.record_id, enqueued, renewal)
+    store.record_notification(record.record_id, clock(), _newest_watermark(delivery))
     return CallbackAnswer(ok_answer(), False, record.record_id, enqueued)
 
 

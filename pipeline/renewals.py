@@ -1,8 +1,11 @@
-"""The renewal schedule: find push subscriptions gone silent and enqueue their renewal.
+"""Renewals: find push subscriptions gone silent, or reported broken, and enqueue their renewal.
 
 Exchange sends a keep-alive every StatusFrequency; a subscription that has sent nothing for
 twice that is presumed dropped (SubscriptionRecord.is_stale) and renew_subscription re-subscribes
-it from its last watermark. The schedule only enqueues: the renewal itself is an ordinary job.
+it from its last watermark. When Exchange reports that it lost events (ErrorReadEventsFailed),
+the callback requests a renewal at once (request_renewal); the record is stale from then on, so
+the schedule keeps trying should that renewal fail. Both only enqueue: the renewal itself is an
+ordinary job.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pipeline.enqueue import Enqueue
 from pipeline.store.base import ResultsStore
+from pipeline.store.records import SubscriptionRecord
 
-__all__ = ["RenewalRun", "enqueue_stale_renewals"]
+__all__ = ["RenewalRun", "enqueue_stale_renewals", "request_renewal"]
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +43,30 @@ def enqueue_stale_renewals(store: ResultsStore, enqueue: Enqueue, now: datetime)
         # message id is de-duplicated by the queue and run at most once by the results table.
         # (A renewal that failed for good is tried again in the next hour.)
         message_id = f"renew-{record.record_id}-{now:%Y%m%d%H}"
-        kwargs = {"integration_id": record.integration_id, "subscription_id": record.record_id}
-        enqueued.append(enqueue("renew_subscription", kwargs, message_id=message_id))
-        log.info("subscription %s is stale (last heard %s); renewal enqueued",
-                 record.record_id, record.last_seen_at.isoformat())
+        enqueued.append(enqueue("renew_subscription", _renewal_kwargs(record), message_id=message_id))
+        if record.renewal_requested_at is not None:
+            log.info("subscription %s: renewal requested %s; renewal enqueued",
+                     record.record_id, record.renewal_requested_at.isoformat())
+        else:
+            log.info("subscription %s is stale (last heard %s); renewal enqueued",
+                     record.record_id, record.last_seen_at.isoformat())
     return RenewalRun(active=len(active), enqueued=tuple(enqueued))
+
+
+def request_renewal(store: ResultsStore, enqueue: Enqueue, record: SubscriptionRecord, now: datetime) -> str:
+    """Mark the subscription for renewal and enqueue renew_subscription for it; its message id.
+
+    Marked first: should the enqueue fail, the subscription is stale already and the schedule
+    renews it on its next run. The message id depends on the record alone, so a repeated report
+    enqueues one job: a record is renewed at most once (it is superseded then), and a renewal
+    that failed for good is retried by the schedule, under the schedule's own ids.
+    """
+    store.mark_subscription_for_renewal(record.record_id, now)
+    message_id = f"renew-{record.record_id}-requested"
+    return enqueue("renew_subscription", _renewal_kwargs(record), message_id=message_id)
+
+
+def _renewal_kwargs(record: SubscriptionRecord) -> dict[str, Any]:
+    # RenewSubscriptionKwargs. No `force`: a requested renewal makes the record stale, which is
+    # what renew_subscription checks.
+    return {"integration_id": record.integration_id, "subscription_id": record.record_id}

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from pipeline.actions.context import GatewayFactory
 from pipeline.config import PipelineConfig
+from pipeline.events.publisher import EventPublisher, build_event_publisher
 from pipeline.exchange.ews.connection import EwsConnector
 from pipeline.secrets import SecretSource, secrets_client
 from pipeline.store.base import ResultsStore
@@ -26,6 +27,9 @@ class Runtime:
     store: ResultsStore
     gateways: GatewayFactory
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Publishes each job's events as the job ends; None where nothing publishes inline
+    # (PIPELINE_EVENTS_SINK none, or stream: the table's stream function does).
+    events: EventPublisher | None = None
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> Runtime:
@@ -37,4 +41,6 @@ class Runtime:
             concurrency=config.worker_concurrency,
             request_timeout_s=config.ews_timeout_seconds,
         )
-        return cls(config=config, store=get_store(config), gateways=connector)
+        store = get_store(config)
+        return cls(config=config, store=store, gateways=connector,
+                   events=build_event_publisher(config, store, utc_now))

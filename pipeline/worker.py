@@ -4,6 +4,10 @@ SIGTERM or SIGINT stops the worker gracefully: jobs in progress run to completio
 job time limit) and prefetched messages are handed back to the broker, so none is lost. A worker
 killed outright loses nothing either: unacknowledged messages are redelivered by the broker, and
 the results table plus the booking stamp keep their effects exactly-once.
+
+With an events sink that publishes (PIPELINE_EVENTS_SINK eventbridge:// or dramatiq://), a
+background sweep sends every PIPELINE_EVENTS_SWEEP_INTERVAL seconds the events whose inline
+publish failed; it stops with the worker.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import dramatiq
 from pipeline.actors import JOBS_QUEUE, declare_actors
 from pipeline.broker import build_broker
 from pipeline.config import PipelineConfig
+from pipeline.events.publisher import EventPublisher
+from pipeline.events.sweeper import EventSweeper
 from pipeline.observability import configure_logging
 from pipeline.runtime import Runtime
 
@@ -46,6 +52,11 @@ class WorkerProcess:
         self._runtime = runtime
         self.actors = declare_actors(self.broker, self.runtime, queue_name)
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads or config.worker_concurrency)
+        publishes = config.events_bus_name is not None or config.events_queue_name is not None
+        self.sweeper = EventSweeper(
+            self._events, interval_seconds=config.events_sweep_interval_seconds,
+            age_seconds=config.events_sweep_age_seconds,
+        ) if publishes else None
 
     def runtime(self) -> Runtime:
         # Built on first job, not at start: a worker that only drains a broken message should not
@@ -54,12 +65,19 @@ class WorkerProcess:
             self._runtime = _shared_runtime(self.config)
         return self._runtime
 
+    def _events(self) -> EventPublisher | None:
+        return self.runtime().events
+
     def start(self) -> None:
         self.worker.start()
+        if self.sweeper is not None:
+            self.sweeper.start()
 
     def stop(self, timeout_ms: int | None = None) -> None:
-        """Finish in-flight jobs (by default waiting up to the job time limit) and return
-        prefetched messages to the broker."""
+        """Stop the event sweep, finish in-flight jobs (by default waiting up to the job time
+        limit) and return prefetched messages to the broker."""
+        if self.sweeper is not None:
+            self.sweeper.stop()
         self.worker.stop(timeout=self.time_limit_ms if timeout_ms is None else timeout_ms)
         self.broker.close()
 

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from infra.moto_dynamodb import serialize_moto_dynamodb
 from pipeline.store.dynamodb.keys import create_table
 
 REGION = "us-east-1"
@@ -22,6 +23,7 @@ def local_aws() -> Iterator[str]:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    serialize_moto_dynamodb()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -69,6 +69,10 @@ def run_demo(verbose: bool = False) -> int:
 
         process = WorkerProcess(config)
         callbacks.attach(process.runtime(), process.broker)
+        # What an Exchange admin sees when checking that the Exchange server reaches the callbacks.
+        check_path = f"/check/{INTEGRATIONS[0].integration_id}"
+        status, _, answer = callbacks.get(check_path)
+        print(f"connectivity check GET {callbacks.base_url}{check_path}: {status} {answer.decode()}")
         process.start()
         try:
             jobs = _enqueue_batch(process, week_start)

@@ -19,6 +19,7 @@ from pipeline.actions.process_change import process_change
 from pipeline.actions.renew_subscription import renew_subscription
 from pipeline.actions.send_invite import send_invite
 from pipeline.actions.subscribe_mailbox import subscribe_mailbox
+from pipeline.actions.sync_calendar import sync_calendar
 from pipeline.actions.update_event import update_event
 from pipeline.contract import ContractModel
 
@@ -37,6 +38,7 @@ ACTION_FUNCTIONS: Mapping[str, Action] = MappingProxyType(
         "renew_subscription": renew_subscription,
         "process_change": process_change,
         "check_connection": check_connection,
+        "sync_calendar": sync_calendar,
     }
 )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pipeline.actions.bookings import booking_ref, is_redelivery, require_booking
 from pipeline.actions.context import ActionContext
 from pipeline.contract import CancelEventKwargs, CancelEventResult
+from pipeline.events.models import BookingCancelledData
 from pipeline.exchange.types import EventRef
 
 __all__ = ["cancel_event"]
@@ -28,9 +29,13 @@ def cancel_event(context: ActionContext, kwargs: CancelEventKwargs) -> CancelEve
     redelivery = is_redelivery(context)
     if booking.cancelled and not redelivery:
         return _result(kwargs, already_cancelled=True)
+    notify = kwargs.notify and bool(booking.invites_sent_to)
+    cancelled = context.event(BookingCancelledData(notified=notify), booking_key=kwargs.booking_key)
     marked = context.store.mark_booking_cancelled(
-        context.integration.integration_id, kwargs.booking_key, context.now()
+        context.integration.integration_id, kwargs.booking_key, context.now(), events=[cancelled]
     )
+    if marked:
+        context.written([cancelled])
     if not marked and not redelivery:
         return _result(kwargs, already_cancelled=True)  # another job cancelled it meanwhile
     gateway = context.gateway(kwargs.mailbox)
@@ -42,7 +47,7 @@ def cancel_event(context: ActionContext, kwargs: CancelEventKwargs) -> CancelEve
         gateway.cancel_event(
             ref,
             delete_type=context.integration.delete_type,
-            send_cancellations=kwargs.notify and bool(booking.invites_sent_to),
+            send_cancellations=notify,
         )
     return _result(kwargs, already_cancelled=False)
 

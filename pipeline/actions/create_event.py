@@ -17,12 +17,14 @@ retried later, never raced.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from pipeline.actions.bookings import CREATION_IN_PROGRESS_DELAY_MS, render_event_text, with_job_mailbox
 from pipeline.actions.context import ActionContext
 from pipeline.contract import CreateEventKwargs, CreateEventResult, JobStatus
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
+from pipeline.events.models import BookingCreatedData
 from pipeline.exchange.base import ExchangeGateway
 from pipeline.exchange.types import BodyType, EventDraft, EventRef
 from pipeline.store.records import BookingRecord
@@ -45,6 +47,11 @@ def create_event(context: ActionContext, kwargs: CreateEventKwargs) -> CreateEve
         updated_at=context.now(),
         attendees=tuple(dict.fromkeys(everyone)),
         claimed_by=context.message_id,
+        booked_start=kwargs.start,
+        booked_end=kwargs.end,
+        start=kwargs.start,
+        end=kwargs.end,
+        attendee_classes={email: context.integration.attendee_class(email) for email in everyone},
     )
     existing = context.store.claim_booking(claim)
     if existing is None:
@@ -115,17 +122,20 @@ def _draft(context: ActionContext, kwargs: CreateEventKwargs, gateway: ExchangeG
 def _record(
     context: ActionContext, claim: BookingRecord, ref: EventRef, *, created: bool
 ) -> CreateEventResult:
-    booking = BookingRecord(
-        integration_id=claim.integration_id,
-        booking_key=claim.booking_key,
-        mailbox=claim.mailbox,
-        calendar_mailbox=ref.mailbox,
-        item_id=ref.item_id,
-        change_key=ref.change_key,
-        updated_at=context.now(),
-        attendees=claim.attendees,
+    booking = replace(
+        claim, calendar_mailbox=ref.mailbox, item_id=ref.item_id, change_key=ref.change_key,
+        updated_at=context.now(), claimed_by=None,
     )
-    context.store.put_booking(booking)
+    # Caused by the item, not the job: a takeover job that finds the same item reports the same event.
+    created_event = context.event(
+        BookingCreatedData(
+            mailbox=booking.mailbox, calendar_mailbox=booking.calendar_mailbox, item_id=ref.item_id,
+            start=claim.booked_start or context.now(), end=claim.booked_end or context.now(),
+        ),
+        booking_key=booking.booking_key, cause=ref.item_id,
+    )
+    context.store.put_booking(booking, events=[created_event])
+    context.written([created_event])
     return _result(booking, ref, created=created)
 
 

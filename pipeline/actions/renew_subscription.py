@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from pipeline.actions.calendar_sync_requests import request_calendar_sync
 from pipeline.actions.context import ActionContext
 from pipeline.contract.renew_subscription import RenewSubscriptionKwargs, RenewSubscriptionResult
 from pipeline.errors import ErrorCode, PermanentError
+from pipeline.events.models import SubscriptionLostData, SubscriptionRenewedData
 from pipeline.exchange.push import WatermarkRejected
 from pipeline.store.records import SubscriptionRecord, SubscriptionStatus
 from pipeline.subscriptions import required_callback_base_url, start_subscription, subscription_record_id
@@ -49,6 +51,8 @@ def renew_subscription(context: ActionContext, kwargs: RenewSubscriptionKwargs) 
 
     gateway = context.gateway(old.mailbox)
     watermark: str | None = old.watermark if now - old.last_seen_at < WATERMARK_LIFETIME else None
+    if watermark is None:
+        _missed_events(context, old, "watermark_expired")
 
     def subscribe(from_watermark: str | None) -> SubscriptionRecord:
         return start_subscription(
@@ -58,12 +62,35 @@ def renew_subscription(context: ActionContext, kwargs: RenewSubscriptionKwargs) 
         )
 
     try:
-        new = subscribe(watermark)
-    except WatermarkRejected:
-        log.warning("subscription %s: Exchange refused its watermark; subscribing from now", old.record_id)
-        watermark = None
-        new = subscribe(None)
+        try:
+            new = subscribe(watermark)
+        except WatermarkRejected:
+            log.warning("subscription %s: Exchange refused its watermark; subscribing from now",
+                        old.record_id)
+            _missed_events(context, old, "watermark_rejected")
+            watermark = None
+            new = subscribe(None)
+    except PermanentError as refused:
+        if not isinstance(refused, WatermarkRejected):
+            _lost(context, old, refused.code.value)  # access revoked, mailbox gone: no renewal
+        raise
     return _supersede(context, old, new, resumed=watermark is not None)
+
+
+def _missed_events(context: ActionContext, old: SubscriptionRecord, reason: str) -> None:
+    """The subscription cannot resume: what changed since its watermark is gone for good. Tell the
+    app, and sync the calendar, so that the events missed in between are reported after all."""
+    _lost(context, old, reason)
+    request_calendar_sync(context, old.mailbox)
+
+
+def _lost(context: ActionContext, old: SubscriptionRecord, reason: str) -> None:
+    lost = context.event(
+        SubscriptionLostData(subscription_record_id=old.record_id, mailbox=old.mailbox, reason=reason),
+        cause=f"{old.record_id}|{reason}",
+    )
+    context.store.put_events([lost])
+    context.written([lost])
 
 
 def _supersede(
@@ -77,6 +104,14 @@ def _supersede(
         # is answered Unsubscribe, which ends it at Exchange).
         store.mark_subscription_dropped(new.record_id, now)
         return _not_renewed(store.get_subscription(old.record_id) or old)
+    # Also on a redelivery that finds its renewal done: the same id, stored once.
+    renewed = context.event(
+        SubscriptionRenewedData(subscription_record_id=new.record_id, previous_record_id=old.record_id,
+                                mailbox=old.mailbox),
+        cause=new.record_id,
+    )
+    store.put_events([renewed])
+    context.written([renewed])
     return _renewed(old, new, resumed=resumed)
 
 

@@ -20,6 +20,7 @@ from pipeline.actions.bookings import booking_ref, require_booking
 from pipeline.actions.context import ActionContext
 from pipeline.contract import SendInviteKwargs, SendInviteResult
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
+from pipeline.events.models import BookingInvitationsSentData, PipelineEvent
 from pipeline.exchange.base import ExchangeGateway
 from pipeline.exchange.types import EventRef
 
@@ -44,10 +45,19 @@ def send_invite(context: ActionContext, kwargs: SendInviteKwargs) -> SendInviteR
         if refused.code is not ErrorCode.CONFLICT:
             raise
         ref, recipients, already_sent = _after_conflict(context, gateway, booking_ref(booking))
-    store = context.store
-    integration_id = context.integration.integration_id
-    store.record_invites_sent(integration_id, kwargs.booking_key, recipients, context.now())
-    store.update_booking_item(integration_id, kwargs.booking_key, ref.item_id, ref.change_key, context.now())
+    written: list[PipelineEvent] = []
+
+    def invitations_sent(added: tuple[str, ...]) -> list[PipelineEvent]:
+        written[:] = [context.event(BookingInvitationsSentData(recipients=list(added)),
+                                    booking_key=kwargs.booking_key)]
+        return written
+
+    # One write: the recipients, the item's new change key, the state and the event together.
+    context.store.record_invites_sent(
+        context.integration.integration_id, kwargs.booking_key, recipients, context.now(),
+        item=(ref.item_id, ref.change_key), events=invitations_sent,
+    )
+    context.written(written)
     return SendInviteResult(
         booking_key=kwargs.booking_key,
         sent_to=[] if already_sent else list(recipients),

@@ -26,9 +26,10 @@ from pipeline.actions.bookings import (
 from pipeline.actions.context import ActionContext
 from pipeline.contract import UpdateEventKwargs, UpdateEventResult
 from pipeline.errors import ErrorCode, PermanentError
+from pipeline.events.models import BookingUpdatedData
 from pipeline.exchange.base import ExchangeGateway
 from pipeline.exchange.types import BodyType, EventChanges, EventRef, NotifyAttendees
-from pipeline.store.records import BookingRecord
+from pipeline.store.records import BookingChanges, BookingRecord, BookingState
 
 __all__ = ["update_event"]
 
@@ -102,26 +103,34 @@ def _recorded(
     store = context.store
     integration_id = context.integration.integration_id
     attendees = _attendees_after(booking, changes)
-    if attendees != booking.attendees:
-        if notified:
-            added = [email for email in attendees if email not in booking.attendees]
-            store.record_invites_sent(integration_id, booking.booking_key, added, context.now())
-        store.put_booking(
-            BookingRecord(
-                integration_id=integration_id,
-                booking_key=booking.booking_key,
-                mailbox=booking.mailbox,
-                calendar_mailbox=booking.calendar_mailbox,
-                item_id=ref.item_id,
-                change_key=ref.change_key,
-                updated_at=context.now(),
-                attendees=attendees,
-            )
-        )
-    else:
-        store.update_booking_item(
-            integration_id, booking.booking_key, ref.item_id, ref.change_key, context.now()
-        )
+    if attendees != booking.attendees and notified:
+        added = [email for email in attendees if email not in booking.attendees]
+        store.record_invites_sent(integration_id, booking.booking_key, added, context.now())
+    start = changes.start or booking.booked_start
+    end = changes.end or booking.booked_end
+    moves = changes.start is not None or changes.end is not None
+    state = None
+    if moves and booking.state in (BookingState.MOVED, BookingState.RESTORED):
+        # The app has set the time itself: whatever happened in Exchange before is settled.
+        state = BookingState.INVITED if booking.invites_sent_to else BookingState.BOOKED
+    record = BookingChanges(
+        item_id=ref.item_id,
+        change_key=ref.change_key,
+        attendees=attendees if attendees != booking.attendees else None,
+        attendee_classes={email: context.integration.attendee_class(email) for email in attendees}
+        if attendees != booking.attendees else None,
+        booked_start=start if moves else None,
+        booked_end=end if moves else None,
+        start=start if moves else None,
+        end=end if moves else None,
+        time_confirmed=True if moves else None,
+        state=state,
+    )
+    updated = context.event(
+        BookingUpdatedData(start=start, end=end, notified=notified), booking_key=booking.booking_key
+    )
+    store.update_booking(integration_id, booking.booking_key, record, context.now(), events=[updated])
+    context.written([updated])
     return UpdateEventResult(
         booking_key=booking.booking_key, item_id=ref.item_id, change_key=ref.change_key, notified=notified
     )

@@ -25,6 +25,7 @@ from pipeline.contract.process_change import ProcessChangeKwargs, ProcessChangeR
 from pipeline.contract.renew_subscription import RenewSubscriptionKwargs, RenewSubscriptionResult
 from pipeline.contract.send_invite import SendInviteKwargs, SendInviteResult
 from pipeline.contract.subscribe_mailbox import SubscribeMailboxKwargs, SubscribeMailboxResult
+from pipeline.contract.sync_calendar import SyncCalendarKwargs, SyncCalendarResult
 from pipeline.contract.update_event import UpdateEventKwargs, UpdateEventResult
 from pipeline.errors import ErrorCode, PermanentError
 
@@ -56,6 +57,8 @@ __all__ = [
     "SendInviteResult",
     "SubscribeMailboxKwargs",
     "SubscribeMailboxResult",
+    "SyncCalendarKwargs",
+    "SyncCalendarResult",
     "UpdateEventKwargs",
     "UpdateEventResult",
     "describe_validation_error",
@@ -94,6 +97,8 @@ _CONTRACTS = (
                    "Apply the calendar changes a push notification reported."),
     ActionContract("check_connection", CheckConnectionKwargs, CheckConnectionResult,
                    "Prove an integration works, step by step."),
+    ActionContract("sync_calendar", SyncCalendarKwargs, SyncCalendarResult,
+                   "Report a calendar's events that are not bookings, then only what changed."),
 )
 
 ACTIONS: Mapping[str, ActionContract] = MappingProxyType({c.name: c for c in _CONTRACTS})

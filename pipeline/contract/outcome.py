@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, Field
 from pipeline.contract.common import ContractModel
 from pipeline.errors import ErrorCode
 
-__all__ = ["JobError", "JobOutcome", "JobStatus"]
+__all__ = ["JobError", "JobItem", "JobOutcome", "JobStatus"]
 
 
 class JobStatus(StrEnum):
@@ -50,3 +50,38 @@ class JobOutcome(ContractModel):
     started_at: AwareDatetime | None = Field(default=None, description="Start of the latest attempt.")
     updated_at: AwareDatetime
     finished_at: AwareDatetime | None = Field(default=None, description="When it succeeded or failed.")
+
+
+class JobItem(ContractModel):
+    """The results-table item of one job (key `JOB#{message_id}` / `JOB`), attribute by attribute.
+
+    This is what is stored; JobOutcome is the same record decoded (error grouped, result parsed),
+    as pipeline.client returns it. schemas/job-record.schema.json is generated from this model.
+    """
+
+    pk: str = Field(description="JOB#{message_id}")
+    sk: str = Field(description="Always JOB.")
+    message_id: str
+    actor_name: str
+    integration_id: str | None = None
+    mailbox: str | None = None
+    status: JobStatus
+    attempts: int = Field(ge=0)
+    created_at: AwareDatetime
+    started_at: AwareDatetime | None = None
+    updated_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
+    lease_expires_ms: int | None = Field(
+        default=None, description="While running: when another delivery may take over (epoch ms)."
+    )
+    result: str | None = Field(
+        default=None, description="The action's result as JSON text (its <action>.result schema)."
+    )
+    result_zlib: str | None = Field(
+        default=None, description="A large result, zlib-compressed JSON (binary; base64 in JSON).",
+        json_schema_extra={"contentEncoding": "base64"},
+    )
+    error_code: ErrorCode | None = None
+    error_message: str | None = None
+    error_retryable: bool | None = None
+    expires_at: int = Field(description="TTL: when DynamoDB may delete the record (epoch seconds).")

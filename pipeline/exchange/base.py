@@ -12,6 +12,7 @@ import abc
 from collections.abc import Sequence
 from datetime import datetime
 
+from pipeline.exchange.calendar_items import CalendarSyncPage
 from pipeline.exchange.push import ChangedItem
 from pipeline.exchange.types import (
     EventChanges,
@@ -136,3 +137,16 @@ class ExchangeGateway(abc.ABC):
     @abc.abstractmethod
     def calendar_folder_id(self) -> str:
         """The target calendar's folder id (tells an item moved out of it from one still in it)."""
+
+    # Calendar sync (implemented in ews/sync.py) -------------------------------------------------
+
+    @abc.abstractmethod
+    def sync_calendar(self, sync_state: str | None, max_changes: int = 100) -> CalendarSyncPage:
+        """One page of the changes to the target calendar since `sync_state` (one request).
+
+        Without a sync state the pages list every item of the calendar; with one, only what was
+        created, updated or deleted since. Store the page's sync_state and call again while
+        includes_last_item is False. `max_changes` (1-512) bounds the changes per page.
+        Raises PermanentError(SYNC_STATE_INVALID) when Exchange refuses the state: sync again
+        from the start (sync_state=None).
+        """

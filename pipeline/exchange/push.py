@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pipeline.errors import ErrorCode, PermanentError
+from pipeline.exchange.calendar_items import AttendeeResponse
 
 __all__ = [
     "ChangedItem",
@@ -68,6 +69,12 @@ class ChangedItem:
     booking_key: str | None  # the pipeline's stamp; None for items the pipeline did not write
     is_cancelled: bool
     parent_folder_id: str | None
+    start: datetime | None = None
+    end: datetime | None = None
+    # Required, optional and resource attendees with their responses, as the organiser's item has them.
+    attendees: tuple[AttendeeResponse, ...] = ()
+    # The message id of the pipeline job whose UpdateItem changed the item last (its stamp).
+    last_update: str | None = None
 
 
 class WatermarkRejected(PermanentError):

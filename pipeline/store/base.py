@@ -8,12 +8,22 @@ Times passed in must be timezone-aware.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from pipeline.contract.booking import BookingItem
 from pipeline.errors import ErrorCode
-from pipeline.store.records import BookingRecord, IntegrationRecord, JobRecord, SubscriptionRecord
+from pipeline.events.models import PipelineEvent
+from pipeline.store.records import (
+    BookingChanges,
+    BookingRecord,
+    BookingState,
+    CalendarSyncRecord,
+    IntegrationRecord,
+    JobRecord,
+    SubscriptionRecord,
+)
 
 __all__ = ["ResultsStore"]
 
@@ -43,12 +53,13 @@ class ResultsStore(ABC):
     @abstractmethod
     def fail_job(
         self, message_id: str, code: ErrorCode, message: str, retryable: bool, now: datetime,
-        *, actor_name: str | None = None,
+        *, actor_name: str | None = None, events: Sequence[PipelineEvent] = (),
     ) -> JobRecord:
         """Record a failure: status retrying when retryable, else failed.
 
         Also records a job that never began (for example a message rejected before begin_job,
         with attempts 0 and actor_name as given).
+        `events` (the job.failed event) are written in the same transaction.
         Raises PermanentError(DUPLICATE_DELIVERY) if the job already succeeded, failed or was
         set retrying by another delivery.
         """
@@ -60,9 +71,10 @@ class ResultsStore(ABC):
     # Bookings -----------------------------------------------------------------------------
 
     @abstractmethod
-    def put_booking(self, booking: BookingRecord) -> None:
-        """Store where a booking's item is. Invites already recorded are kept (and the record's
-        own added); a recorded cancellation is kept, so a redelivered create_event loses nothing."""
+    def put_booking(self, booking: BookingRecord, events: Sequence[PipelineEvent] = ()) -> None:
+        """Store where a booking's item is, with `events` in the same write. Invites already
+        recorded (and the record's own added), a recorded cancellation, the state, times and
+        responses are kept, so a redelivered create_event loses nothing."""
 
     @abstractmethod
     def claim_booking(self, booking: BookingRecord) -> BookingRecord | None:
@@ -75,6 +87,10 @@ class ResultsStore(ABC):
         """The booking's record, or None."""
 
     @abstractmethod
+    def get_booking_item(self, integration_id: str, booking_key: str) -> BookingItem | None:
+        """The booking's stored item as published (schemas/booking-record.schema.json), or None."""
+
+    @abstractmethod
     def find_booking_by_item_id(self, integration_id: str, item_id: str) -> BookingRecord | None:
         """The booking whose recorded item id is item_id, or None (also for a pending claim).
 
@@ -83,24 +99,34 @@ class ResultsStore(ABC):
         """
 
     @abstractmethod
-    def update_booking_item(
-        self, integration_id: str, booking_key: str, item_id: str, change_key: str, now: datetime
-    ) -> BookingRecord:
-        """Record the item's new id and change key. Raises PermanentError(BOOKING_NOT_FOUND)."""
+    def update_booking(
+        self, integration_id: str, booking_key: str, changes: BookingChanges, now: datetime,
+        events: Sequence[PipelineEvent] = (),
+    ) -> None:
+        """Set the fields `changes` names, with `events` in the same transaction (all or nothing).
+        Raises PermanentError(BOOKING_NOT_FOUND)."""
 
     @abstractmethod
     def record_invites_sent(
-        self, integration_id: str, booking_key: str, recipients: Sequence[str], now: datetime
+        self, integration_id: str, booking_key: str, recipients: Sequence[str], now: datetime, *,
+        item: tuple[str, str] | None = None,
+        events: Callable[[tuple[str, ...]], Sequence[PipelineEvent]] | None = None,
     ) -> tuple[str, ...]:
         """Add the recipients (lower-cased) not yet in invites_sent_to; return those this call added.
 
         Atomic: of two concurrent calls, each recipient is returned to exactly one, so a caller can
-        use it to claim recipients before sending to them. Raises PermanentError(BOOKING_NOT_FOUND).
+        use it to claim recipients before sending to them. The same write moves a booked booking
+        to invited, records `item` (item id, change key) when given, and stores the events that
+        `events` makes from the recipients added. Raises PermanentError(BOOKING_NOT_FOUND).
         """
 
     @abstractmethod
-    def mark_booking_cancelled(self, integration_id: str, booking_key: str, now: datetime) -> bool:
-        """Mark cancelled; False if it already was. Raises PermanentError(BOOKING_NOT_FOUND)."""
+    def mark_booking_cancelled(
+        self, integration_id: str, booking_key: str, now: datetime, *,
+        state: BookingState = BookingState.CANCELLED, events: Sequence[PipelineEvent] = (),
+    ) -> bool:
+        """Mark cancelled (state cancelled or deleted_in_exchange), with `events`; False (and
+        nothing written) if it already was. Raises PermanentError(BOOKING_NOT_FOUND)."""
 
     # Subscriptions ------------------------------------------------------------------------
 
@@ -125,7 +151,14 @@ class ResultsStore(ABC):
         self, record_id: str, seen_at: datetime, watermark: str | None = None
     ) -> None:
         """Note a notification or keep-alive (and its watermark); an older one than the last seen
-        is ignored. Raises PermanentError(SUBSCRIPTION_NOT_FOUND)."""
+        is ignored, and so is every one once a renewal is requested (the renewal resumes from the
+        last good watermark). Raises PermanentError(SUBSCRIPTION_NOT_FOUND)."""
+
+    @abstractmethod
+    def mark_subscription_for_renewal(self, record_id: str, now: datetime) -> None:
+        """Request a renewal: set renewal_requested_at (a repeat keeps the first time), which makes
+        the subscription stale at once and freezes its watermark and last_seen_at. Raises
+        PermanentError(SUBSCRIPTION_NOT_FOUND)."""
 
     @abstractmethod
     def mark_subscription_superseded(self, record_id: str, new_record_id: str, now: datetime) -> bool:
@@ -137,6 +170,57 @@ class ResultsStore(ABC):
     def mark_subscription_dropped(self, record_id: str, now: datetime) -> None:
         """Mark a subscription dropped (Exchange gave up on it, or it lost a renewal race).
         Raises PermanentError(SUBSCRIPTION_NOT_FOUND)."""
+
+    # Calendar sync -------------------------------------------------------------------------
+
+    @abstractmethod
+    def get_calendar_sync(self, integration_id: str, mailbox: str) -> CalendarSyncRecord | None:
+        """The mailbox calendar's sync record, or None before its first sync."""
+
+    @abstractmethod
+    def request_calendar_sync(
+        self, integration_id: str, mailbox: str, now: datetime, expired_before: datetime
+    ) -> bool:
+        """Note that the calendar needs a sync; True when this call made the request (enqueue the
+        sync job then), False when one is pending already (coalesced into it). A request older
+        than `expired_before` counts as lost (its job never ran) and is made again."""
+
+    @abstractmethod
+    def begin_calendar_sync(self, integration_id: str, mailbox: str) -> CalendarSyncRecord:
+        """Clear the pending request as a sync starts, so that a change arriving from now on asks
+        for another sync; returns the record (its sync state to resume from)."""
+
+    @abstractmethod
+    def save_calendar_sync(
+        self, integration_id: str, mailbox: str, sync_state: str | None, now: datetime,
+        events: Sequence[PipelineEvent] = (),
+    ) -> None:
+        """Record the state to resume from (None: start over), with the events of the page that
+        led to it, in one transaction: a page's events exist exactly when its state is saved."""
+
+    # Events (the outbox) ------------------------------------------------------------------
+
+    @abstractmethod
+    def put_events(self, events: Sequence[PipelineEvent]) -> None:
+        """Keep events in the outbox, pending, for facts that change no other record.
+
+        An event already stored (same id) is left as it is. Facts that come with a state change
+        are written by that change's own method, in the same transaction.
+        """
+
+    @abstractmethod
+    def get_event(self, event_id: str) -> tuple[PipelineEvent, bool] | None:
+        """The stored event and whether it has been published, or None."""
+
+    @abstractmethod
+    def list_pending_events(
+        self, limit: int = 100, older_than: datetime | None = None
+    ) -> list[PipelineEvent]:
+        """Events not yet published, oldest first; only those older than `older_than` if given."""
+
+    @abstractmethod
+    def mark_events_published(self, event_ids: Sequence[str], now: datetime) -> None:
+        """Note that a sink accepted these events (unknown ids are ignored)."""
 
     # Integrations -------------------------------------------------------------------------
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pipeline.contract.booking import AttendeeClass, AttendeeResponseEntry, BookingState
 from pipeline.contract.outcome import JobError, JobOutcome, JobStatus
 from pipeline.errors import ErrorCode
 
 __all__ = [
+    "BookingChanges",
     "BookingRecord",
+    "BookingState",
+    "CalendarSyncRecord",
     "IntegrationRecord",
     "JobRecord",
     "JobStatus",
@@ -83,11 +88,38 @@ class BookingRecord:
     attendees: tuple[str, ...] = ()
     # The create_event job that claimed the booking before writing to Exchange (see claim_booking).
     claimed_by: str | None = None
+    state: BookingState = BookingState.BOOKED
+    # The time as booked (or as confirmed since), and as Exchange holds it now.
+    booked_start: datetime | None = None
+    booked_end: datetime | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    # False while a move made in Exchange awaits the app's decision (neither locked nor auto-confirmed).
+    time_confirmed: bool = True
+    responses: Mapping[str, AttendeeResponseEntry] = field(default_factory=dict)
+    attendee_classes: Mapping[str, AttendeeClass] = field(default_factory=dict)
 
     @property
     def pending(self) -> bool:
         """Claimed by a create_event job that has not recorded the item yet (it may not exist)."""
         return not self.item_id
+
+
+@dataclass(frozen=True)
+class BookingChanges:
+    """Fields of a booking record to set; None leaves one as it is (see ResultsStore.update_booking)."""
+
+    item_id: str | None = None
+    change_key: str | None = None
+    attendees: tuple[str, ...] | None = None
+    attendee_classes: Mapping[str, AttendeeClass] | None = None
+    state: BookingState | None = None
+    booked_start: datetime | None = None
+    booked_end: datetime | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    time_confirmed: bool | None = None
+    responses: Mapping[str, AttendeeResponseEntry] | None = None
 
 
 class SubscriptionStatus(StrEnum):
@@ -111,14 +143,32 @@ class SubscriptionRecord:
     last_seen_at: datetime  # last notification or keep-alive (creation time until the first)
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE
     superseded_by: str | None = None  # record_id of the replacement
+    # When Exchange first reported that it lost events (ErrorReadEventsFailed): from then on the
+    # subscription is stale however recently it was heard from, and its watermark stays the last
+    # good one, for the renewal to resume from.
+    renewal_requested_at: datetime | None = None
 
     def stale_at(self) -> datetime:
         """When silence makes the subscription stale: twice its status frequency after last_seen_at."""
         return self.last_seen_at + timedelta(minutes=2 * self.status_frequency_minutes)
 
     def is_stale(self, now: datetime) -> bool:
-        """True when nothing has been heard for twice the status frequency."""
-        return now >= self.stale_at()
+        """True when nothing has been heard for twice the status frequency, or a renewal was requested."""
+        # A requested renewal counts whatever `now` says: the callback's clock and the renewal
+        # job's are different machines', and a few milliseconds of skew must not skip it.
+        return self.renewal_requested_at is not None or now >= self.stale_at()
+
+
+@dataclass(frozen=True)
+class CalendarSyncRecord:
+    """Where a mailbox calendar's sync stands: the state to resume from, and a pending request."""
+
+    integration_id: str
+    mailbox: str
+    sync_state: str | None = None  # None: the next sync starts from scratch (all existing items)
+    synced_at: datetime | None = None
+    # Set while a sync has been asked for and not begun: later requests are coalesced into it.
+    requested_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ def rig(pipeline: PipelineHarness) -> Iterator[PushRig]:
     # The pipeline runs on the simulator's clock, so advancing it moves Exchange's timers and
     # the pipeline's notion of "stale" together.
     runtime.clock = pipeline.sim.backend.clock.now
+    pipeline.enqueue = queue  # the jobs actions enqueue (a calendar sync) land beside the callback's
     callbacks.use_dependencies(
         callbacks.CallbackDependencies(store=runtime.store, enqueue=queue, clock=runtime.clock)
     )

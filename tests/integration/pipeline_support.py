@@ -21,6 +21,7 @@ from moto import mock_aws
 from infra.ewssim import EwsSimulator
 from pipeline.config import PipelineConfig
 from pipeline.contract import JobOutcome
+from pipeline.enqueue import Enqueue
 from pipeline.errors import PipelineError
 from pipeline.exchange.ews import EwsConnector
 from pipeline.runner import Job, run_job
@@ -46,6 +47,8 @@ class PipelineHarness:
     secrets_client: Any
     secrets: CountingSecretSource
     installed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Where the jobs an action enqueues go (a calendar sync); None: an action that enqueues fails.
+    enqueue: Enqueue | None = None
 
     @property
     def store(self) -> Any:
@@ -67,7 +70,7 @@ class PipelineHarness:
         """
         message_id = message_id or str(uuid.uuid4())
         with contextlib.suppress(PipelineError):
-            run_job(self.runtime, Job(message_id, actor_name, kwargs))
+            run_job(self.runtime, Job(message_id, actor_name, kwargs), enqueue=self.enqueue)
         record = self.store.get_job(message_id)
         assert record is not None, f"no job record for {actor_name} {message_id}"
         return record.to_outcome()

@@ -137,6 +137,27 @@ def test_a_subscription_that_is_not_stale_is_left_alone_without_a_request(rig: P
     assert rig.pipeline.sim.request_counts()["Subscribe"] == before
 
 
+def test_a_subscription_marked_for_renewal_is_renewed_though_heard_from_a_moment_ago(rig: PushRig):
+    record = subscribe(rig, rig.pipeline.install("delegate"), frequency=5)
+    rig.pipeline.sim.advance_clock(timedelta(minutes=5))  # a keep-alive: alive and well
+    assert rig.push.wait_idle()
+    heard = rig.pipeline.store.get_subscription(record.record_id)
+    assert heard.last_seen_at > record.last_seen_at
+    now = rig.pipeline.runtime.clock()
+    rig.pipeline.store.mark_subscription_for_renewal(record.record_id, now)  # Exchange lost events
+    before = rig.pipeline.sim.request_counts()["Subscribe"]
+
+    outcome = renew(rig, record)  # no force
+
+    assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+    assert outcome.result["renewed"] is True and outcome.result["resumed_from_watermark"] is True
+    assert rig.pipeline.sim.request_counts()["Subscribe"] == before + 1
+    new = rig.pipeline.store.get_subscription(outcome.result["new_subscription_id"])
+    assert new.watermark == heard.watermark  # resumed from the last good one
+    assert new.renewal_requested_at is None and not new.is_stale(now)
+    assert rig.pipeline.store.get_subscription(record.record_id).status is SubscriptionStatus.SUPERSEDED
+
+
 def go_silent(rig: PushRig, minutes: int = 3) -> None:
     """The callback stops answering; Exchange retries, drops the subscription, and time passes."""
     rig.server.down = True
@@ -177,6 +198,17 @@ def test_a_stale_subscription_is_renewed_from_its_watermark_and_misses_nothing(r
     assert replayed == missed and seen not in replayed
     # The old record stays, and so does the history: both are in the table.
     assert {r.record_id for r in rig.pipeline.store.list_active_subscriptions()} == {new.record_id}
+    # The app hears of the renewal, and of no loss: nothing was missed.
+    assert subscription_events(rig) == [("subscription.renewed", new.record_id, record.record_id)]
+    assert rig.queue.take("sync_calendar") == []
+
+
+def subscription_events(rig: PushRig) -> list[tuple[str, str, str]]:
+    """(type, the record it names, the previous record or the reason) of each subscription event."""
+    events = rig.pipeline.store.list_pending_events(limit=100)
+    return [(e.type.value, e.data["subscription_record_id"],
+             e.data.get("previous_record_id") or e.data["reason"])
+            for e in events if e.type.value.startswith("subscription.")]
 
 
 def test_a_watermark_older_than_30_days_is_not_resumed(rig: PushRig):
@@ -193,6 +225,12 @@ def test_a_watermark_older_than_30_days_is_not_resumed(rig: PushRig):
     [live] = rig.push.subscriptions()
     assert live.subscription_id == rig.pipeline.store.get_subscription(
         outcome.result["new_subscription_id"]).subscription_id
+    # What happened in those 31 days is gone: the app is told, and the calendar is synced.
+    assert sorted(subscription_events(rig)) == [
+        ("subscription.lost", record.record_id, "watermark_expired"),
+        ("subscription.renewed", outcome.result["new_subscription_id"], record.record_id)]
+    assert [job.kwargs for job in rig.queue.take("sync_calendar")] == [
+        {"integration_id": record.integration_id, "mailbox": ALICE}]
 
 
 def test_a_watermark_exchange_refuses_falls_back_to_a_fresh_subscription(rig: PushRig):
@@ -209,6 +247,8 @@ def test_a_watermark_exchange_refuses_falls_back_to_a_fresh_subscription(rig: Pu
     assert outcome.status is JobStatus.SUCCEEDED, outcome.error
     assert outcome.result["renewed"] is True and outcome.result["resumed_from_watermark"] is False
     assert rig.pipeline.sim.request_counts()["Subscribe"] == before + 2
+    assert ("subscription.lost", record.record_id, "watermark_rejected") in subscription_events(rig)
+    assert len(rig.queue.take("sync_calendar")) == 1
 
 
 def subscribe_other(rig: PushRig) -> SubscriptionRecord:

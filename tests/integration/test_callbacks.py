@@ -10,8 +10,10 @@ import boto3
 import pytest
 from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone
 
+from handlers import callbacks
 from pipeline.contract import JobStatus
 from pipeline.exchange.ews.booking_stamp import BOOKING_KEY_FIELD
+from pipeline.store.dynamodb import DynamoDbStore
 from pipeline.store.records import BookingRecord, SubscriptionRecord, SubscriptionStatus
 from tests.integration.callback_support import PushRig, rig
 from tests.integration.pipeline_support import pipeline
@@ -167,16 +169,127 @@ def test_the_same_notification_sent_twice_gets_the_same_job_id(rig: PushRig):
 
 # What Exchange is told ---------------------------------------------------------------------------
 
-def test_an_error_notification_is_accepted_and_recorded(rig: PushRig):
+def change(rig: PushRig, owner: str, subject: str) -> str:
+    """An item created in the simulator's calendar, as Outlook would; returns its id."""
+    from infra.ewssim.models.items import CalendarItem
+
+    item = rig.pipeline.sim.backend.store(owner, "calendar", CalendarItem(subject=subject))
+    rig.pipeline.sim.backend.record_change(owner, item, "CreatedEvent")
+    return item.item_id
+
+
+def test_an_error_notification_is_accepted_and_asks_for_a_renewal_at_once(rig: PushRig):
     record, path = subscribe(rig)
     now = rig.pipeline.sim.advance_clock(timedelta(seconds=10))
 
     status, body = rig.server.post(path, ERROR_BODY)
+    marked = rig.pipeline.store.get_subscription(record.record_id)
+    again, _ = rig.server.post(path, ERROR_BODY)  # Exchange repeating itself
 
-    assert status == 200 and b"<m:SubscriptionStatus>OK</m:SubscriptionStatus>" in body
+    assert status == again == 200 and b"<m:SubscriptionStatus>OK</m:SubscriptionStatus>" in body
     after = rig.pipeline.store.get_subscription(record.record_id)
-    assert after.last_seen_at >= now and after.watermark == record.watermark
+    # Not heard from as a healthy subscription: last_seen_at and the watermark stay as they were.
+    assert (after.last_seen_at, after.watermark) == (record.last_seen_at, record.watermark)
+    assert after.renewal_requested_at == marked.renewal_requested_at >= now  # the first report's time
+    assert after.is_stale(now)
+    first, second = rig.queue.take("renew_subscription")
+    assert first.message_id == second.message_id
+    assert first.kwargs == {"integration_id": record.integration_id, "subscription_id": record.record_id}
     assert rig.queue.jobs == []
+
+    # A keep-alive heard before the renewal runs does not move the watermark past the lost events.
+    assert rig.server.post(path, keep_alive_body(record.subscription_id, watermark="AgAAAA=="))[0] == 200
+    assert rig.pipeline.store.get_subscription(record.record_id).watermark == record.watermark
+
+
+def test_events_exchange_could_not_send_are_replayed_by_the_renewal_the_error_enqueued(rig: PushRig):
+    # Given a subscription heard from a moment ago, and a booking made while its push failed
+    record, path = subscribe(rig, frequency=5)
+    rig.server.down = True
+    missed = change(rig, ALICE, "booked while Exchange could not read its events")
+    assert rig.push.wait_idle()
+    rig.server.down = False
+
+    # When Exchange reports ErrorReadEventsFailed and the renewal it caused runs (twice: the
+    # repeated report's copy of the job)
+    assert rig.server.post(path, ERROR_BODY)[0] == 200
+    assert rig.server.post(path, ERROR_BODY)[0] == 200
+    jobs = rig.queue.take("renew_subscription")
+    outcomes = [rig.pipeline.run(j.actor_name, message_id=j.message_id, **j.kwargs) for j in jobs]
+    assert rig.push.wait_idle()
+    # A replay that raced the new record's write was refused (403); Exchange retries it 30 s later,
+    # when the old subscription's retry is answered Unsubscribe.
+    rig.pipeline.sim.advance_clock(timedelta(seconds=30))
+    assert rig.push.wait_idle()
+
+    # Then it was renewed once, though heard from recently, from the watermark before the loss
+    assert [o.status for o in outcomes] == [JobStatus.SUCCEEDED] * 2
+    assert outcomes[0].result == outcomes[1].result  # the one job, run once
+    assert outcomes[0].result["renewed"] is True and outcomes[0].result["resumed_from_watermark"] is True
+    new_id = outcomes[0].result["new_subscription_id"]
+    assert rig.pipeline.store.get_subscription(record.record_id).status is SubscriptionStatus.SUPERSEDED
+    new = rig.pipeline.store.get_subscription(new_id)
+    assert [s.subscription_id for s in rig.push.subscriptions()] == [new.subscription_id]
+    # and the booking Exchange could not send reaches process_change through the new subscription
+    replayed = rig.queue.take("process_change")
+    assert [(j.kwargs["subscription_id"], e["item_id"]) for j in replayed for e in j.kwargs["events"]] == [
+        (new_id, missed)]
+
+
+def five_events_body(subscription_id: str) -> bytes:
+    events = "".join(
+        f"<t:ModifiedEvent><t:Watermark>Ag{i}AAA==</t:Watermark><t:TimeStamp>2030-01-01T00:0{i}:00Z</t:TimeStamp>"
+        f'<t:ItemId Id="item-{i}" ChangeKey="ck"/><t:ParentFolderId Id="calendar-1"/></t:ModifiedEvent>'
+        for i in range(1, 6))
+    return ENVELOPE.format(messages=(
+        '<m:SendNotificationResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>'
+        f"<m:Notification><t:SubscriptionId>{subscription_id}</t:SubscriptionId>"
+        f"<t:PreviousWatermark>AQAAAA==</t:PreviousWatermark><t:MoreEvents>false</t:MoreEvents>{events}"
+        "</m:Notification></m:SendNotificationResponseMessage>")).encode()
+
+
+def test_a_body_cut_short_is_refused_and_changes_nothing(rig: PushRig):
+    record, path = subscribe(rig)
+    whole = five_events_body(record.subscription_id)
+    second_event_ends = whole.index(b"</t:ModifiedEvent>", whole.index(b"</t:ModifiedEvent>") + 1)
+    cut = whole[: second_event_ends + len(b"</t:ModifiedEvent>")]
+
+    status, body = rig.server.post(path, cut)
+
+    assert (status, error_of(body)) == (400, "INVALID_MESSAGE")
+    assert rig.queue.jobs == []
+    assert rig.pipeline.store.get_subscription(record.record_id) == record
+    # Exchange sends it again whole: all five events, one job.
+    assert rig.server.post(path, whole)[0] == 200
+    [job] = rig.queue.take("process_change")
+    assert [e["item_id"] for e in job.kwargs["events"]] == [f"item-{i}" for i in range(1, 6)]
+
+
+SERVER_BUSY_FAULT = (
+    b'<?xml version="1.0" encoding="utf-8"?>'
+    b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
+    b'<faultcode xmlns:a="http://schemas.microsoft.com/exchange/services/2006/types">a:ErrorServerBusy</faultcode>'
+    b'<faultstring xml:lang="en-US">The server cannot service this request right now. Try again later.'
+    b'</faultstring><detail>'
+    b'<e:ResponseCode xmlns:e="http://schemas.microsoft.com/exchange/services/2006/errors">ErrorServerBusy'
+    b"</e:ResponseCode>"
+    b'<e:Message xmlns:e="http://schemas.microsoft.com/exchange/services/2006/errors">The server cannot '
+    b"service this request right now. Try again later.</e:Message>"
+    b'<t:MessageXml xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
+    b'<t:Value Name="BackOffMilliseconds">297749</t:Value></t:MessageXml></detail></s:Fault></s:Body>'
+    b"</s:Envelope>"
+)
+
+
+def test_a_soap_fault_with_a_real_token_is_refused_and_changes_nothing(rig: PushRig):
+    record, path = subscribe(rig)
+    rig.pipeline.sim.advance_clock(timedelta(seconds=10))
+
+    status, body = rig.server.post(path, SERVER_BUSY_FAULT)
+
+    assert (status, error_of(body)) == (400, "INVALID_MESSAGE")
+    assert rig.queue.jobs == []
+    assert rig.pipeline.store.get_subscription(record.record_id) == record
 
 
 def test_a_superseded_subscription_is_told_to_unsubscribe(rig: PushRig):
@@ -238,6 +351,61 @@ def test_a_malformed_body_is_refused(rig: PushRig):
         status, body = rig.server.post(path, bad)
         assert (status, error_of(body)) == (400, "INVALID_MESSAGE"), bad
     assert rig.pipeline.store.get_subscription(record.record_id) == record
+
+
+# The connectivity check -------------------------------------------------------------------------
+
+def counted_store(rig: PushRig) -> list[str]:
+    """Serve the callback function from a store whose DynamoDB calls are listed (by operation)."""
+    config = rig.pipeline.runtime.config
+    client = boto3.client("dynamodb", region_name=config.aws_region)
+    calls: list[str] = []
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    callbacks.use_dependencies(callbacks.CallbackDependencies(
+        store=DynamoDbStore(client, config.table_name), enqueue=rig.queue, clock=rig.pipeline.runtime.clock))
+    return calls
+
+
+def test_the_connectivity_check_greets_a_known_integration_over_http(rig: PushRig):
+    integration_id = rig.pipeline.install("delegate")
+
+    status, headers, body = rig.server.get(f"/check/{integration_id}")
+
+    assert status == 200
+    assert body.decode() == f"You have successfully reached ews-pipeline, integration is: {integration_id}"
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+def test_an_unknown_integration_differs_only_in_status_and_body(rig: PushRig):
+    known = rig.pipeline.install("delegate")
+    calls = counted_store(rig)
+    asked = [known, "acme-unknown", "bad%20id", "a" * 129, "..%2F..%2Fetc", "%0A"]
+
+    answers = {}
+    for integration_id in asked:
+        calls.clear()
+        status, headers, body = rig.server.get(f"/check/{integration_id}")
+        headers.pop("Date")
+        answers[integration_id] = (status, headers, body, list(calls))
+
+    status, headers, body, looked_up = answers[known]
+    assert status == 200 and looked_up == ["GetItem"]
+    not_found = (404, headers | {"Content-Length": "9"}, b"Not found", ["GetItem"])
+    for integration_id in asked[1:]:
+        assert answers[integration_id] == not_found, integration_id
+
+
+def test_the_check_answers_get_only_and_changes_nothing(rig: PushRig):
+    integration_id = rig.pipeline.install("delegate")
+    record, _ = subscribe(rig)
+    before = rig.pipeline.store.get_integration_record(integration_id)
+
+    assert rig.server.post(f"/check/{integration_id}", b"")[0] in (404, 405)
+    assert rig.server.get(f"/check/{integration_id}")[0] == 200
+
+    assert rig.pipeline.store.get_integration_record(integration_id) == before
+    assert rig.pipeline.store.get_subscription(record.record_id) == record
+    assert rig.queue.jobs == []
 
 
 # Secrets ----------------------------------------------------------------------------------------

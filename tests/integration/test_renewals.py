@@ -92,3 +92,17 @@ def test_a_scheduled_renewal_replays_what_happened_while_the_callback_was_down(r
     rig.pipeline.sim.advance_clock(timedelta(minutes=1))
     assert rig.push.wait_idle()
     assert renewals.lambda_handler({}, None)["renewals_enqueued"] == []  # type: ignore[arg-type]
+
+
+def test_a_subscription_marked_for_renewal_gets_a_renewal_job_though_heard_from(rig: PushRig,
+                                                                              schedule: MemoryQueue):
+    marked = subscribe(rig, ALICE, frequency=30)
+    healthy = subscribe(rig, BOB, frequency=30)
+    rig.pipeline.store.mark_subscription_for_renewal(marked, rig.pipeline.runtime.clock())
+
+    answer = renewals.lambda_handler({}, None)  # type: ignore[arg-type]
+
+    assert answer["active"] == 2
+    jobs = schedule.take()
+    assert [(j.actor_name, j.kwargs["subscription_id"]) for j in jobs] == [("renew_subscription", marked)]
+    assert healthy not in str(jobs)

@@ -24,6 +24,7 @@ from pipeline.store import (
     get_store,
 )
 from pipeline.store.dynamodb import keys
+from pipeline.store.records import BookingChanges
 
 TABLE = "ews-pipeline-test"
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -216,10 +217,11 @@ def test_bookings_round_trip_and_follow_item_changes(store: DynamoDbStore) -> No
     assert store.get_booking("acme", "interview-1:slot-2") == booking()
     assert store.get_booking("other", "interview-1:slot-2") is None
 
-    updated = store.update_booking_item("acme", "interview-1:slot-2", "AAMk1", "CK2", NOW)
-    assert updated.change_key == "CK2"
+    store.update_booking("acme", "interview-1:slot-2", BookingChanges(change_key="CK2"), NOW)
+    updated = store.get_booking("acme", "interview-1:slot-2")
+    assert updated is not None and (updated.item_id, updated.change_key) == ("AAMk1", "CK2")
     with pytest.raises(PermanentError) as caught:
-        store.update_booking_item("acme", "missing", "AAMk1", "CK2", NOW)
+        store.update_booking("acme", "missing", BookingChanges(change_key="CK2"), NOW)
     assert caught.value.code is ErrorCode.BOOKING_NOT_FOUND
 
 
@@ -318,7 +320,7 @@ def test_a_booking_is_found_by_its_item_id_within_its_integration(store: DynamoD
 def test_the_item_id_lookup_follows_the_bookings_item_id(store: DynamoDbStore) -> None:
     store.put_booking(booking())
 
-    store.update_booking_item("acme", "interview-1:slot-2", "AAMk2", "CK2", NOW)
+    store.update_booking("acme", "interview-1:slot-2", BookingChanges(item_id="AAMk2", change_key="CK2"), NOW)
 
     assert store.find_booking_by_item_id("acme", "AAMk1") is None
     found = store.find_booking_by_item_id("acme", "AAMk2")
@@ -336,7 +338,7 @@ def test_a_claimed_booking_is_found_by_item_id_once_it_has_one(store: DynamoDbSt
     assert keys.BOOKING_ITEM_ATTRIBUTE not in pending  # an index key cannot be empty: no entry while pending
     assert store.find_booking_by_item_id("acme", "") is None
 
-    store.update_booking_item("acme", "interview-1:slot-2", "AAMk1", "CK1", NOW)
+    store.update_booking("acme", "interview-1:slot-2", BookingChanges(item_id="AAMk1", change_key="CK1"), NOW)
 
     found = store.find_booking_by_item_id("acme", "AAMk1")
     assert found is not None and found.claimed_by == "m-1"
@@ -416,6 +418,34 @@ def test_notifications_move_the_watermark_forward_only(store: DynamoDbStore) -> 
     with pytest.raises(PermanentError) as caught:
         store.record_notification("missing", NOW)
     assert caught.value.code is ErrorCode.SUBSCRIPTION_NOT_FOUND
+
+
+def test_a_renewal_request_keeps_its_first_time_and_freezes_the_record(store: DynamoDbStore) -> None:
+    store.put_subscription(subscription("s1"))
+    store.record_notification("s1", NOW + timedelta(minutes=1), watermark="W1")
+
+    store.mark_subscription_for_renewal("s1", NOW + timedelta(minutes=2))
+    store.mark_subscription_for_renewal("s1", NOW + timedelta(minutes=3))  # reported again
+    store.record_notification("s1", NOW + timedelta(minutes=4), watermark="W-after-the-loss")
+
+    stored = store.get_subscription("s1")
+    assert stored is not None
+    assert stored.renewal_requested_at == NOW + timedelta(minutes=2)
+    # The last good watermark, for the renewal to resume from.
+    assert (stored.watermark, stored.last_seen_at) == ("W1", NOW + timedelta(minutes=1))
+    assert stored.is_stale(NOW + timedelta(minutes=2)) and stored.status is SubscriptionStatus.ACTIVE
+    assert [s.record_id for s in store.list_active_subscriptions()] == ["s1"]
+    with pytest.raises(PermanentError) as caught:
+        store.mark_subscription_for_renewal("missing", NOW)
+    assert caught.value.code is ErrorCode.SUBSCRIPTION_NOT_FOUND
+    assert store.get_subscription("missing") is None  # the failed request created nothing
+
+
+def test_a_renewal_request_round_trips(store: DynamoDbStore) -> None:
+    store.put_subscription(subscription("s1", renewal_requested_at=NOW))
+
+    assert store.get_subscription("s1") == subscription("s1", renewal_requested_at=NOW)
+    assert store.get_subscription("s1").is_stale(NOW)  # type: ignore[union-attr]
 
 
 # Integrations and failures ----------------------------------------------------------------

@@ -1,7 +1,8 @@
 """template.yaml deployed: translated by aws-sam-translator, created by moto's CloudFormation.
 
 moto skips the HTTP API, its stage and the CloudWatch alarms with a warning; everything the jobs
-path needs (queues, table, roles, functions, the event source mapping, the schedule) is created.
+path needs (queues, table, roles, functions, the event source mapping, the schedule) is created,
+and so is the events path (the bus, the table's stream and its mapping to the events function).
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ HANDLERS = {
     "JobsFunction": "handlers.jobs.lambda_handler",
     "CallbacksFunction": "handlers.callbacks.lambda_handler",
     "RenewalsFunction": "handlers.renewals.lambda_handler",
+    "EventsFunction": "handlers.events.lambda_handler",
 }
+# The bus the stack creates when EventBusName is left empty.
+EVENT_BUS = f"{STACK}-events"
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,10 @@ def test_functions_exist_with_their_handlers_and_a_valid_configuration(deployed:
     assert int(jobs_env["PIPELINE_JOB_TIMEOUT"]) == int(deployed.function("JobsFunction")["Timeout"])
     assert int(jobs_env["PIPELINE_MAX_RECEIVE_COUNT"]) == DEFAULT_MAX_RECEIVE_COUNT
     assert jobs_env["PIPELINE_CALLBACK_URL"].startswith("https://")
+    # Only the events function publishes; the others leave their events to the table's stream.
+    sinks = {logical_id: PipelineConfig.from_env(deployed.environment(logical_id)).events_sink
+             for logical_id in HANDLERS}
+    assert sinks == {**dict.fromkeys(HANDLERS, "stream"), "EventsFunction": f"eventbridge://{EVENT_BUS}"}
 
 
 def test_jobs_function_built_from_its_environment_finds_both_queues(deployed: Deployed) -> None:
@@ -193,18 +201,47 @@ def test_jobs_queue_feeds_the_jobs_function_with_partial_batch_failures(deployed
     assert 2 <= mapping["ScalingConfig"]["MaximumConcurrency"] < 27
 
 
-def test_renewals_function_runs_every_five_minutes(deployed: Deployed) -> None:
+def test_renewals_and_the_event_sweep_run_every_five_minutes(deployed: Deployed) -> None:
     events = deployed.client("events")
-    renewals_arn = deployed.function("RenewalsFunction")["FunctionArn"]
+    expected = {deployed.function(name)["FunctionArn"] for name in ("RenewalsFunction", "EventsFunction")}
 
-    schedules = {
-        rule.get("ScheduleExpression"): [
-            target["Arn"] for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-        ]
+    schedules = sorted(
+        (rule.get("ScheduleExpression"), target["Arn"])
         for rule in events.list_rules()["Rules"]
-    }
+        for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    )
 
-    assert schedules == {"rate(5 minutes)": [renewals_arn]}
+    assert schedules == sorted(("rate(5 minutes)", arn) for arn in expected)
+
+
+def test_the_stack_creates_the_event_bus_the_events_function_publishes_on(deployed: Deployed) -> None:
+    buses = {bus["Name"]: bus["Arn"] for bus in deployed.client("events").list_event_buses()["EventBuses"]}
+
+    assert deployed.outputs["EventBusName"] == EVENT_BUS
+    assert deployed.outputs["EventBusArn"] == buses[EVENT_BUS]
+    assert _granted(deployed, "events:PutEvents") == {
+        **{name: [] for name in HANDLERS}, "EventsFunction": [buses[EVENT_BUS]]}
+
+
+def test_the_table_stream_feeds_new_events_to_the_events_function(deployed: Deployed) -> None:
+    dynamodb = deployed.client("dynamodb")
+    table = dynamodb.describe_table(TableName=deployed.outputs["ResultsTableName"])["Table"]
+    failure_queue_arn = deployed.client("sqs").get_queue_attributes(
+        QueueUrl=deployed.outputs["EventsFailureQueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+
+    [mapping] = deployed.client("lambda").list_event_source_mappings(
+        EventSourceArn=table["LatestStreamArn"])["EventSourceMappings"]
+
+    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    assert mapping["FunctionArn"] == deployed.function("EventsFunction")["FunctionArn"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 1 <= mapping["MaximumRetryAttempts"] <= 10
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == failure_queue_arn
+    [pattern] = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
+    assert pattern["dynamodb"]["Keys"] == {"pk": {"S": [{"prefix": "EVENT#"}]}}
+    assert _granted(deployed, "sqs:SendMessage")["EventsFunction"] == [failure_queue_arn]
 
 
 def _document(document: dict[str, Any] | str) -> dict[str, Any]:
@@ -216,7 +253,8 @@ def _document(document: dict[str, Any] | str) -> dict[str, Any]:
     return document
 
 
-def test_only_the_jobs_function_may_read_secrets_under_the_prefix(deployed: Deployed) -> None:
+def _granted(deployed: Deployed, action: str) -> dict[str, list[Any]]:
+    """Per function, the resources its inline policies grant `action` on."""
     iam = deployed.client("iam")
     granted: dict[str, list[Any]] = {}
     for logical_id in HANDLERS:
@@ -227,11 +265,15 @@ def test_only_the_jobs_function_may_read_secrets_under_the_prefix(deployed: Depl
             statement["Resource"]
             for document in documents
             for statement in document["Statement"]
-            if "secretsmanager:GetSecretValue" in statement["Action"]
+            if action in statement["Action"]
         ]
+    return granted
 
-    assert granted == {
+
+def test_only_the_jobs_function_may_read_secrets_under_the_prefix(deployed: Deployed) -> None:
+    assert _granted(deployed, "secretsmanager:GetSecretValue") == {
         "JobsFunction": [f"arn:aws:secretsmanager:{REGION}:123456789012:secret:ews-pipeline/*"],
         "CallbacksFunction": [],
         "RenewalsFunction": [],
+        "EventsFunction": [],
     }

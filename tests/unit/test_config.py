@@ -56,3 +56,53 @@ def test_the_config_is_frozen_and_hashable() -> None:
     with pytest.raises(ValueError):
         config.table_name = "other"
     assert hash(config) == hash(PipelineConfig.from_env({}))
+
+
+# -- events sink -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "bus", "queue"), [
+    ("none", None, None),
+    ("stream", None, None),
+    ("eventbridge://ews-pipeline-events", "ews-pipeline-events", None),
+    ("eventbridge://arn:aws:events:eu-west-1:123456789012:event-bus/apps", "arn:aws:events:eu-west-1:"
+     "123456789012:event-bus/apps", None),
+    ("dramatiq://ews-events", None, "ews-events"),
+])
+def test_the_events_sink_is_read_from_its_variable(value: str, bus: str | None, queue: str | None) -> None:
+    config = PipelineConfig.from_env({"PIPELINE_EVENTS_SINK": value, "PIPELINE_BROKER": "redis://localhost"})
+
+    assert (config.events_sink, config.events_bus_name, config.events_queue_name) == (value, bus, queue)
+
+
+def test_events_are_not_published_unless_configured_and_sweeps_have_defaults() -> None:
+    config = PipelineConfig.from_env({})
+    swept = PipelineConfig.from_env({"PIPELINE_EVENTS_SWEEP_INTERVAL": "2", "PIPELINE_EVENTS_SWEEP_AGE": "0"})
+
+    assert config.events_sink == "none"
+    assert (config.events_sweep_interval_seconds, config.events_sweep_age_seconds) == (5, 30)
+    assert (swept.events_sweep_interval_seconds, swept.events_sweep_age_seconds) == (2, 0)
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"PIPELINE_EVENTS_SINK": "kafka://events"}, "PIPELINE_EVENTS_SINK: must be none, stream"),
+    ({"PIPELINE_EVENTS_SINK": "eventbridge://"}, "PIPELINE_EVENTS_SINK: must be"),
+    ({"PIPELINE_EVENTS_SINK": "dramatiq://no spaces"}, "PIPELINE_EVENTS_SINK: must be"),
+    ({"PIPELINE_EVENTS_SINK": "dramatiq://ews-events", "PIPELINE_BROKER": "sqs://ews-jobs.fifo"},
+     "PIPELINE_EVENTS_SINK dramatiq:// needs a Redis, RabbitMQ or stub broker"),
+    ({"PIPELINE_EVENTS_SINK": "dramatiq://ews-jobs"}, "must not name the jobs queue"),
+    ({"PIPELINE_EVENTS_SWEEP_INTERVAL": "0"}, "PIPELINE_EVENTS_SWEEP_INTERVAL"),
+    ({"PIPELINE_EVENTS_SWEEP_AGE": "-1"}, "PIPELINE_EVENTS_SWEEP_AGE"),
+])
+def test_a_bad_events_setting_is_a_clear_error(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PipelineConfig.from_env(environ)
+
+
+@pytest.mark.parametrize("sink", ["none", "stream"])
+def test_no_publisher_where_nothing_publishes_inline(sink: str) -> None:
+    from pipeline.events.publisher import build_event_publisher
+
+    config = PipelineConfig.from_env({"PIPELINE_EVENTS_SINK": sink})
+
+    assert build_event_publisher(config, store=None) is None  # type: ignore[arg-type]

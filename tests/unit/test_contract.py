@@ -38,6 +38,7 @@ VALID_KWARGS: dict[str, dict[str, Any]] = {
                        "events": [{"event_type": "modified", "item_id": "AAMk1", "watermark": "W1",
                                    "timestamp": START}]},
     "check_connection": {**ON_MAILBOX},
+    "sync_calendar": {**ON_MAILBOX, "page_size": 50},
 }
 
 

@@ -69,6 +69,7 @@ class FakeStore:
     def __init__(self, *records: SubscriptionRecord) -> None:
         self.records = {r.record_id: r for r in records}
         self.seen: list[tuple[str, datetime, str | None]] = []
+        self.renewals_requested: list[tuple[str, datetime]] = []
 
     def find_subscription_by_token_hash(self, token_hash: str) -> SubscriptionRecord | None:
         return next((r for r in self.records.values() if r.token_hash == token_hash), None)
@@ -78,6 +79,9 @@ class FakeStore:
 
     def list_active_subscriptions(self) -> list[SubscriptionRecord]:
         return [r for r in self.records.values() if r.status is SubscriptionStatus.ACTIVE]
+
+    def mark_subscription_for_renewal(self, record_id: str, now: datetime) -> None:
+        self.renewals_requested.append((record_id, now))
 
 
 class Queue:
@@ -123,6 +127,88 @@ def test_anything_else_is_an_invalid_message(payload):
     with pytest.raises(PermanentError) as caught:
         parse_send_notification(payload)
     assert caught.value.code is ErrorCode.INVALID_MESSAGE
+
+
+def five_events() -> str:
+    return "".join(
+        f"<t:ModifiedEvent><t:Watermark>w{i}</t:Watermark><t:TimeStamp>2030-01-07T11:0{i}:00Z</t:TimeStamp>"
+        f'<t:ItemId Id="item-{i}" ChangeKey="ck"/><t:ParentFolderId Id="cal"/></t:ModifiedEvent>'
+        for i in range(1, 6)
+    )
+
+
+def cut_after_event(payload: bytes, events: int) -> bytes:
+    """The body as a connection cut just after its n-th event would leave it."""
+    end = -1
+    for _ in range(events):
+        end = payload.index(b"</t:ModifiedEvent>", end + 1)
+    return payload[: end + len(b"</t:ModifiedEvent>")]
+
+
+SOAP_FAULT = (
+    b'<?xml version="1.0" encoding="utf-8"?>'
+    b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
+    b'<faultcode xmlns:a="http://schemas.microsoft.com/exchange/services/2006/types">a:ErrorServerBusy</faultcode>'
+    b"<faultstring>The server cannot service this request right now. Try again later.</faultstring>"
+    b'<detail><e:ResponseCode xmlns:e="http://schemas.microsoft.com/exchange/services/2006/errors">'
+    b"ErrorServerBusy</e:ResponseCode>"
+    b'<t:MessageXml xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
+    b'<t:Value Name="BackOffMilliseconds">30000</t:Value></t:MessageXml></detail>'
+    b"</s:Fault></s:Body></s:Envelope>"
+)
+
+
+def test_a_whole_body_of_five_events_is_read_whole():
+    [notification] = parse_send_notification(body(OK_MESSAGE.format(five_events()))).notifications
+
+    assert [e.item_id for e in notification.events] == [f"item-{i}" for i in range(1, 6)]
+
+
+@pytest.mark.parametrize("events", [0, 2, 5])
+def test_a_body_cut_short_is_an_invalid_message(events):
+    # exchangelib alone (recover mode) reads a body cut after event 2 as a notification of 2 events.
+    truncated = cut_after_event(body(OK_MESSAGE.format(five_events())), events) if events else (
+        body(OK_MESSAGE.format(five_events()))[:-1])
+
+    with pytest.raises(PermanentError) as caught:
+        parse_send_notification(truncated)
+
+    assert caught.value.code is ErrorCode.INVALID_MESSAGE
+    assert "not well-formed" in caught.value.message
+
+
+def test_a_soap_fault_is_an_invalid_message_not_a_reported_error():
+    with pytest.raises(PermanentError) as caught:
+        parse_send_notification(SOAP_FAULT)
+
+    assert caught.value.code is ErrorCode.INVALID_MESSAGE
+    assert "fault" in caught.value.message
+
+
+@pytest.mark.parametrize(("doctype", "watermark"), [
+    ('<!DOCTYPE s:Envelope [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>', "&b;"),
+    ('<!DOCTYPE s:Envelope [<!ENTITY x SYSTEM "file:///etc/passwd">]>', "&x;"),
+    ('<!DOCTYPE s:Envelope SYSTEM "http://127.0.0.1:9/evil.dtd">', "w-status"),
+])
+def test_a_body_with_a_document_type_declaration_is_refused(doctype, watermark):
+    # Entity expansion (billion laughs) and external entities (XXE) both need a DTD: none passes.
+    payload = body(OK_MESSAGE.format(STATUS.replace("w-status", watermark)))
+    payload = payload.replace(b"?>", b"?>" + doctype.encode(), 1)
+
+    with pytest.raises(PermanentError) as caught:
+        parse_send_notification(payload)
+
+    assert caught.value.code is ErrorCode.INVALID_MESSAGE
+    assert "document type" in caught.value.message
+
+
+def test_an_invalid_body_is_not_quoted_in_the_error():
+    secret_looking = body(OK_MESSAGE.format(STATUS)).replace(b"sub-1", b"sub-1-SECRET")[:-20]
+
+    with pytest.raises(PermanentError) as caught:
+        parse_send_notification(secret_looking)
+
+    assert "SECRET" not in str(caught.value)
 
 
 def test_the_answers_are_soap_text():
@@ -194,6 +280,53 @@ def test_an_oversized_body_is_refused_before_anything_else():
     assert caught.value.code is ErrorCode.PAYLOAD_TOO_LARGE
 
 
+@pytest.mark.parametrize("payload", [
+    cut_after_event(body(OK_MESSAGE.format(five_events())), 2),
+    SOAP_FAULT,
+])
+def test_a_truncated_body_or_a_soap_fault_changes_nothing(payload):
+    store, queue = FakeStore(record()), Queue()
+
+    with pytest.raises(PermanentError) as caught:
+        receive(store, queue, payload)
+
+    assert caught.value.code is ErrorCode.INVALID_MESSAGE
+    assert queue.jobs == [] and store.seen == [] and store.renewals_requested == []
+
+
+def test_an_error_report_requests_a_renewal_and_leaves_last_seen_and_the_watermark():
+    store, queue = FakeStore(record()), Queue()
+
+    answer = receive(store, queue, body(ERROR_MESSAGE))
+    again = receive(store, queue, body(ERROR_MESSAGE))  # Exchange repeating itself
+
+    assert not answer.unsubscribe and "<m:SubscriptionStatus>OK</m:SubscriptionStatus>" in answer.xml
+    assert store.seen == []  # neither last_seen_at nor the watermark moves
+    assert store.renewals_requested == [("rec-1", NOW)] * 2
+    (actor, kwargs, first_id), (_, _, second_id) = queue.jobs
+    assert (actor, kwargs) == ("renew_subscription", {"integration_id": "acme", "subscription_id": "rec-1"})
+    assert first_id == second_id == answer.renewal == again.renewal
+    assert answer.enqueued == ()
+
+
+def test_events_reported_beside_an_error_are_still_enqueued_but_not_recorded():
+    store, queue = FakeStore(record()), Queue()
+
+    answer = receive(store, queue, body(OK_MESSAGE.format(CREATED), ERROR_MESSAGE))
+
+    assert [actor for actor, _, _ in queue.jobs] == ["process_change", "renew_subscription"]
+    assert len(answer.enqueued) == 1 and answer.renewal is not None
+    assert store.seen == [] and store.renewals_requested == [("rec-1", NOW)]
+
+
+def test_an_error_report_for_a_retired_subscription_is_answered_unsubscribe():
+    store, queue = FakeStore(record(status=SubscriptionStatus.SUPERSEDED)), Queue()
+
+    answer = receive(store, queue, body(ERROR_MESSAGE))
+
+    assert answer.unsubscribe and queue.jobs == [] and store.renewals_requested == []
+
+
 # Tokens and renewals --------------------------------------------------------------------------
 
 def test_tokens_are_random_hashed_and_redacted_from_text():
@@ -223,3 +356,21 @@ def test_only_active_subscriptions_silent_for_twice_their_frequency_are_renewed(
     assert [(actor, kwargs) for actor, kwargs, _ in queue.jobs] == [
         ("renew_subscription", {"integration_id": "acme", "subscription_id": "stale"})] * 2
     assert run.enqueued == again.enqueued  # the same hour: the same message id
+
+
+def test_a_subscription_marked_for_renewal_is_stale_however_recently_heard_from():
+    marked = record(last_seen_at=NOW, renewal_requested_at=NOW)
+
+    assert marked.is_stale(NOW) and marked.is_stale(NOW - timedelta(seconds=1))  # clock skew too
+    assert not record(last_seen_at=NOW).is_stale(NOW)
+
+
+def test_the_schedule_renews_a_subscription_marked_for_renewal():
+    store = FakeStore(record(record_id="marked", last_seen_at=NOW, renewal_requested_at=NOW))
+    queue = Queue()
+
+    run = enqueue_stale_renewals(store, queue, NOW)  # type: ignore[arg-type]
+
+    assert [(actor, kwargs["subscription_id"]) for actor, kwargs, _ in queue.jobs] == [
+        ("renew_subscription", "marked")]
+    assert len(run.enqueued) == 1

@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 
 from pipeline.contract import ACTIONS, JobMessage
-from pipeline.contract.schema_export import render_schemas, write_schemas
+from pipeline.contract.schema_export import EVENTS_FOLDER, event_schema_file, render_schemas, write_schemas
+from pipeline.events.models import EVENT_DATA_MODELS
 
 COMMITTED = Path(__file__).resolve().parents[2] / "schemas"
 REGENERATE = (
@@ -22,11 +23,17 @@ REGENERATE = (
 )
 
 
+def _by_relative_path(root: Path, paths: list[Path]) -> dict[str, str]:
+    return {path.relative_to(root).as_posix(): path.read_text(encoding="utf-8") for path in paths}
+
+
 def test_the_committed_schemas_match_the_models(tmp_path: Path) -> None:
     written = write_schemas(tmp_path / "out")
 
-    fresh = {path.name: path.read_text(encoding="utf-8") for path in written}
-    committed = {path.name: path.read_text(encoding="utf-8") for path in COMMITTED.glob("*.json")}
+    # Sub-folders too (schemas/events/): a stale or missing file there is drift as well.
+    fresh = _by_relative_path(tmp_path / "out", written)
+    committed = _by_relative_path(COMMITTED, sorted(COMMITTED.rglob("*.json")))
+    assert any(name.startswith(f"{EVENTS_FOLDER}/") for name in fresh)
     assert sorted(fresh) == sorted(committed), REGENERATE
     drifted = sorted(name for name in fresh if fresh[name] != committed[name])
     assert not drifted, f"{', '.join(drifted)}: {REGENERATE}"
@@ -35,6 +42,9 @@ def test_the_committed_schemas_match_the_models(tmp_path: Path) -> None:
 def test_every_action_has_a_kwargs_and_a_result_schema_plus_the_envelopes() -> None:
     expected = {f"{name}.{kind}.schema.json" for name in ACTIONS for kind in ("kwargs", "result")}
     expected |= {"job-message.schema.json", "job-outcome.schema.json"}
+    expected |= {"job-record.schema.json", "booking-record.schema.json"}  # the stored items
+    expected |= {event_schema_file(t.value, model.version) for t, model in EVENT_DATA_MODELS.items()}
+    expected |= {f"{EVENTS_FOLDER}/envelope.schema.json"}
 
     assert set(render_schemas()) == expected
 

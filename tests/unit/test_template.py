@@ -11,6 +11,7 @@ import importlib
 import inspect
 import re
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,26 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.shared import constants as powertools_constants
+from boto3.dynamodb.types import TypeSerializer
 from cfnlint.decode.cfn_yaml import load as load_cfn_yaml
 from moto import mock_aws
+from moto.events.models import EventPattern
 
 import pipeline.lambda_runtime
+from handlers import callbacks
+from infra.lambda_http import LocalLambdaContext, http_api_event
+from pipeline.callback_check import check_url
 from pipeline.config import ENVIRONMENT_VARIABLES, PipelineConfig
+from pipeline.errors import ErrorCode
+from pipeline.events.models import JobFailedData, make_event
+from pipeline.events.sinks import PUT_EVENTS_MAX_ENTRIES
 from pipeline.lambda_runtime import DEFAULT_MAX_RECEIVE_COUNT
 from pipeline.observability import NAMESPACE, SERVICE
 from pipeline.sqs.connection import parse_sqs_url
 from pipeline.sqs.queue import dead_letter_queue_name, fifo_queue_name
-from pipeline.store.dynamodb.keys import create_table
+from pipeline.store.dynamodb.events import event_items, pending_event_from_image
+from pipeline.store.dynamodb.keys import PENDING_EVENTS_INDEX, create_table, job_key
+from pipeline.store.records import IntegrationRecord
 from pipeline.subscriptions import callback_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +54,10 @@ EXPECTED_HANDLERS = {
     "JobsFunction": "handlers.jobs.lambda_handler",
     "CallbacksFunction": "handlers.callbacks.lambda_handler",
     "RenewalsFunction": "handlers.renewals.lambda_handler",
+    "EventsFunction": "handlers.events.lambda_handler",
 }
+# The functions that put jobs on the jobs queue (the events function only publishes events).
+ENQUEUEING_FUNCTIONS = ("JobsFunction", "CallbacksFunction", "RenewalsFunction")
 # Values of pseudo parameters when resolving the template by hand.
 PSEUDO = {
     "AWS::StackName": "ews",
@@ -121,6 +135,15 @@ def resolve(value: Any, overrides: Mapping[str, int | str] | None = None) -> Any
         return value
     if set(value) == {"Ref"}:
         return ref(value["Ref"])
+    if set(value) == {"Fn::If"}:
+        condition, if_true, if_false = value["Fn::If"]
+        chosen = if_true if resolve(_template()["Conditions"][condition], overrides) else if_false
+        return resolve(chosen, overrides)
+    if set(value) == {"Fn::Equals"}:
+        left, right = (resolve(part, overrides) for part in value["Fn::Equals"])
+        return str(left) == str(right)
+    if set(value) == {"Fn::Not"}:
+        return not resolve(value["Fn::Not"][0], overrides)
     if set(value) == {"Fn::GetAtt"}:
         target = value["Fn::GetAtt"]
         return ".".join(target) if isinstance(target, list) else str(target)
@@ -180,7 +203,7 @@ def test_cfn_lint_as_called_here_does_report_problems(tmp_path: Path) -> None:
 # -- functions ---------------------------------------------------------------------------------
 
 
-def test_the_three_functions_point_at_real_handlers() -> None:
+def test_the_functions_point_at_real_handlers() -> None:
     functions = resources(FUNCTION)
     handlers = {name: properties(name)["Handler"] for name in functions}
 
@@ -239,15 +262,54 @@ def test_jobs_concurrency_is_capped_below_exchanges_limit_by_default() -> None:
     assert 2 <= int(default("MaximumConcurrency")) < EWS_MAX_CONCURRENCY
 
 
-def test_callbacks_function_answers_post_on_the_path_exchange_is_given() -> None:
-    [http] = events("CallbacksFunction", "HttpApi")
+def http_routes(logical_id: str) -> dict[str, dict[str, Any]]:
+    """A function's HttpApi events by method."""
+    routes = {str(http["Method"]): http for http in events(logical_id, "HttpApi")}
+    assert len(routes) == len(events(logical_id, "HttpApi")), "one route per method"
+    return routes
 
-    assert http["Method"] == "POST"
+
+def test_callbacks_function_routes_the_notifications_and_the_connectivity_check_only() -> None:
+    assert {method: http["Path"] for method, http in http_routes("CallbacksFunction").items()} == {
+        "POST": "/notifications/{token}", "GET": "/check/{integration_id}"}
+
+
+def test_callbacks_function_answers_post_on_the_path_exchange_is_given() -> None:
+    http = http_routes("CallbacksFunction")["POST"]
+
     assert http["PayloadFormatVersion"] == "2.0"
     # The URL subscribe_mailbox hands Exchange, with the token as the path parameter.
     assert callback_url("https://api.example", "{token}") == "https://api.example" + http["Path"]
     # Below the HTTP API's 30 s integration timeout.
     assert int(properties("CallbacksFunction")["Timeout"]) < 30
+
+
+class _Integrations:
+    """Just enough of a store for the connectivity check."""
+
+    def get_integration_record(self, integration_id: str) -> IntegrationRecord | None:
+        return IntegrationRecord(integration_id) if integration_id == "acme" else None
+
+
+def test_callbacks_function_answers_the_connectivity_check_on_the_routed_path() -> None:
+    http = http_routes("CallbacksFunction")["GET"]
+    assert http["PayloadFormatVersion"] == "2.0"
+    # The URL an admin is given, with the integration id as the path parameter.
+    assert check_url("https://api.example", "{integration_id}") == "https://api.example" + http["Path"]
+
+    # The handler serves that very path (API Gateway passes the raw path on).
+    callbacks.use_dependencies(callbacks.CallbackDependencies(store=_Integrations(), enqueue=None))  # type: ignore[arg-type]
+    try:
+        answers = {integration_id: callbacks.lambda_handler(
+            http_api_event("GET", http["Path"].replace("{integration_id}", integration_id), {}, b""),
+            LocalLambdaContext())  # type: ignore[arg-type]
+            for integration_id in ("acme", "other")}
+    finally:
+        callbacks.use_dependencies(None)
+    assert answers["acme"]["statusCode"] == 200
+    assert answers["acme"]["body"] == "You have successfully reached ews-pipeline, integration is: acme"
+    assert answers["other"]["statusCode"] == 404
+    assert answers["acme"]["headers"] == answers["other"]["headers"]
 
 
 def test_renewals_function_runs_on_a_schedule() -> None:
@@ -394,6 +456,102 @@ def test_table_has_the_shape_create_table_gives() -> None:
     assert declared["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert declared["SSESpecification"]["SSEEnabled"] is True
     assert resources()["ResultsTable"]["DeletionPolicy"] == "Retain"
+    # The events function reads new event items from the stream.
+    view_type = created["StreamSpecification"]["StreamViewType"]
+    assert declared["StreamSpecification"] == {"StreamViewType": view_type}
+    assert created["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+def _stream_record(item: Mapping[str, Any], event_name: str = "INSERT") -> dict[str, Any]:
+    """A DynamoDB Streams record of `item` as the event source mapping filters it."""
+    serializer = TypeSerializer()
+    image = {name: serializer.serialize(value) for name, value in item.items()}
+    keys = {name: image[name] for name in ("pk", "sk")}
+    return {"eventName": event_name, "eventSource": "aws:dynamodb",
+            "dynamodb": {"Keys": keys, "NewImage": image, "StreamViewType": "NEW_IMAGE"}}
+
+
+def test_events_function_reads_the_table_stream_with_partial_failures() -> None:
+    [stream] = events("EventsFunction", "DynamoDB")
+
+    assert stream["Stream"] == {"Fn::GetAtt": ["ResultsTable", "StreamArn"]}
+    assert stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert stream["BisectBatchOnFunctionError"] is True
+    assert 1 <= int(stream["MaximumRetryAttempts"]) <= 10  # then the scheduled sweep takes over
+    assert stream["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS", "Destination": {"Fn::GetAtt": ["EventsFailureQueue", "Arn"]}}
+    assert stream["StartingPosition"] == "TRIM_HORIZON"  # nothing written before the mapping is skipped
+    assert PUT_EVENTS_MAX_ENTRIES <= int(stream["BatchSize"]) <= 10_000
+
+
+def test_the_stream_filter_passes_pending_events_only_as_the_function_does() -> None:
+    [stream] = events("EventsFunction", "DynamoDB")
+    [pattern] = [EventPattern.load(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]]
+    data = JobFailedData(message_id="m-1", actor_name="create_event", error_code=ErrorCode.ACCESS_DENIED,
+                         error_message="denied")
+    event = make_event(data, integration_id="acme", occurred_at=datetime(2026, 11, 3, tzinfo=UTC),
+                       cause="m-1")
+    [pending] = event_items([event])
+    published = {**{k: v for k, v in pending.items() if k != "pending_partition"},
+                 "published_at": "2026-11-03T00:00:01Z"}
+    job = {**job_key("m-1"), "status": "running", "pending_partition": "PENDING"}
+    records = {"pending": _stream_record(pending), "published": _stream_record(published, "MODIFY"),
+               "job": _stream_record(job)}
+
+    passed = {name for name, record in records.items() if pattern.matches_event(record)}
+    checked = {name for name, record in records.items()
+               if pending_event_from_image(record["dynamodb"]["NewImage"]) is not None}
+
+    assert passed == checked == {"pending"}
+
+
+def test_events_function_publishes_on_the_stack_bus_or_the_one_given() -> None:
+    publish = [s for s in policy_statements("EventsFunction") if "events:PutEvents" in as_list(s["Action"])]
+    [statement] = publish
+    for overrides, bus, arn in (
+        ({}, "EventBus.Name", "EventBus.Arn"),
+        ({"EventBusName": "apps"}, "apps", "arn:aws:events:us-east-1:123456789012:event-bus/apps"),
+    ):
+        env = {key: str(value) for key, value in resolve(environment("EventsFunction"), overrides).items()}
+
+        config = PipelineConfig.from_env(env)
+
+        assert config.events_bus_name == bus
+        assert resolve(_template()["Outputs"]["EventBusName"]["Value"], overrides) == bus
+        assert resolve(statement["Resource"], overrides) == arn
+        assert resolve(_template()["Outputs"]["EventBusArn"]["Value"], overrides) == arn
+    for name in resources(FUNCTION):
+        grants = [s for s in policy_statements(name) if "events:PutEvents" in as_list(s["Action"])]
+        assert bool(grants) == (name == "EventsFunction"), name
+
+
+def test_events_function_may_mark_and_sweep_the_outbox_only() -> None:
+    granted = {str(action): resolve(s["Resource"]) for s in policy_statements("EventsFunction")
+               for action in as_list(s["Action"]) if str(action).startswith("dynamodb:")}
+
+    assert granted == {"dynamodb:UpdateItem": "ResultsTable.Arn",
+                       "dynamodb:Query": f"ResultsTable.Arn/index/{PENDING_EVENTS_INDEX}"}
+
+
+def test_other_functions_leave_their_events_to_the_stream() -> None:
+    for name in resources(FUNCTION):
+        sink = PipelineConfig.from_env(
+            {key: str(value) for key, value in resolve(environment(name)).items()}).events_sink
+        assert (sink == "stream") == (name != "EventsFunction"), name
+
+
+def test_the_event_sweep_runs_on_a_schedule_for_what_the_stream_gave_up_on() -> None:
+    [schedule] = events("EventsFunction", "Schedule")
+    age = PipelineConfig.from_env(
+        {key: str(value) for key, value in resolve(environment("EventsFunction")).items()}
+    ).events_sweep_age_seconds
+
+    assert re.fullmatch(r"rate\(\d+ minutes?\)", schedule["Schedule"])
+    # Older than the stream's own deliveries take, so that the sweep rarely sends one twice.
+    assert age >= 60
 
 
 # -- permissions and alarms --------------------------------------------------------------------
@@ -414,7 +572,8 @@ def test_only_the_jobs_function_reads_secrets_and_only_under_the_prefix() -> Non
 
 
 def test_functions_that_enqueue_may_send_to_the_jobs_queue() -> None:
-    for name in resources(FUNCTION):
+    assert set(ENQUEUEING_FUNCTIONS) == set(resources(FUNCTION)) - {"EventsFunction"}
+    for name in ENQUEUEING_FUNCTIONS:
         sends = [s for s in policy_statements(name) if "sqs:SendMessage" in as_list(s["Action"])]
         assert {"Fn::GetAtt": ["JobsQueue", "Arn"]} in [s["Resource"] for s in sends], name
     jobs = {resolve(s["Resource"]): set(as_list(s["Action"])) for s in policy_statements("JobsFunction")
@@ -429,6 +588,7 @@ def test_alarms_watch_the_dead_letter_queue_and_the_jobs_function() -> None:
 
     assert watched == {
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "JobsDeadLetterQueue.QueueName"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "EventsFailureQueue.QueueName"),
         ("AWS/Lambda", "Errors", "JobsFunction"),
     }
     for alarm in alarms.values():
@@ -438,7 +598,8 @@ def test_alarms_watch_the_dead_letter_queue_and_the_jobs_function() -> None:
 def test_outputs_name_what_operators_and_upstream_apps_need() -> None:
     outputs = _template()["Outputs"]
 
-    assert {"CallbackBaseUrl", "JobsQueueUrl", "DeadLetterQueueUrl", "ResultsTableName"} <= set(outputs)
+    assert {"CallbackBaseUrl", "JobsQueueUrl", "DeadLetterQueueUrl", "ResultsTableName",
+            "EventBusName", "EventBusArn"} <= set(outputs)
     assert outputs["JobsQueueUrl"]["Value"] == {"Ref": "JobsQueue"}
     assert outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": "JobsDeadLetterQueue"}
     assert outputs["ResultsTableName"]["Value"] == {"Ref": "ResultsTable"}

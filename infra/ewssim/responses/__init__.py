@@ -29,7 +29,8 @@ from infra.ewssim.responses import (  # noqa: E402
     folders,
     items,
     subscriptions,
+    sync_folder_items,
 )
 
 __all__ = ["OPERATIONS", "Operation", "RequestContext", "operation"]
-del availability, directory, folders, items, subscriptions
+del availability, directory, folders, items, subscriptions, sync_folder_items

@@ -8,14 +8,17 @@ from exchangelib import errors as ews
 from exchangelib.folders import Calendar, Root
 from exchangelib.services import GetItem
 
-from pipeline.exchange.ews.booking_stamp import BOOKING_KEY_FIELD
+from pipeline.exchange.ews.booking_stamp import BOOKING_KEY_FIELD, LAST_UPDATE_FIELD
 from pipeline.exchange.ews.connection import LiveConnection
+from pipeline.exchange.ews.item_values import attendee_responses, plain_utc
 from pipeline.exchange.push import ChangedItem
 
 __all__ = ["calendar_folder_id", "read_changed_items"]
 
-_FIELDS = ("is_cancelled", "parent_folder_id", BOOKING_KEY_FIELD)
-
+_FIELDS = (
+    "is_cancelled", "parent_folder_id", "start", "end",
+    "required_attendees", "optional_attendees", "resources", BOOKING_KEY_FIELD, LAST_UPDATE_FIELD,
+)
 
 class _GetChangedItems(GetItem):
     """GetItem that answers an item this logon may not read with its error, like a missing one.
@@ -53,6 +56,10 @@ def read_changed_items(live: LiveConnection, item_ids: Sequence[str]) -> list[Ch
                 booking_key=getattr(answer, BOOKING_KEY_FIELD, None),
                 is_cancelled=bool(getattr(answer, "is_cancelled", False)),
                 parent_folder_id=parent.id if parent is not None else None,
+                start=plain_utc(getattr(answer, "start", None)),
+                end=plain_utc(getattr(answer, "end", None)),
+                attendees=attendee_responses(answer),
+                last_update=getattr(answer, LAST_UPDATE_FIELD, None),
             )
         )
     return found

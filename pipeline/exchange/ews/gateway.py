@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import TypeVar
 
 from pipeline.exchange.base import ExchangeGateway
-from pipeline.exchange.ews import availability, changes, events, probes, rooms, subscriptions
+from pipeline.exchange.calendar_items import CalendarSyncPage
+from pipeline.exchange.ews import availability, changes, events, probes, rooms, subscriptions, sync
 from pipeline.exchange.ews.connection import EwsConnector, LiveConnection, resolve_target
 from pipeline.exchange.push import ChangedItem
 from pipeline.exchange.types import (
@@ -135,3 +136,8 @@ class EwsGateway(ExchangeGateway):
 
     def calendar_folder_id(self) -> str:
         return self._run("GetFolder", changes.calendar_folder_id)
+
+    # Calendar sync -----------------------------------------------------------------------------
+
+    def sync_calendar(self, sync_state: str | None, max_changes: int = 100) -> CalendarSyncPage:
+        return self._run("SyncFolderItems", lambda live: sync.sync_calendar(live, sync_state, max_changes))

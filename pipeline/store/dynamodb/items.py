@@ -7,6 +7,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.contract.booking import BookingItem
 from pipeline.errors import ErrorCode, PermanentError
 from pipeline.store.dynamodb.table import Item
 from pipeline.store.records import (
@@ -20,6 +21,7 @@ from pipeline.store.records import (
 
 __all__ = [
     "booking_from_item",
+    "booking_item_as_json",
     "encode_result",
     "epoch_ms",
     "integration_from_item",
@@ -104,20 +106,37 @@ def job_from_item(item: Item) -> JobRecord:
 
 
 def booking_from_item(item: Item) -> BookingRecord:
-    """Decode a booking item."""
+    """Decode a booking item through its published model (BookingItem), so the two never differ."""
+    stored = BookingItem.model_validate(booking_item_as_json(item))
     return BookingRecord(
-        integration_id=item["integration_id"],
-        booking_key=item["booking_key"],
-        mailbox=item["mailbox"],
-        calendar_mailbox=item["calendar_mailbox"],
-        item_id=item["item_id"],
-        change_key=item["change_key"],
-        updated_at=datetime.fromisoformat(item["updated_at"]),
-        invites_sent_to=tuple(sorted(item.get("invites_sent_to", ()))),
-        cancelled=bool(item.get("cancelled", False)),
-        attendees=tuple(item.get("attendees", ())),
-        claimed_by=item.get("claimed_by") or None,
+        integration_id=stored.integration_id,
+        booking_key=stored.booking_key,
+        mailbox=stored.mailbox,
+        calendar_mailbox=stored.calendar_mailbox,
+        item_id=stored.item_id,
+        change_key=stored.change_key,
+        updated_at=stored.updated_at,
+        invites_sent_to=tuple(stored.invites_sent_to),
+        cancelled=stored.cancelled,
+        attendees=tuple(stored.attendees),
+        claimed_by=stored.claimed_by or None,
+        state=stored.state,
+        booked_start=stored.booked_start,
+        booked_end=stored.booked_end,
+        start=stored.start,
+        end=stored.end,
+        time_confirmed=stored.time_confirmed,
+        responses=dict(stored.responses),
+        attendee_classes=dict(stored.attendee_classes),
     )
+
+
+def booking_item_as_json(item: Item) -> dict[str, Any]:
+    """A booking item as JSON values: its string set becomes a sorted list (as the schema says)."""
+    values = dict(item)
+    if "invites_sent_to" in values:
+        values["invites_sent_to"] = sorted(values["invites_sent_to"])
+    return values
 
 
 def subscription_from_item(item: Item) -> SubscriptionRecord:
@@ -134,6 +153,7 @@ def subscription_from_item(item: Item) -> SubscriptionRecord:
         last_seen_at=datetime.fromisoformat(item["last_seen_at"]),
         status=SubscriptionStatus(item["status"]),
         superseded_by=item.get("superseded_by"),
+        renewal_requested_at=_time(item.get("renewal_requested_at")),
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
+from pipeline.events.models import PipelineEvent
+from pipeline.store.dynamodb.events import event_items
 from pipeline.store.dynamodb.items import encode_result, epoch_ms, iso, job_from_item
 from pipeline.store.dynamodb.keys import TTL_ATTRIBUTE, job_key
 from pipeline.store.dynamodb.table import ConditionFailed, TableClient
@@ -82,27 +85,38 @@ class JobTable:
             raise self._not_running(message_id) from None
 
     def fail_job(self, message_id: str, code: ErrorCode, message: str, retryable: bool,
-                 now: datetime, *, actor_name: str | None = None) -> JobRecord:
+                 now: datetime, *, actor_name: str | None = None,
+                 events: Sequence[PipelineEvent] = ()) -> JobRecord:
         status = JobStatus.RETRYING if retryable else JobStatus.FAILED
         finished = "" if retryable else ", finished_at = :now"
+        expression = (
+            "SET #status = :status, error_code = :code, error_message = :message, "
+            "error_retryable = :retryable, updated_at = :now" + finished + ", "
+            "message_id = if_not_exists(message_id, :message_id), "
+            "actor_name = if_not_exists(actor_name, :actor_name), "
+            "created_at = if_not_exists(created_at, :now), attempts = if_not_exists(attempts, :zero), "
+            "#ttl = if_not_exists(#ttl, :ttl) REMOVE lease_expires_ms"
+        )
+        condition = "attribute_not_exists(pk) OR #status = :running"
+        names = {"#status": "status", "#ttl": TTL_ATTRIBUTE}
+        values = {":status": status.value, ":code": code.value, ":message": message,
+                  ":retryable": retryable, ":now": iso(now), ":message_id": message_id,
+                  ":actor_name": actor_name or "", ":zero": 0, ":ttl": self._expires_at(now),
+                  ":running": JobStatus.RUNNING.value}
         try:
-            return job_from_item(self.table.update(
-                job_key(message_id),
-                "SET #status = :status, error_code = :code, error_message = :message, "
-                "error_retryable = :retryable, updated_at = :now" + finished + ", "
-                "message_id = if_not_exists(message_id, :message_id), "
-                "actor_name = if_not_exists(actor_name, :actor_name), "
-                "created_at = if_not_exists(created_at, :now), attempts = if_not_exists(attempts, :zero), "
-                "#ttl = if_not_exists(#ttl, :ttl) REMOVE lease_expires_ms",
-                condition="attribute_not_exists(pk) OR #status = :running",
-                names={"#status": "status", "#ttl": TTL_ATTRIBUTE},
-                values={":status": status.value, ":code": code.value, ":message": message,
-                        ":retryable": retryable, ":now": iso(now), ":message_id": message_id,
-                        ":actor_name": actor_name or "", ":zero": 0, ":ttl": self._expires_at(now),
-                        ":running": JobStatus.RUNNING.value},
-            ))
+            if not events:
+                return job_from_item(self.table.update(
+                    job_key(message_id), expression, condition=condition, names=names, values=values))
+            # The job.failed event and the failure it reports: one transaction, then one read
+            # (transactions return no item), only on this rare path.
+            self.table.update_and_put(job_key(message_id), expression, event_items(events),
+                                      condition=condition, names=names, values=values)
         except ConditionFailed:
             raise self._not_running(message_id) from None
+        record = self.get_job(message_id)
+        if record is None:  # written a moment ago, and reads are strongly consistent
+            raise self._not_running(message_id)
+        return record
 
     def _not_running(self, message_id: str) -> PermanentError:
         current = self.get_job(message_id)

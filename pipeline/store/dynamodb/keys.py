@@ -9,11 +9,16 @@ __all__ = [
     "ACTIVE_PARTITION",
     "BOOKING_ITEM_ATTRIBUTE",
     "BOOKING_ITEM_INDEX",
+    "EVENT_TTL_DAYS",
+    "PENDING_EVENTS_INDEX",
+    "PENDING_PARTITION",
     "TOKEN_INDEX",
     "TTL_ATTRIBUTE",
     "booking_item",
     "booking_key",
+    "calendar_sync_key",
     "create_table",
+    "event_key",
     "integration_key",
     "job_key",
     "subscription_key",
@@ -29,6 +34,11 @@ ACTIVE_PARTITION = "ACTIVE"
 # the booking itself afterwards (consistently) to confirm the item id is still its own.
 BOOKING_ITEM_INDEX = "by_booking_item"
 BOOKING_ITEM_ATTRIBUTE = "booking_item"
+# The outbox: events not yet published carry pending_partition (sparse), sorted by occurred_at,
+# so that a sweep finds what a sink missed, oldest first.
+PENDING_EVENTS_INDEX = "pending_events"
+PENDING_PARTITION = "PENDING"
+EVENT_TTL_DAYS = 30  # published or not, an event outlives any sink outage by far
 
 
 def job_key(message_id: str) -> dict[str, str]:
@@ -51,6 +61,17 @@ def subscription_key(record_id: str) -> dict[str, str]:
     return {"pk": f"SUBSCRIPTION#{record_id}", "sk": "SUBSCRIPTION"}
 
 
+def event_key(event_id: str) -> dict[str, str]:
+    """Key of an outbox event."""
+    return {"pk": f"EVENT#{event_id}", "sk": "EVENT"}
+
+
+def calendar_sync_key(integration_id: str, mailbox: str) -> dict[str, str]:
+    """Key of a mailbox calendar's sync state (mailboxes are lower-cased; '#' is not in addresses
+    the contract accepts, and the integration id cannot hold one)."""
+    return {"pk": f"CALENDAR_SYNC#{integration_id}#{mailbox.lower()}", "sk": "CALENDAR_SYNC"}
+
+
 def integration_key(integration_id: str) -> dict[str, str]:
     """Key of an integration's settings."""
     return {"pk": f"INTEGRATION#{integration_id}", "sk": "INTEGRATION"}
@@ -68,7 +89,7 @@ def create_table(client: Any, table_name: str) -> None:
             AttributeDefinitions=[
                 {"AttributeName": name, "AttributeType": "S"}
                 for name in ("pk", "sk", "token_hash", "active_partition", "last_seen_at",
-                             BOOKING_ITEM_ATTRIBUTE)
+                             BOOKING_ITEM_ATTRIBUTE, "pending_partition", "occurred_at")
             ],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
                        {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -83,7 +104,12 @@ def create_table(client: Any, table_name: str) -> None:
                 {"IndexName": BOOKING_ITEM_INDEX,
                  "KeySchema": [{"AttributeName": BOOKING_ITEM_ATTRIBUTE, "KeyType": "HASH"}],
                  "Projection": {"ProjectionType": "KEYS_ONLY"}},
+                {"IndexName": PENDING_EVENTS_INDEX,
+                 "KeySchema": [{"AttributeName": "pending_partition", "KeyType": "HASH"},
+                               {"AttributeName": "occurred_at", "KeyType": "RANGE"}],
+                 "Projection": {"ProjectionType": "ALL"}},
             ],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
         )
     except client.exceptions.ResourceInUseException:
         return

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipeline.contract.booking import BookingItem
 from pipeline.errors import ErrorCode
+from pipeline.events.models import PipelineEvent
 from pipeline.store.base import ResultsStore
 from pipeline.store.dynamodb.bookings import BookingTable
+from pipeline.store.dynamodb.calendar_sync import CalendarSyncTable
+from pipeline.store.dynamodb.events import EventTable
 from pipeline.store.dynamodb.integrations import IntegrationTable
 from pipeline.store.dynamodb.jobs import JobTable
 from pipeline.store.dynamodb.subscriptions import SubscriptionTable
 from pipeline.store.dynamodb.table import TableClient
-from pipeline.store.records import BookingRecord, IntegrationRecord, JobRecord, SubscriptionRecord
+from pipeline.store.records import (
+    BookingChanges,
+    BookingRecord,
+    BookingState,
+    CalendarSyncRecord,
+    IntegrationRecord,
+    JobRecord,
+    SubscriptionRecord,
+)
 
 __all__ = ["DynamoDbStore"]
 
@@ -31,6 +43,8 @@ class DynamoDbStore(ResultsStore):
         self._bookings = BookingTable(table)
         self._subscriptions = SubscriptionTable(table)
         self._integrations = IntegrationTable(table)
+        self._events = EventTable(table)
+        self._calendar_syncs = CalendarSyncTable(table)
 
     # Jobs
     def begin_job(self, message_id: str, actor_name: str, integration_id: str | None,
@@ -41,15 +55,17 @@ class DynamoDbStore(ResultsStore):
         return self._jobs.complete_job(message_id, result, now)
 
     def fail_job(self, message_id: str, code: ErrorCode, message: str, retryable: bool,
-                 now: datetime, *, actor_name: str | None = None) -> JobRecord:
-        return self._jobs.fail_job(message_id, code, message, retryable, now, actor_name=actor_name)
+                 now: datetime, *, actor_name: str | None = None,
+                 events: Sequence[PipelineEvent] = ()) -> JobRecord:
+        return self._jobs.fail_job(message_id, code, message, retryable, now, actor_name=actor_name,
+                                   events=events)
 
     def get_job(self, message_id: str) -> JobRecord | None:
         return self._jobs.get_job(message_id)
 
     # Bookings
-    def put_booking(self, booking: BookingRecord) -> None:
-        self._bookings.put_booking(booking)
+    def put_booking(self, booking: BookingRecord, events: Sequence[PipelineEvent] = ()) -> None:
+        self._bookings.put_booking(booking, events)
 
     def claim_booking(self, booking: BookingRecord) -> BookingRecord | None:
         return self._bookings.claim_booking(booking)
@@ -57,19 +73,29 @@ class DynamoDbStore(ResultsStore):
     def get_booking(self, integration_id: str, booking_key: str) -> BookingRecord | None:
         return self._bookings.get_booking(integration_id, booking_key)
 
+    def get_booking_item(self, integration_id: str, booking_key: str) -> BookingItem | None:
+        return self._bookings.get_booking_item(integration_id, booking_key)
+
     def find_booking_by_item_id(self, integration_id: str, item_id: str) -> BookingRecord | None:
         return self._bookings.find_booking_by_item_id(integration_id, item_id)
 
-    def update_booking_item(self, integration_id: str, booking_key: str, item_id: str,
-                            change_key: str, now: datetime) -> BookingRecord:
-        return self._bookings.update_booking_item(integration_id, booking_key, item_id, change_key, now)
+    def update_booking(self, integration_id: str, booking_key: str, changes: BookingChanges,
+                       now: datetime, events: Sequence[PipelineEvent] = ()) -> None:
+        self._bookings.update_booking(integration_id, booking_key, changes, now, events)
 
-    def record_invites_sent(self, integration_id: str, booking_key: str, recipients: Sequence[str],
-                            now: datetime) -> tuple[str, ...]:
-        return self._bookings.record_invites_sent(integration_id, booking_key, recipients, now)
+    def record_invites_sent(
+        self, integration_id: str, booking_key: str, recipients: Sequence[str], now: datetime, *,
+        item: tuple[str, str] | None = None,
+        events: Callable[[tuple[str, ...]], Sequence[PipelineEvent]] | None = None,
+    ) -> tuple[str, ...]:
+        return self._bookings.record_invites_sent(integration_id, booking_key, recipients, now,
+                                                  item=item, events=events)
 
-    def mark_booking_cancelled(self, integration_id: str, booking_key: str, now: datetime) -> bool:
-        return self._bookings.mark_booking_cancelled(integration_id, booking_key, now)
+    def mark_booking_cancelled(self, integration_id: str, booking_key: str, now: datetime, *,
+                               state: BookingState = BookingState.CANCELLED,
+                               events: Sequence[PipelineEvent] = ()) -> bool:
+        return self._bookings.mark_booking_cancelled(integration_id, booking_key, now,
+                                                     state=state, events=events)
 
     # Subscriptions
     def put_subscription(self, subscription: SubscriptionRecord) -> None:
@@ -87,11 +113,43 @@ class DynamoDbStore(ResultsStore):
     def record_notification(self, record_id: str, seen_at: datetime, watermark: str | None = None) -> None:
         self._subscriptions.record_notification(record_id, seen_at, watermark)
 
+    def mark_subscription_for_renewal(self, record_id: str, now: datetime) -> None:
+        self._subscriptions.mark_subscription_for_renewal(record_id, now)
+
     def mark_subscription_superseded(self, record_id: str, new_record_id: str, now: datetime) -> bool:
         return self._subscriptions.mark_subscription_superseded(record_id, new_record_id, now)
 
     def mark_subscription_dropped(self, record_id: str, now: datetime) -> None:
         self._subscriptions.mark_subscription_dropped(record_id, now)
+
+    # Calendar sync
+    def get_calendar_sync(self, integration_id: str, mailbox: str) -> CalendarSyncRecord | None:
+        return self._calendar_syncs.get_calendar_sync(integration_id, mailbox)
+
+    def request_calendar_sync(self, integration_id: str, mailbox: str, now: datetime,
+                              expired_before: datetime) -> bool:
+        return self._calendar_syncs.request_calendar_sync(integration_id, mailbox, now, expired_before)
+
+    def begin_calendar_sync(self, integration_id: str, mailbox: str) -> CalendarSyncRecord:
+        return self._calendar_syncs.begin_calendar_sync(integration_id, mailbox)
+
+    def save_calendar_sync(self, integration_id: str, mailbox: str, sync_state: str | None,
+                           now: datetime, events: Sequence[PipelineEvent] = ()) -> None:
+        self._calendar_syncs.save_calendar_sync(integration_id, mailbox, sync_state, now, events)
+
+    # Events
+    def put_events(self, events: Sequence[PipelineEvent]) -> None:
+        self._events.put_events(events)
+
+    def get_event(self, event_id: str) -> tuple[PipelineEvent, bool] | None:
+        return self._events.get_event(event_id)
+
+    def list_pending_events(self, limit: int = 100, older_than: datetime | None = None,
+                            ) -> list[PipelineEvent]:
+        return self._events.list_pending_events(limit, older_than)
+
+    def mark_events_published(self, event_ids: Sequence[str], now: datetime) -> None:
+        self._events.mark_events_published(event_ids, now)
 
     # Integrations
     def put_integration(self, integration_id: str, settings: dict[str, Any],

@@ -40,6 +40,8 @@ class SubscriptionTable:
         }
         if subscription.superseded_by:
             item["superseded_by"] = subscription.superseded_by
+        if subscription.renewal_requested_at:
+            item["renewal_requested_at"] = iso(subscription.renewal_requested_at)
         if subscription.status is SubscriptionStatus.ACTIVE:
             item["active_partition"] = ACTIVE_PARTITION
         try:
@@ -69,11 +71,24 @@ class SubscriptionTable:
             values[":watermark"] = watermark
         try:
             # Notifications can arrive out of order; an older one must not move the watermark back.
+            # Once a renewal is requested the record keeps its last good watermark, even against a
+            # notification that read the record before the request was written.
             self.table.update(subscription_key(record_id), "SET " + assignments,
-                              condition="attribute_exists(pk) AND last_seen_at <= :seen", values=values)
+                              condition="attribute_exists(pk) AND last_seen_at <= :seen "
+                                        "AND attribute_not_exists(renewal_requested_at)",
+                              values=values)
         except ConditionFailed:
             if self.get_subscription(record_id) is None:
                 raise _not_found(record_id) from None
+
+    def mark_subscription_for_renewal(self, record_id: str, now: datetime) -> None:
+        try:
+            # if_not_exists: a repeated report keeps the time events were first lost.
+            self.table.update(subscription_key(record_id),
+                              "SET renewal_requested_at = if_not_exists(renewal_requested_at, :now)",
+                              condition="attribute_exists(pk)", values={":now": iso(now)})
+        except ConditionFailed:
+            raise _not_found(record_id) from None
 
     def mark_subscription_superseded(self, record_id: str, new_record_id: str, now: datetime) -> bool:
         try:

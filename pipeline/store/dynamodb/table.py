@@ -8,7 +8,7 @@ into a domain answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -65,6 +65,11 @@ class TableClient:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             if code == "ConditionalCheckFailedException":
                 raise ConditionFailed from None
+            if code == "TransactionCanceledException" and any(
+                reason.get("Code") == "ConditionalCheckFailed"
+                for reason in exc.response.get("CancellationReasons", [])
+            ):
+                raise ConditionFailed from None
             if code == "ValidationException":
                 # Our request is malformed (a bug, or an item over 400 KB): retrying cannot help.
                 raise PermanentError(
@@ -113,7 +118,37 @@ class TableClient:
         reply = self._call("UpdateItem", self.client.update_item, **kwargs)
         return _from_wire(reply.get("Attributes", {}))
 
-    def query(self, index_name: str, key_attribute: str, key_value: str) -> Iterator[Item]:
+    def update_and_put(self, key: Mapping[str, str], expression: str, puts: Sequence[Mapping[str, Any]],
+                       *, condition: str | None = None, names: Mapping[str, str] | None = None,
+                       values: Mapping[str, Any] | None = None) -> None:
+        """Apply an update and write whole items in one transaction: all or nothing.
+
+        The outbox's shape: a state change and the events reporting it are written together, so
+        an event exists exactly when its change does. ConditionFailed when the update's condition
+        does not hold (nothing is written then). Without puts, a plain UpdateItem.
+        """
+        if not puts:
+            self.update(key, expression, condition=condition, names=names, values=values)
+            return
+        update: dict[str, Any] = {"TableName": self.table_name, "Key": _to_wire(key),
+                                  "UpdateExpression": expression}
+        if condition:
+            update["ConditionExpression"] = condition
+        if names:
+            update["ExpressionAttributeNames"] = dict(names)
+        if values:
+            update["ExpressionAttributeValues"] = _to_wire(values)
+        operations = [{"Update": update}]
+        operations += [{"Put": {"TableName": self.table_name, "Item": _to_wire(item)}} for item in puts]
+        self._call_untargeted("TransactWriteItems", self.client.transact_write_items,
+                              TransactItems=operations)
+
+    def _call_untargeted(self, operation: str, call: Callable[..., T], **kwargs: Any) -> T:
+        """_call for the operations that name their tables inside the request (transactions)."""
+        return self._call(operation, lambda TableName, **rest: call(**rest), **kwargs)
+
+    def query(self, index_name: str, key_attribute: str, key_value: str, *, limit: int | None = None,
+              ) -> Iterator[Item]:
         """Every item of a secondary index with key_attribute = key_value, in sort-key order."""
         kwargs: dict[str, Any] = {
             "IndexName": index_name,
@@ -122,9 +157,11 @@ class TableClient:
             "ExpressionAttributeValues": _to_wire({":v": key_value}),
         }
         while True:
+            if limit is not None:
+                kwargs["Limit"] = limit
             reply = self._call("Query", self.client.query, **kwargs)
             for item in reply.get("Items", []):
                 yield _from_wire(item)
-            if "LastEvaluatedKey" not in reply:
+            if "LastEvaluatedKey" not in reply or limit is not None:
                 return
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]

@@ -1,0 +1,280 @@
+"""Changes made in Outlook reach the booking and the app: lock, auto-confirm, neither, responses,
+deletion, and other people's events. End to end: the simulator pushes real SendNotification
+POSTs to the callback function over HTTP, and the queued process_change jobs run on moto."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone
+
+from pipeline.contract import JobOutcome, JobStatus
+from pipeline.contract.booking import BookingState, ResponseType
+from pipeline.events.models import EventType, PipelineEvent
+from tests.integration.callback_support import PushRig, rig
+from tests.integration.event_support import ALICE, BOB, MEETING_REQUEST, booking, follow_up, messages
+from tests.integration.pipeline_support import pipeline
+
+__all__ = ["pipeline", "rig"]  # the fixtures, re-exported for pytest
+
+KEY = "interview-1:slot-1"
+BOOKED_START = datetime(2026, 11, 3, 14, 0, tzinfo=UTC)
+BOOKED_END = datetime(2026, 11, 3, 15, 0, tzinfo=UTC)
+EWS_UTC = EWSTimeZone("UTC")
+
+
+def drain(rig: PushRig) -> list[JobOutcome]:
+    """Wait for the simulator's pushes, then run every queued job (and the jobs those enqueue)."""
+    outcomes = []
+    for _ in range(10):
+        assert rig.push.wait_idle()
+        queued = rig.queue.take()
+        if not queued:
+            return outcomes
+        for job in queued:
+            outcome = rig.pipeline.run(job.actor_name, message_id=job.message_id, **job.kwargs)
+            assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+            outcomes.append(outcome)
+    raise AssertionError("jobs kept coming")
+
+
+def booked(rig: PushRig, **settings: Any) -> str:
+    """A subscribed calendar and an invited booking in it, with the pushes for our own writes done."""
+    integration_id = rig.pipeline.install("impersonation", **settings)
+    subscribed = rig.pipeline.run("subscribe_mailbox", integration_id=integration_id, mailbox=ALICE,
+                                  status_frequency_minutes=5)
+    assert subscribed.status is JobStatus.SUCCEEDED, subscribed.error
+    steps = (("create_event", booking(integration_id)), ("send_invite", follow_up(integration_id)))
+    for action, kwargs in steps:
+        outcome = rig.pipeline.run(action, **kwargs)
+        assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+    drain(rig)
+    return integration_id
+
+
+def events_of(rig: PushRig, integration_id: str, *types: EventType) -> list[PipelineEvent]:
+    """The integration's events in the outbox (pending: no sink in these tests), of these types."""
+    pending = rig.pipeline.store.list_pending_events(limit=1000)
+    return [e for e in pending if e.integration_id == integration_id and (not types or e.type in types)]
+
+
+def organiser_item(rig: PushRig, account: Any, integration_id: str) -> CalendarItem:
+    record = rig.pipeline.store.get_booking(integration_id, KEY)
+    alice = account("alice")
+    item: CalendarItem = alice.calendar.get(id=record.item_id)
+    return item
+
+
+def move_in_outlook(item: CalendarItem, hours: int = 2) -> None:
+    item.start = item.start + timedelta(hours=hours)
+    item.end = item.end + timedelta(hours=hours)
+    item.save(update_fields=["start", "end"], send_meeting_invitations="SendToNone")
+
+
+def requests_made(rig: PushRig, before: dict[str, int]) -> dict[str, int]:
+    after = rig.pipeline.sim.request_counts()
+    return {op: n - before.get(op, 0) for op, n in after.items() if n != before.get(op, 0)}
+
+
+# Lock appointments ----------------------------------------------------------------------------------
+
+
+def test_a_locked_booking_moved_in_outlook_is_moved_back_once(rig: PushRig, account: Any) -> None:
+    integration_id = booked(rig, lock_appointments=True)
+    bob_updates_before = len(messages(rig.pipeline.sim, BOB, MEETING_REQUEST))
+    move_in_outlook(organiser_item(rig, account, integration_id))
+    assert rig.push.wait_idle()
+    [change] = rig.queue.take("process_change")
+    before = dict(rig.pipeline.sim.request_counts())
+    outcome = rig.pipeline.run(change.actor_name, message_id=change.message_id, **change.kwargs)
+
+    assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+    assert requests_made(rig, before) == {"GetItem": 1, "UpdateItem": 1}
+    item = organiser_item(rig, account, integration_id)
+    assert (item.start, item.end) == (BOOKED_START, BOOKED_END)
+    record = rig.pipeline.store.get_booking(integration_id, KEY)
+    assert record.state is BookingState.RESTORED
+    assert (record.start, record.end) == (BOOKED_START, BOOKED_END)
+    # The attendees get the update that moves it back.
+    assert len(messages(rig.pipeline.sim, BOB, MEETING_REQUEST)) == bob_updates_before + 1
+    [restored] = events_of(rig, integration_id, EventType.BOOKING_RESTORED)
+    assert restored.booking_key == KEY
+    assert restored.data["moved_start"].startswith("2026-11-03T16:00:00")
+    assert restored.data["start"].startswith("2026-11-03T14:00:00")
+
+    # The notification of our own UpdateItem arrives: it finds the booked time and moves nothing.
+    before = dict(rig.pipeline.sim.request_counts())
+    later = drain(rig)
+    assert later, "the UpdateItem that moved it back was notified"
+    assert requests_made(rig, before).get("UpdateItem", 0) == 0
+    assert len(events_of(rig, integration_id, EventType.BOOKING_RESTORED)) == 1
+
+
+def test_a_locked_booking_deleted_in_outlook_is_reported_not_recreated(rig: PushRig, account: Any) -> None:
+    integration_id = booked(rig, lock_appointments=True)
+    organiser_item(rig, account, integration_id).move_to_trash()
+    drain(rig)
+
+    record = rig.pipeline.store.get_booking(integration_id, KEY)
+    assert record.state is BookingState.DELETED_IN_EXCHANGE and record.cancelled
+    [deleted] = events_of(rig, integration_id, EventType.BOOKING_DELETED_IN_EXCHANGE)
+    assert deleted.data["locked"] is True
+    alice_items = [i for i in rig.pipeline.sim.calendar(ALICE) if KEY in i["extended_properties"].values()]
+    assert alice_items == []  # not recreated
+
+
+# Auto-confirm, and neither ------------------------------------------------------------------------
+
+
+def test_auto_confirm_records_the_new_time_as_the_bookings(rig: PushRig, account: Any) -> None:
+    integration_id = booked(rig, auto_confirm=True)
+    move_in_outlook(organiser_item(rig, account, integration_id), hours=3)
+    before = dict(rig.pipeline.sim.request_counts())
+    drain(rig)
+
+    assert requests_made(rig, before) == {"GetItem": 1}
+    record = rig.pipeline.store.get_booking(integration_id, KEY)
+    new_start = BOOKED_START + timedelta(hours=3)
+    assert record.state is BookingState.MOVED and record.time_confirmed
+    assert (record.booked_start, record.start) == (new_start, new_start)
+    [moved] = events_of(rig, integration_id, EventType.BOOKING_MOVED_IN_EXCHANGE)
+    assert moved.data["auto_confirmed"] is True
+    assert moved.data["old_start"].startswith("2026-11-03T14:00:00")
+    assert moved.data["new_start"].startswith("2026-11-03T17:00:00")
+
+
+def test_neither_records_the_new_time_unconfirmed_for_the_app_to_decide(rig: PushRig, account: Any) -> None:
+    integration_id = booked(rig)
+    move_in_outlook(organiser_item(rig, account, integration_id))
+    drain(rig)
+
+    record = rig.pipeline.store.get_booking(integration_id, KEY)
+    assert record.state is BookingState.MOVED and not record.time_confirmed
+    assert record.booked_start == BOOKED_START
+    assert record.start == BOOKED_START + timedelta(hours=2)
+    [moved] = events_of(rig, integration_id, EventType.BOOKING_MOVED_IN_EXCHANGE)
+    assert moved.data["auto_confirmed"] is False
+    item = organiser_item(rig, account, integration_id)
+    assert item.start == BOOKED_START + timedelta(hours=2)  # left where it was moved
+
+
+# Attendee responses -------------------------------------------------------------------------------
+
+
+def test_each_change_of_response_is_recorded_and_told_once(rig: PushRig, account: Any) -> None:
+    integration_id = booked(rig, internal_domains=(ALICE.partition("@")[2],))
+    bob = account("bob")
+    [request] = [m for m in bob.inbox.all() if m.item_class == MEETING_REQUEST]
+    request.decline()
+    drain(rig)
+
+    record = rig.pipeline.store.get_booking(integration_id, KEY)
+    assert record.responses[BOB].response is ResponseType.DECLINED
+    [declined] = events_of(rig, integration_id, EventType.ATTENDEE_RESPONDED)
+    assert declined.data["attendee"] == BOB
+    assert declined.data["response"] == "declined"
+    assert declined.data["attendee_class"] == "internal"
+    assert declined.data["previous_response"] is None
+
+    # Another change to the item (a subject edit) repeats the response: not news.
+    item = organiser_item(rig, account, integration_id)
+    item.subject = "Interview (panel)"
+    item.save(update_fields=["subject"], send_meeting_invitations="SendToNone")
+    drain(rig)
+    assert len(events_of(rig, integration_id, EventType.ATTENDEE_RESPONDED)) == 1
+
+
+def test_an_attendee_changing_their_mind_is_a_second_event(rig: PushRig, account: Any) -> None:
+    integration_id = booked(rig)
+    bob = account("bob")
+    copy = next(i for i in bob.calendar.all() if i.subject and i.subject.startswith("Interview"))
+    copy.tentatively_accept()
+    drain(rig)
+    bob.calendar.get(id=copy.id).accept()
+    drain(rig)
+
+    responded = events_of(rig, integration_id, EventType.ATTENDEE_RESPONDED)
+    bob_responses = [(e.data["previous_response"], e.data["response"]) for e in responded
+                     if e.data["attendee"] == BOB]
+    assert bob_responses == [(None, "tentative"), ("tentative", "accepted")]
+    assert responded[0].data["attendee_class"] == "external"  # no internal domains configured
+    record = rig.pipeline.store.get_booking(integration_id, KEY)
+    assert record.responses[BOB].response is ResponseType.ACCEPTED
+
+
+# Deleted in Exchange, and others' events ------------------------------------------------------------
+
+
+def test_a_booking_deleted_in_outlook_emits_its_event(rig: PushRig, account: Any) -> None:
+    integration_id = booked(rig)
+    organiser_item(rig, account, integration_id).delete()  # a hard delete: nothing left to read
+    drain(rig)
+
+    record = rig.pipeline.store.get_booking(integration_id, KEY)
+    assert record.state is BookingState.DELETED_IN_EXCHANGE
+    [deleted] = events_of(rig, integration_id, EventType.BOOKING_DELETED_IN_EXCHANGE)
+    assert deleted.data["locked"] is False
+
+
+def test_our_own_cancellation_is_not_reported_as_a_deletion(rig: PushRig) -> None:
+    integration_id = booked(rig)
+    cancelled = rig.pipeline.run("cancel_event", **follow_up(integration_id, notify=True))
+    assert cancelled.status is JobStatus.SUCCEEDED, cancelled.error
+    drain(rig)
+
+    assert rig.pipeline.store.get_booking(integration_id, KEY).state is BookingState.CANCELLED
+    assert [e.type for e in events_of(rig, integration_id, EventType.BOOKING_CANCELLED,
+                                      EventType.BOOKING_DELETED_IN_EXCHANGE)] == [EventType.BOOKING_CANCELLED]
+
+
+def test_a_burst_about_others_events_gives_one_calendar_sync(rig: PushRig, account: Any) -> None:
+    integration_id = booked(rig)
+    alice = account("alice")
+    start = EWSDateTime(2026, 11, 4, 9, tzinfo=EWS_UTC)
+    for hour in range(3):
+        begins = start + timedelta(hours=hour)
+        CalendarItem(account=alice, folder=alice.calendar, subject=f"Dentist {hour}",
+                     start=begins, end=begins + timedelta(minutes=30)).save()
+    assert rig.push.wait_idle()
+    changes = rig.queue.take("process_change")
+    for change in changes:
+        outcome = rig.pipeline.run(change.actor_name, message_id=change.message_id, **change.kwargs)
+        assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+    syncs = rig.queue.take("sync_calendar")
+
+    assert len(syncs) == 1, f"{len(changes)} notifications gave {len(syncs)} syncs"
+    synced = rig.pipeline.run("sync_calendar", message_id=syncs[0].message_id, **syncs[0].kwargs)
+    assert synced.status is JobStatus.SUCCEEDED, synced.error
+    changed = events_of(rig, integration_id, EventType.CALENDAR_EVENT_CHANGED)
+    assert len(changed) == 3 and all(e.data["subject"] is None for e in changed)  # titles not shown
+    assert synced.result["bookings_skipped"] == 1  # the booking is reported by booking.* events
+
+    # A change after that sync asks for the next one.
+    CalendarItem(account=alice, folder=alice.calendar, subject="Gym", start=start + timedelta(days=1),
+                 end=start + timedelta(days=1, hours=1)).save()
+    assert rig.push.wait_idle()
+    for change in rig.queue.take("process_change"):
+        rig.pipeline.run(change.actor_name, message_id=change.message_id, **change.kwargs)
+    assert len(rig.queue.take("sync_calendar")) == 1
+
+
+@pytest.mark.parametrize("lock", [False, True])
+def test_the_apps_own_update_is_never_taken_for_a_move_in_outlook(
+    rig: PushRig, account: Any, lock: bool
+) -> None:
+    integration_id = booked(rig, lock_appointments=lock)
+    later = BOOKED_START + timedelta(days=1)
+    updated = rig.pipeline.run("update_event", **follow_up(
+        integration_id, start=later.isoformat(), end=(later + timedelta(hours=1)).isoformat(), notify=True))
+    assert updated.status is JobStatus.SUCCEEDED, updated.error
+    drain(rig)
+
+    record = rig.pipeline.store.get_booking(integration_id, KEY)
+    assert (record.booked_start, record.start) == (later, later)
+    assert organiser_item(rig, account, integration_id).start == later
+    moves = events_of(rig, integration_id, EventType.BOOKING_MOVED_IN_EXCHANGE, EventType.BOOKING_RESTORED)
+    assert moves == []
+    updated_events = events_of(rig, integration_id, EventType.BOOKING_UPDATED)
+    assert [e.type for e in updated_events] == [EventType.BOOKING_UPDATED]
