@@ -125,8 +125,9 @@ class IntegrationSettings(BaseModel):
         return self
 
     def attendee_class(self, email: str) -> AttendeeClass:
-        """Internal when the address's domain is one of internal_domains: an exact domain, or any
-        subdomain of one written with a leading dot (".example.com"). Case-insensitive, compared
+        """Internal when the address's domain is one of internal_domains: an exact domain, or, for
+        one written with a leading dot (".example.com"), that domain and any subdomain of it, as
+        cookie domains read. Case-insensitive, compared
         after IDNA normalisation, so "BÜCHER.example" and "xn--bcher-kva.example" are one domain."""
         domain = _normal_domain(email.rpartition("@")[2])
         for entry in self.internal_domains:

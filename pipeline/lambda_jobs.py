@@ -62,6 +62,10 @@ class SqsJobProcessor:
     # The queue's RedrivePolicy maxReceiveCount: the receive that reaches it is the last one.
     max_receive_count: int
 
+    def __post_init__(self) -> None:
+        # Follow-up jobs an action enqueues (a calendar sync) go onto the same jobs queue.
+        self._enqueue = broker_enqueue(self.broker)
+
     def process_batch(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         """Run an SQS event's records; the response names the records SQS must deliver again."""
         records: list[dict[str, Any]] = event.get("Records") or []
@@ -92,7 +96,7 @@ class SqsJobProcessor:
             attempt=receive_count,
         )
         try:
-            result = run_job(self.runtime, job, enqueue=broker_enqueue(self.broker))
+            result = run_job(self.runtime, job, enqueue=self._enqueue)
         except PermanentError:
             return
         except RetryableError as failure:

@@ -139,7 +139,7 @@ class QueueConsumer:
             with lock:
                 self.received.append(event)
 
-        dramatiq.actor(ews_event, actor_name=EVENT_ACTOR_NAME, queue_name=self.queue_name, broker=broker)
+        dramatiq.actor(actor_name=EVENT_ACTOR_NAME, queue_name=self.queue_name, broker=broker)(ews_event)
         worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
         worker.start()
         try:

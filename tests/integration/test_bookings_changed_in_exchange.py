@@ -12,9 +12,20 @@ from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone
 
 from pipeline.contract import JobOutcome, JobStatus
 from pipeline.contract.booking import BookingState, ResponseType
+from pipeline.errors import ErrorCode
 from pipeline.events.models import EventType, PipelineEvent
+from pipeline.exchange.types import EventChanges, NotifyAttendees
 from tests.integration.callback_support import PushRig, rig
-from tests.integration.event_support import ALICE, BOB, MEETING_REQUEST, booking, follow_up, messages
+from tests.integration.event_support import (
+    ALICE,
+    BOB,
+    MEETING_REQUEST,
+    booking,
+    follow_up,
+    gateway,
+    messages,
+    recorded_ref,
+)
 from tests.integration.pipeline_support import pipeline
 
 __all__ = ["pipeline", "rig"]  # the fixtures, re-exported for pytest
@@ -278,3 +289,28 @@ def test_the_apps_own_update_is_never_taken_for_a_move_in_outlook(
     assert moves == []
     updated_events = events_of(rig, integration_id, EventType.BOOKING_UPDATED)
     assert [e.type for e in updated_events] == [EventType.BOOKING_UPDATED]
+
+
+def test_a_change_whose_update_event_job_has_not_recorded_it_yet_waits(
+    rig: PushRig, account: Any
+) -> None:
+    # update_event's UpdateItem reaches Exchange (and the push) before its booking record is
+    # written. Read in between, a locked booking would be moved back to the time the app just set.
+    integration_id = booked(rig, lock_appointments=True)
+    in_flight = "update-job-in-flight"
+    now = rig.pipeline.runtime.clock()
+    rig.pipeline.store.begin_job(in_flight, "update_event", integration_id, ALICE, now)
+    later = BOOKED_START + timedelta(days=2)
+    gateway(rig.pipeline, integration_id).update_event(
+        recorded_ref(rig.pipeline, integration_id), EventChanges(start=later, end=later + timedelta(hours=1)),
+        notify=NotifyAttendees.NONE, marker=in_flight,
+    )
+    assert rig.push.wait_idle()
+    [change] = rig.queue.take("process_change")
+
+    waiting = rig.pipeline.run(change.actor_name, message_id=change.message_id, **change.kwargs)
+
+    assert waiting.status is JobStatus.RETRYING and waiting.error is not None
+    assert waiting.error.code is ErrorCode.CONFLICT
+    assert organiser_item(rig, account, integration_id).start == later  # not moved back
+    assert events_of(rig, integration_id, EventType.BOOKING_RESTORED) == []

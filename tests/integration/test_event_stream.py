@@ -88,7 +88,8 @@ def events_function(aws: AwsTestAccount, table: str, sink: str, monkeypatch: pyt
     handlers.events._outbox.cache_clear()
 
     def invoke(event: dict[str, Any]) -> Any:
-        return handlers.events.lambda_handler(event, FakeLambdaContext(function_name="ews-pipeline-events"))
+        context = FakeLambdaContext(function_name="ews-pipeline-events")
+        return handlers.events.lambda_handler(event, context)  # type: ignore[arg-type]
 
     try:
         yield invoke

@@ -51,6 +51,19 @@ def _from_wire(item: Mapping[str, Any]) -> Item:
     return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
 
 
+def _expressions(condition: str | None, names: Mapping[str, str] | None,
+                 values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A write's condition and expression placeholders, as the DynamoDB API names them."""
+    kwargs: dict[str, Any] = {}
+    if condition:
+        kwargs["ConditionExpression"] = condition
+    if names:
+        kwargs["ExpressionAttributeNames"] = dict(names)
+    if values:
+        kwargs["ExpressionAttributeValues"] = _to_wire(values)
+    return kwargs
+
+
 class TableClient:
     """A thread-safe boto3 DynamoDB client bound to one table."""
 
@@ -95,26 +108,14 @@ class TableClient:
     def put(self, item: Mapping[str, Any], condition: str | None = None,
             names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None) -> None:
         """Write a whole item, if condition holds (else ConditionFailed)."""
-        kwargs: dict[str, Any] = {"Item": _to_wire(item)}
-        if condition:
-            kwargs["ConditionExpression"] = condition
-        if names:
-            kwargs["ExpressionAttributeNames"] = dict(names)
-        if values:
-            kwargs["ExpressionAttributeValues"] = _to_wire(values)
+        kwargs = {"Item": _to_wire(item), **_expressions(condition, names, values)}
         self._call("PutItem", self.client.put_item, **kwargs)
 
     def update(self, key: Mapping[str, str], expression: str, *, condition: str | None = None,
                names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None) -> Item:
         """Apply an update expression, if condition holds (else ConditionFailed); the new item."""
-        kwargs: dict[str, Any] = {"Key": _to_wire(key), "UpdateExpression": expression,
-                                  "ReturnValues": "ALL_NEW"}
-        if condition:
-            kwargs["ConditionExpression"] = condition
-        if names:
-            kwargs["ExpressionAttributeNames"] = dict(names)
-        if values:
-            kwargs["ExpressionAttributeValues"] = _to_wire(values)
+        kwargs = {"Key": _to_wire(key), "UpdateExpression": expression, "ReturnValues": "ALL_NEW",
+                  **_expressions(condition, names, values)}
         reply = self._call("UpdateItem", self.client.update_item, **kwargs)
         return _from_wire(reply.get("Attributes", {}))
 
@@ -130,15 +131,9 @@ class TableClient:
         if not puts:
             self.update(key, expression, condition=condition, names=names, values=values)
             return
-        update: dict[str, Any] = {"TableName": self.table_name, "Key": _to_wire(key),
-                                  "UpdateExpression": expression}
-        if condition:
-            update["ConditionExpression"] = condition
-        if names:
-            update["ExpressionAttributeNames"] = dict(names)
-        if values:
-            update["ExpressionAttributeValues"] = _to_wire(values)
-        operations = [{"Update": update}]
+        update = {"TableName": self.table_name, "Key": _to_wire(key), "UpdateExpression": expression,
+                  **_expressions(condition, names, values)}
+        operations: list[dict[str, Any]] = [{"Update": update}]
         operations += [{"Put": {"TableName": self.table_name, "Item": _to_wire(item)}} for item in puts]
         self._call_untargeted("TransactWriteItems", self.client.transact_write_items,
                               TransactItems=operations)
