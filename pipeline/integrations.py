@@ -25,9 +25,6 @@ __all__ = [
     "load_integration",
 ]
 
-# A pinned build ("15.2.1118" or "15.2.1118.7") or an EWS API version name ("Exchange2016").
-_BUILD = re.compile(r"^\d+\.\d+(\.\d+){0,2}$")
-_API_VERSION = re.compile(r"^Exchange\d{4}(_SP\d)?$")
 # The shape of an integration id, for the model and for checks made before a value reaches the store.
 _INTEGRATION_ID_PATTERN = r"^[A-Za-z0-9._\-]+$"
 _INTEGRATION_ID_MAX_LENGTH = 128
@@ -66,7 +63,8 @@ class IntegrationSettings(BaseModel):
     ews_url: str | None = None
     autodiscover_email: str | None = None
     autodiscover_url: str | None = None
-    # None means detect once per process; a build ("15.2.1118") or an API version name pins it.
+    # None means detect once per process; a product ("Exchange 2010 SP2"), an API version name
+    # ("Exchange2010_SP2") or a build ("14.2.247.5") pins it (pipeline/exchange/versions.py).
     server_version: str | None = None
     verify_tls: bool = True
     # Secrets Manager names: one service secret, or a template for a secret per user (personal).
@@ -95,12 +93,11 @@ class IntegrationSettings(BaseModel):
             url = getattr(self, name)
             if url is not None and not url.startswith(("https://", "http://")):
                 raise ValueError(f"{name} must be an http(s) URL")
-        if self.server_version is not None and not (
-            _BUILD.match(self.server_version) or _API_VERSION.match(self.server_version)
-        ):
-            raise ValueError(
-                "server_version must be a build like 15.2.1118 or an API version like Exchange2016"
-            )
+        if self.server_version is not None:
+            # Imported here: pipeline.exchange imports this module. ValueError names what is accepted.
+            from pipeline.exchange.versions import resolve
+
+            resolve(self.server_version)
         if self.connection_method is ConnectionMethod.PERSONAL:
             if not self.personal_secret_template:
                 raise ValueError("personal_secret_template is required for the personal connection method")

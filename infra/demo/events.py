@@ -28,15 +28,14 @@ class AppEvents:
         self._received: dict[str, PipelineEvent] = {}
         self._lock = threading.Lock()
 
+        @dramatiq.actor(actor_name=EVENT_ACTOR_NAME, queue_name=queue_name, broker=broker)
         def ews_event(event: dict[str, Any]) -> None:
             typed_event(event)  # what an app does first: the event against its type's schema
             envelope = PipelineEvent.model_validate(event)
             with self._lock:
                 self._received.setdefault(envelope.event_id, envelope)
 
-        self.actor: dramatiq.Actor[[dict[str, Any]], None] = dramatiq.actor(
-            ews_event, actor_name=EVENT_ACTOR_NAME, queue_name=queue_name, broker=broker
-        )
+        self.actor = ews_event
 
     def received(self) -> list[PipelineEvent]:
         with self._lock:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
+from dramatiq.common import dq_name
 
 __all__ = ["JobLog", "LoggedJob"]
 
@@ -32,8 +33,11 @@ class JobLog(dramatiq.Middleware):
         self._jobs: dict[str, LoggedJob] = {}
         self._lock = threading.Lock()
 
-    def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
-        if message.queue_name != self.queue_name and message.queue_name != f"{self.queue_name}.DQ":
+    def after_enqueue(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
+    ) -> None:
+        # A delayed message (a retry with backoff) goes through the queue's delay queue.
+        if message.queue_name not in (self.queue_name, dq_name(self.queue_name)):
             return
         job = LoggedJob(message.message_id, message.actor_name, str(message.kwargs.get("integration_id")))
         with self._lock:

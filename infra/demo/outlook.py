@@ -7,16 +7,36 @@ pipeline has to learn of these changes the way it would in production, from push
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from exchangelib import DELEGATE, Account, Build, CalendarItem, Configuration, Credentials, EWSDateTime, Version
+from exchangelib import (
+    DELEGATE,
+    Account,
+    Build,
+    CalendarItem,
+    Configuration,
+    Credentials,
+    EWSDateTime,
+    Version,
+)
 from exchangelib.items import SEND_TO_ALL_AND_SAVE_COPY, SEND_TO_NONE, MeetingRequest
 
-__all__ = ["Outlook"]
+__all__ = ["Meeting", "Outlook"]
 
 # Pinned, so that logging on costs no version-guessing requests.
 _EXCHANGE_2019 = Version(build=Build(15, 2, 1118, 7))
 _MEETING_REQUEST = "IPM.Schedule.Meeting.Request"
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """What the owner sees of an event in their calendar."""
+
+    subject: str
+    start: datetime
+    end: datetime
+    required_attendees: tuple[str, ...]
 
 
 class Outlook:
@@ -28,12 +48,18 @@ class Outlook:
         self.smtp = smtp
         self.account = Account(smtp, config=config, autodiscover=False, access_type=DELEGATE)
 
+    def meeting(self, item_id: str) -> Meeting:
+        """An event of the owner's calendar, read as they see it."""
+        item = self.account.calendar.get(id=item_id)
+        required = tuple(str(a.mailbox.email_address).lower() for a in item.required_attendees or ())
+        return Meeting(str(item.subject), _utc(item.start), _utc(item.end), required)
+
     def move(self, item_id: str, by: timedelta) -> tuple[datetime, datetime]:
         """Drag an event `by` later in the calendar, sending no update; its new start and end."""
         item = self.account.calendar.get(id=item_id)
         item.start, item.end = item.start + by, item.end + by
         item.save(update_fields=["start", "end"], send_meeting_invitations=SEND_TO_NONE)
-        return item.start, item.end
+        return _utc(item.start), _utc(item.end)
 
     def decline(self, subject: str) -> None:
         """Decline, from the inbox, the meeting request with this subject (the organiser is told)."""
@@ -55,3 +81,14 @@ class Outlook:
     def close(self) -> None:
         """Close the client's HTTP sessions."""
         self.account.protocol.close()
+
+    def __enter__(self) -> Outlook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _utc(moment: datetime) -> datetime:
+    # exchangelib's EWSDateTime refuses the standard library's time zones in astimezone().
+    return datetime.fromtimestamp(moment.timestamp(), UTC)

@@ -1,22 +1,40 @@
-"""The demo's printed report: one line per job, then each calendar's events."""
+"""The demo's printed report: one line per job, each calendar's events, the changes made in
+Outlook, the events the app received and the bookings they changed, and the demo's checks."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from infra.demo.changes import AUTO_CONFIRMED, DECLINED, LOCKED, BookingRef, OutlookChanges
+from infra.demo.checks import Check
+from infra.demo.job_log import LoggedJob
 from infra.ewssim import EwsSimulator
 from pipeline.contract import JobStatus
+from pipeline.contract.booking import BookingItem
+from pipeline.events.models import (
+    AttendeeRespondedData,
+    BookingCreatedData,
+    BookingMovedInExchangeData,
+    BookingRestoredData,
+    CalendarEventChangedData,
+    CalendarEventDeletedData,
+    PipelineEvent,
+)
 from pipeline.store.base import ResultsStore
 
 
-def print_outcomes(store: ResultsStore, jobs: Sequence[tuple[str, str, str]]) -> bool:
+def print_outcomes(store: ResultsStore, jobs: Sequence[LoggedJob], title: str = "") -> bool:
     """Print each job's record; True when every job succeeded."""
     print()
+    if title:
+        print(title)
     print(f"{'action':<18} {'integration':<22} {'status':<10} {'tries':>5}  outcome")
     print("-" * 100)
     all_succeeded = True
-    for message_id, action, integration in jobs:
+    for message_id, action, integration in ((j.message_id, j.action, j.integration_id) for j in jobs):
         record = store.get_job(message_id)
         if record is None:
             all_succeeded = False
@@ -49,12 +67,19 @@ def _summary(action: str, result: dict[str, Any]) -> str:
     if action == "subscribe_mailbox":
         return f"subscribed {result.get('mailbox')}"
     if action == "process_change":
-        return f"processed {result.get('processed')} change(s)"
+        touched = [*result.get("updated_bookings", []), *result.get("cancelled_bookings", [])]
+        processed = f"processed {result.get('processed')} change(s)"
+        return f"{processed}: {', '.join(touched)}" if touched else processed
+    if action == "sync_calendar":
+        return (f"{result.get('changed')} changed, {result.get('deleted')} deleted, "
+                f"{result.get('bookings_skipped')} booking(s) skipped (first sync={result.get('restarted')})")
     return ""
 
 
 def print_calendars(sim: EwsSimulator, mailboxes: Sequence[str]) -> None:
     """Print the meetings the pipeline wrote or invited to (the seeded background items are not)."""
+    print()
+    print("calendars now, their meetings (the seeded background items left out):")
     for smtp in mailboxes:
         events = [e for e in sim.calendar(smtp) if e.get("extended_properties") or e.get("is_meeting")]
         inbox = sim.inbox(smtp)
@@ -65,3 +90,82 @@ def print_calendars(sim: EwsSimulator, mailboxes: Sequence[str]) -> None:
             rooms = len(event.get("resources", []))
             print(f"    {event.get('start')}  {event.get('subject')!s:<36} "
                   f"organiser {event.get('organizer')}, {attendees} attendee(s), {rooms} room(s)")
+
+
+def print_changes(changes: OutlookChanges, requests: Mapping[str, int]) -> None:
+    """What the people did in Outlook, and the EWS requests their clients made for it."""
+    print("changed in Outlook, each by the mailbox's owner over EWS:")
+    print(f"    {changes.locked_owner} moved {LOCKED.booking_key} (locked) "
+          f"from {_span(changes.locked_booked)} to {_span(changes.locked_moved_to)}")
+    print(f"    {changes.auto_owner} moved {AUTO_CONFIRMED.booking_key} (auto-confirm) "
+          f"to {_span(changes.auto_moved_to)}")
+    print(f"    {changes.decliner} declined {changes.declined_subject!r} ({DECLINED.booking_key})")
+    print(f"    {changes.external_organiser} invited {changes.external_invitee} and a guest outside the "
+          f"company to {changes.external_subject!r}, {_span(changes.external_time)} (not a booking)")
+    print(f"    their EWS requests: {dict(sorted(requests.items()))}")
+
+
+def print_events(before: Sequence[PipelineEvent], after: Sequence[PipelineEvent]) -> None:
+    """The events the app's actor received: counted while booking, one by one after Outlook."""
+    counts = Counter(event.type.value for event in before)
+    print(f"events the app received while booking: {dict(sorted(counts.items()))}")
+    print("events the app received after the changes in Outlook:")
+    for event in after:
+        about = event.booking_key or str(event.data.get("mailbox", ""))
+        print(f"    {event.type.value:<26} {event.integration_id:<18} {about:<24} {_event_detail(event)}")
+
+
+def _event_detail(event: PipelineEvent) -> str:
+    data = event.typed_data()
+    if isinstance(data, BookingRestoredData):
+        moved, back = _span((data.moved_start, data.moved_end)), _span((data.start, data.end))
+        return f"moved to {moved}, back at {back}"
+    if isinstance(data, BookingMovedInExchangeData):
+        old, new = _span_or_unknown(data.old_start, data.old_end), _span((data.new_start, data.new_end))
+        return f"{old} -> {new}, auto_confirmed={str(data.auto_confirmed).lower()}"
+    if isinstance(data, AttendeeRespondedData):
+        previous = data.previous_response.value if data.previous_response else "none"
+        return f"{data.attendee} ({data.attendee_class.value}) {data.response.value}, was {previous}"
+    if isinstance(data, CalendarEventChangedData):
+        when = _span_or_unknown(data.start, data.end)
+        return (f"item ...{data.item_id[-10:]} {data.subject!r} {when} {data.free_busy_status}, "
+                f"organiser {data.organizer}, {len(data.attendees)} attendee(s)")
+    if isinstance(data, CalendarEventDeletedData):
+        return f"item ...{data.item_id[-10:]} deleted"
+    if isinstance(data, BookingCreatedData):
+        return f"in {data.calendar_mailbox} at {_span((data.start, data.end))}"
+    return ""
+
+
+def print_bookings(bookings: Mapping[BookingRef, BookingItem | None]) -> None:
+    """The bookings changed in Outlook, as an app reads them back from the results table."""
+    print()
+    print("those bookings in the results table (pipeline.client.ResultsReader.booking):")
+    for ref, booking in bookings.items():
+        if booking is None:
+            print(f"    {ref.booking_key:<26} missing")
+            continue
+        booked = _span_or_unknown(booking.booked_start, booking.booked_end)
+        now = _span_or_unknown(booking.start, booking.end)
+        responses = ", ".join(f"{who} {entry.response.value}"
+                              for who, entry in sorted(booking.responses.items()))
+        print(f"    {ref.booking_key:<26} {booking.state.value:<9} booked {booked}, in Exchange {now}, "
+              f"time confirmed={str(booking.time_confirmed).lower()}; responses: {responses or 'none yet'}")
+
+
+def print_checks(checks: Sequence[Check]) -> bool:
+    """One line per check; True when all passed."""
+    print()
+    print("checks:")
+    for check in checks:
+        print(f"    {'ok' if check.passed else 'FAILED':<6} {check.description}")
+    return all(check.passed for check in checks)
+
+
+def _span(times: tuple[datetime, datetime]) -> str:
+    start, end = (moment.astimezone(UTC) for moment in times)
+    return f"{start:%a %d %b %H:%M}-{end:%H:%M} UTC"
+
+
+def _span_or_unknown(start: datetime | None, end: datetime | None) -> str:
+    return _span((start, end)) if start and end else "?"

@@ -2,9 +2,13 @@
 
 Starts the EWS simulator with a sample company, local AWS (moto server), and an in-process
 dramatiq broker and worker; seeds one integration per connection method; enqueues free/busy
-lookups, bookings (create_event piped to send_invite), room listings, connection checks and a
-push subscription; prints each job's outcome and each calendar's resulting events; exits 0 when
-every job succeeded.
+lookups, bookings (create_event piped to send_invite), room listings, connection checks and
+push subscriptions. Then people change things in Outlook (infra.demo.changes): a locked booking
+and an auto-confirmed one are moved, an attendee declines, someone sends a meeting of their own;
+the pushes come back through the callback function and their jobs run on the same worker. Events
+go through the dramatiq sink to the app's own actor (infra.demo.events). Prints each job's
+outcome, each calendar's events, the events and the changed bookings; exits 0 when every job
+succeeded and the pipeline made of each change what it should (infra.demo.checks).
 """
 
 from __future__ import annotations
@@ -20,11 +24,29 @@ import dramatiq
 
 from infra.demo import organisation as org
 from infra.demo.callback_server import CallbackServer
+from infra.demo.changes import AUTO_CONFIRMED, DECLINED, LOCKED, change_in_outlook
+from infra.demo.checks import check_changes
+from infra.demo.events import AppEvents
+from infra.demo.job_gate import JobGate
+from infra.demo.job_log import JobLog, LoggedJob
 from infra.demo.local_stack import create_results_table, local_aws, put_secret
-from infra.demo.report import print_calendars, print_outcomes
+from infra.demo.report import (
+    print_bookings,
+    print_calendars,
+    print_changes,
+    print_checks,
+    print_events,
+    print_outcomes,
+)
 from infra.ewssim import EwsSimulator
+from infra.ewssim.push import attach as attach_push
 from pipeline.actors import JOBS_QUEUE
+from pipeline.client import ResultsReader
 from pipeline.config import PipelineConfig
+from pipeline.contract.booking import BookingItem
+from pipeline.events.publisher import EventPublisher
+from pipeline.events.sinks import DEFAULT_EVENTS_QUEUE, DramatiqQueueSink
+from pipeline.runtime import Runtime
 from pipeline.worker import WorkerProcess
 
 TABLE = "ews-pipeline-demo"
@@ -36,14 +58,24 @@ class DemoIntegration:
     method: str
     auth: str
     label: str
+    # The calendar (a person's name in the organisation) watched by a push subscription, if any.
+    subscribed: str | None = None
+    lock_appointments: bool = False
+    auto_confirm: bool = False
 
 
 INTEGRATIONS = (
-    DemoIntegration("contoso-personal", "personal", "basic", "personal credentials, Basic"),
-    DemoIntegration("contoso-dedicated", "dedicated", "ntlm", "dedicated mailbox, NTLM"),
-    DemoIntegration("contoso-delegate", "delegate", "basic", "delegate access, Basic"),
+    # ada's calendar holds a booking of this one, which she moves and the pipeline moves back.
+    DemoIntegration("contoso-personal", "personal", "basic", "personal credentials, Basic",
+                    subscribed="ada", lock_appointments=True),
+    # The service mailbox holds this one's bookings: one is moved and auto-confirmed, one declined.
+    DemoIntegration("contoso-dedicated", "dedicated", "ntlm", "dedicated mailbox, NTLM",
+                    subscribed="booking-svc", auto_confirm=True),
+    DemoIntegration("contoso-delegate", "delegate", "basic", "delegate access, Basic", subscribed="grace"),
     DemoIntegration("contoso-impersonation", "impersonation", "oauth2", "impersonation, OAuth 2.0 app-only"),
 )
+# How long to wait for the pushes and jobs of one phase to settle before giving up.
+SETTLE_TIMEOUT_S = 120
 
 
 def run_demo(verbose: bool = False) -> int:
@@ -60,6 +92,7 @@ def run_demo(verbose: bool = False) -> int:
         config = PipelineConfig(
             table_name=TABLE, aws_endpoint_url=aws_endpoint, broker_url="stub://",
             worker_concurrency=8, callback_base_url=callbacks.base_url,
+            events_sink=f"dramatiq://{DEFAULT_EVENTS_QUEUE}",
         )
         create_results_table(aws_endpoint, TABLE)
         for integration in INTEGRATIONS:
@@ -67,7 +100,12 @@ def run_demo(verbose: bool = False) -> int:
         print(f"simulator {sim.ews_url}  local AWS {aws_endpoint}  "
               f"{len(sim.backend.directory.principals)} mailboxes, {seeded} meetings seeded")
 
-        process = WorkerProcess(config)
+        process = _worker_process(config)
+        job_log, gate = JobLog(JOBS_QUEUE), JobGate()
+        process.broker.add_middleware(job_log)
+        process.broker.add_middleware(gate)
+        app = AppEvents(process.broker, DEFAULT_EVENTS_QUEUE)
+        results = ResultsReader(process.runtime().store)
         callbacks.attach(process.runtime(), process.broker)
         # What an Exchange admin sees when checking that the Exchange server reaches the callbacks.
         check_path = f"/check/{INTEGRATIONS[0].integration_id}"
@@ -75,21 +113,93 @@ def run_demo(verbose: bool = False) -> int:
         print(f"connectivity check GET {callbacks.base_url}{check_path}: {status} {answer.decode()}")
         process.start()
         try:
-            jobs = _enqueue_batch(process, week_start)
-            process.broker.join(JOBS_QUEUE, timeout=120_000)
-            # The booking in the subscribed mailbox makes Exchange push a notification, which
-            # enqueues process_change jobs; let them finish too.
-            callbacks.wait_idle(sim)
-            process.broker.join(JOBS_QUEUE, timeout=60_000)
+            sent = _enqueue_batch(process, week_start)
+            # The bookings in the subscribed calendars make Exchange push notifications, which
+            # enqueue process_change jobs; let them finish too.
+            _settle(sim, process)
+            phase_one = job_log.jobs()
+            booking_jobs = _merged(sent, phase_one)
+            booking_events = app.received()
+
+            # People change things in Outlook. No job runs meanwhile, so that the EWS requests
+            # counted now are their clients' alone; the pushes queue jobs for afterwards.
+            with gate.shut():
+                before = sim.request_counts()
+                changes = change_in_outlook(sim.ews_url, results, week_start)
+                outlook_requests = _difference(sim.request_counts(), before)
+            _settle(sim, process)
             process.worker.join()
-            jobs += callbacks.enqueued_jobs()
         finally:
             process.stop(timeout_ms=10_000)
-        succeeded = print_outcomes(process.runtime().store, jobs)
+        later_jobs = job_log.jobs()[len(phase_one):]
+        after_events = app.received()[len(booking_events):]
+        succeeded = print_outcomes(results.store, booking_jobs)
+        print_changes(changes, outlook_requests)
+        succeeded &= print_outcomes(results.store, later_jobs, title="jobs the changes in Outlook caused:")
+        print_events(booking_events, after_events)
+        bookings = {ref: results.booking(ref.integration_id, ref.booking_key)
+                    for ref in (LOCKED, AUTO_CONFIRMED, DECLINED)}
+        print_bookings(bookings)
         print_calendars(sim, [org.address(name) for name in (*org.INTERVIEWERS, *org.RECRUITERS)]
                         + [org.address("booking-svc")])
-        print(f"EWS requests by operation: {dict(sorted(sim.request_counts().items()))}")
+        pipeline_requests = _difference(sim.request_counts(), outlook_requests)
+        print(f"EWS requests by operation (the pipeline's): {dict(sorted(pipeline_requests.items()))}")
+        checks = check_changes(changes, after_events, bookings, _in_exchange(sim, bookings[LOCKED]))
+        succeeded &= print_checks(checks)
     return 0 if succeeded else 1
+
+
+def _worker_process(config: PipelineConfig) -> WorkerProcess:
+    """The worker, with a runtime that publishes events onto the worker's own broker.
+
+    With stub://, the sink Runtime.from_config builds has an in-memory broker of its own, which
+    no app could consume; an app in the demo consumes the worker's broker instead.
+    """
+    runtime = Runtime.from_config(config)
+    process = WorkerProcess(config, runtime=runtime)
+    if runtime.events is not None:
+        runtime.events.close()
+    runtime.events = EventPublisher(runtime.store, DramatiqQueueSink(process.broker, DEFAULT_EVENTS_QUEUE))
+    return process
+
+
+def _settle(sim: EwsSimulator, process: WorkerProcess) -> None:
+    """Wait until nothing is left to happen: every push delivered, every job it enqueued done,
+    and none of those jobs' own writes pushed in turn; then every event delivered to the app.
+
+    The simulator queues a push before it answers the request that caused it, and the callback
+    function enqueues its job before it answers the push: once the pushes are idle right after
+    the jobs queue drained, nothing can come any more.
+    """
+    pushes = attach_push(sim.backend)
+    while True:
+        if not pushes.wait_idle(SETTLE_TIMEOUT_S):
+            raise TimeoutError("the simulator's push notifications did not settle")
+        process.broker.join(JOBS_QUEUE, timeout=SETTLE_TIMEOUT_S * 1000)
+        if pushes.wait_idle(0):
+            break
+    # Each job publishes its events as it ends, before its message is acknowledged.
+    process.broker.join(DEFAULT_EVENTS_QUEUE, timeout=SETTLE_TIMEOUT_S * 1000)
+
+
+def _merged(sent: list[LoggedJob], logged: list[LoggedJob]) -> list[LoggedJob]:
+    """The jobs the demo sent, in its order, then those the pipeline enqueued, in theirs."""
+    ids = {job.message_id for job in sent}
+    return sent + [job for job in logged if job.message_id not in ids]
+
+
+def _difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {op: count - before.get(op, 0) for op, count in after.items() if count != before.get(op, 0)}
+
+
+def _in_exchange(sim: EwsSimulator, booking: BookingItem | None) -> tuple[datetime, datetime] | None:
+    """The booking's time as its calendar holds it now (read from the simulator, not the table)."""
+    if booking is None:
+        return None
+    for item in sim.calendar(booking.calendar_mailbox):
+        if item.get("item_id") == booking.item_id and item.get("start") and item.get("end"):
+            return datetime.fromisoformat(item["start"]), datetime.fromisoformat(item["end"])
+    return None
 
 
 def _install(sim: EwsSimulator, aws_endpoint: str, config: PipelineConfig, demo: DemoIntegration) -> None:
@@ -101,6 +211,8 @@ def _install(sim: EwsSimulator, aws_endpoint: str, config: PipelineConfig, demo:
         "show_event_titles": True,
         "subject_template": "{{ subject }}{% if candidate %} with {{ candidate }}{% endif %}",
         "internal_domains": [org.DOMAIN],
+        "lock_appointments": demo.lock_appointments,
+        "auto_confirm": demo.auto_confirm,
     }
     if demo.auth == "oauth2":
         settings |= {"oauth_authority": sim.base_url, "oauth_tenant_id": org.APP["tenant_id"],
@@ -128,13 +240,14 @@ def _store(config: PipelineConfig) -> Any:
     return get_store(config)
 
 
-def _enqueue_batch(process: WorkerProcess, week_start: datetime) -> list[tuple[str, str, str]]:
-    """Send the demo's jobs; returns (message_id, action, integration) for the report."""
+def _enqueue_batch(process: WorkerProcess, week_start: datetime) -> list[LoggedJob]:
+    """Send the demo's jobs; returns them, in the order the report lists them."""
     actors = process.actors
-    sent: list[tuple[str, str, str]] = []
+    sent: list[LoggedJob] = []
 
     def send(message: dramatiq.Message[Any]) -> None:
-        sent.append((message.message_id, message.actor_name, str(message.kwargs.get("integration_id"))))
+        integration_id = str(message.kwargs.get("integration_id"))
+        sent.append(LoggedJob(message.message_id, message.actor_name, integration_id))
 
     interviewers = [org.address(name) for name in org.INTERVIEWERS]
     for number, demo in enumerate(INTEGRATIONS):
@@ -146,8 +259,11 @@ def _enqueue_batch(process: WorkerProcess, week_start: datetime) -> list[tuple[s
         integration_id="contoso-delegate", mailboxes=interviewers + org.staff(),
         start=week_start.isoformat(), end=(week_start + timedelta(days=5)).isoformat(), view="detailed",
     ))
-    send(actors["subscribe_mailbox"].send(integration_id="contoso-delegate", mailbox=interviewers[1],
-                                          status_frequency_minutes=30))
+    for demo in INTEGRATIONS:
+        if demo.subscribed is not None:
+            send(actors["subscribe_mailbox"].send(integration_id=demo.integration_id,
+                                                  mailbox=org.address(demo.subscribed),
+                                                  status_frequency_minutes=30))
     rooms = [org.address(room) for building in org.ROOMS.values() for room in building]
     for number, demo in enumerate(INTEGRATIONS):
         for slot in range(2):

@@ -1,8 +1,8 @@
-"""Who is calling: Basic, NTLM (a real handshake, pyspnego as acceptor) and OAuth 2.0 bearer tokens.
+"""Who is calling: Basic and NTLM (a real handshake, pyspnego as acceptor); OAuth is in oauth.py.
 
 NTLM authenticates a TCP connection, not a request: the HTTP handler keeps one NtlmHandshake per
-connection and, once it completes, the connection's principal (as IIS does). OAuth tokens come
-from the simulator's own token endpoint (client-credentials grant) and are app-only.
+connection and, once it completes, the connection's principal (as IIS does). The logon name a
+client presented (`basic_login_name`, `ntlm_login_name`) goes to the request log, never a password.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import base64
 import binascii
 import os
 import secrets
+import struct
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import spnego
@@ -28,21 +28,21 @@ __all__ = [
     "CHALLENGE_HEADERS",
     "Caller",
     "NtlmHandshake",
-    "OAuthError",
-    "TokenIssuer",
     "app_principal",
+    "basic_login_name",
     "basic_principal",
+    "ntlm_login_name",
     "write_ntlm_user_file",
 ]
 
 # Every scheme the simulator accepts, as separate WWW-Authenticate headers like IIS sends them.
 CHALLENGE_HEADERS = ('Basic realm="ewssim"', "NTLM", 'Bearer authorization_uri="ewssim"')
-TOKEN_LIFETIME = timedelta(seconds=3599)
 
 
 @dataclass(frozen=True)
 class Caller:
-    """An authenticated caller: a mailbox logon, or an OAuth app acting app-only."""
+    """An authenticated caller: a mailbox logon (a delegated OAuth token is one too), or an OAuth
+    app acting app-only."""
 
     principal: Principal
     app: AppRegistration | None = None
@@ -50,6 +50,14 @@ class Caller:
     @property
     def app_only(self) -> bool:
         return self.app is not None
+
+
+def basic_login_name(value: str) -> str:
+    """The user name in a Basic credential ("" when it is malformed)."""
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8").partition(":")[0]
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
 
 
 def basic_principal(backend: EwsBackend, value: str) -> Principal:
@@ -97,7 +105,8 @@ def write_ntlm_user_file(backend: EwsBackend, path: Path) -> Path:
         users = {principal.smtp, principal.username, local}
         if not password or ":" in password or any(":" in u for u in users):
             continue  # the file format cannot express these; such logons fail NTLM like a bad password
-        lines.update(f":{user}:{password}" for user in users)
+        if not (principal.domain_logon_only and principal.domain):
+            lines.update(f":{user}:{password}" for user in users)
         if principal.domain:
             lines.update(f"{principal.domain}:{user}:{password}" for user in (local, principal.username))
     with _USER_FILE_LOCK:
@@ -107,6 +116,24 @@ def write_ntlm_user_file(backend: EwsBackend, path: Path) -> Path:
         os.replace(temporary, path)
         os.environ["NTLM_USER_FILE"] = str(path)
     return path
+
+
+def ntlm_login_name(token_b64: str) -> str | None:
+    """DOMAIN\\user (or user) from an NTLM AUTHENTICATE message; None for any other message."""
+    try:
+        token = base64.b64decode(token_b64, validate=True)
+    except binascii.Error:
+        return None
+    if len(token) < 64 or token[:12] != b"NTLMSSP\x00\x03\x00\x00\x00":
+        return None
+    unicode = int.from_bytes(token[60:64], "little") & 0x1  # NTLMSSP_NEGOTIATE_UNICODE
+
+    def field(at: int) -> str:  # MS-NLMP 2.2.1.3: length, max length, offset
+        length, _, offset = struct.unpack_from("<HHI", token, at)
+        return token[offset : offset + length].decode("utf-16-le" if unicode else "latin-1", "replace")
+
+    domain, user = field(28), field(36)
+    return f"{domain}\\{user}" if domain else user
 
 
 def default_user_file() -> Path:
@@ -144,74 +171,3 @@ class NtlmHandshake:
         if principal is None:
             raise UnauthorizedError(f"no mailbox for NTLM user {name}")
         return None, principal
-
-
-# OAuth 2.0 -------------------------------------------------------------------------------------
-
-
-class OAuthError(Exception):
-    """A token request the endpoint refuses, rendered as Azure AD's JSON error body."""
-
-    def __init__(self, status: int, error: str, description: str) -> None:
-        super().__init__(f"{error}: {description}")
-        self.status = status
-        self.error = error
-        self.description = description
-
-
-@dataclass(frozen=True)
-class _Token:
-    app: AppRegistration
-    expires: datetime
-
-
-class TokenIssuer:
-    """The simulator's Azure AD: client-credentials grant for seeded app registrations."""
-
-    def __init__(self, backend: EwsBackend) -> None:
-        self._backend = backend
-        self._tokens: dict[str, _Token] = {}
-        self._lock = threading.Lock()
-
-    def issue(self, tenant: str, form: dict[str, str], basic: tuple[str, str] | None) -> dict[str, object]:
-        """Answer a token request; client id and secret come from the form or HTTP Basic."""
-        if form.get("grant_type") != "client_credentials":
-            raise OAuthError(
-                400, "unsupported_grant_type", "AADSTS70003: only client_credentials is supported."
-            )
-        client_id, client_secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
-        app = self._backend.directory.apps.get(client_id)
-        if app is None:
-            raise OAuthError(400, "unauthorized_client", f"AADSTS700016: Application {client_id} not found.")
-        if app.tenant_id != tenant:
-            raise OAuthError(
-                400, "invalid_request", f"AADSTS90002: Tenant '{tenant}' not found for this app."
-            )
-        if not secrets.compare_digest(app.client_secret, client_secret):
-            raise OAuthError(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
-        token = secrets.token_urlsafe(32)
-        with self._lock:
-            self._tokens[token] = _Token(app, self._backend.clock.now() + TOKEN_LIFETIME)
-        seconds = int(TOKEN_LIFETIME.total_seconds())
-        return {
-            "token_type": "Bearer",
-            "expires_in": seconds,
-            "ext_expires_in": seconds,
-            "access_token": token,
-        }
-
-    def app_for(self, token: str) -> AppRegistration:
-        """The app a bearer token was issued to, or UnauthorizedError if unknown or expired."""
-        with self._lock:
-            found = self._tokens.get(token)
-        if found is None:
-            raise UnauthorizedError("unknown bearer token")
-        if found.expires <= self._backend.clock.now():
-            raise UnauthorizedError("expired bearer token")
-        if self._backend.directory.apps.get(found.app.client_id) != found.app:
-            raise UnauthorizedError("the app registration was removed")
-        return found.app
-
-    def reset(self) -> None:
-        with self._lock:
-            self._tokens.clear()

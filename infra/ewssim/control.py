@@ -12,7 +12,11 @@ Routes (no authentication: the simulator is a local test tool):
     POST   /_sim/clock/advance                   {"seconds": n}
     GET    /_sim/requests/counts                 {"CreateItem": 3, ...}
     GET    /_sim/requests/log[?operation=X]      [{operation, caller, impersonated, status, code, time}]
-    DELETE /_sim/requests                        clear counts and log
+    GET    /_sim/requests/logons                 [{scheme, login, accepted, time}] (refused = HTTP 401)
+    DELETE /_sim/requests                        clear counts and logs
+    POST   /_sim/oauth/refresh-tokens            {client_id, smtp} -> {"refresh_token": ...}
+    POST   /_sim/oauth/revoke                    {smtp} -> {"revoked": n}
+    GET    /_sim/oauth/counts                    token requests per grant (and per grant:error)
     GET    /_sim/faults                          the active latency and fault rules
     POST   /_sim/faults                          {"latency_ms", "max_ms"?, "operation"?} or
                                                  {"kind", "operation"?, "count"?, "window"?, "back_off_ms"?,
@@ -89,6 +93,14 @@ def _route(sim: EwsSimulator, method: str, parts: list[str], query: dict[str, st
             return sim.request_counts()
         case "GET", ["requests", "log"]:
             return [r.to_dict() for r in sim.request_log(query.get("operation"))]
+        case "GET", ["requests", "logons"]:
+            return [r.to_dict() for r in sim.logons()]
+        case "POST", ["oauth", "refresh-tokens"]:
+            return {"refresh_token": sim.issue_refresh_token(body["client_id"], body["smtp"])}
+        case "POST", ["oauth", "revoke"]:
+            return {"revoked": sim.revoke_tokens(body["smtp"])}
+        case "GET", ["oauth", "counts"]:
+            return sim.tokens.counts()
         case "DELETE", ["requests"]:
             sim.requests.clear()
             return {"ok": True}

@@ -22,14 +22,16 @@ from infra.ewssim.auth import (
     CHALLENGE_HEADERS,
     Caller,
     NtlmHandshake,
-    OAuthError,
-    app_principal,
+    basic_login_name,
     basic_principal,
+    ntlm_login_name,
 )
 from infra.ewssim.autodiscover import AUTODISCOVER_PATH, AutodiscoverFault, handle_get_user_settings
 from infra.ewssim.control import CONTROL_PREFIX, handle_control
 from infra.ewssim.errors import UnauthorizedError
 from infra.ewssim.models.directory import Principal
+from infra.ewssim.oauth import OAuthError
+from infra.ewssim.request_log import LogonRecord
 
 if TYPE_CHECKING:
     from infra.ewssim.server import EwsSimulator
@@ -142,23 +144,40 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
     def _authenticate(self) -> Caller | None:
         """The caller, or None after a 401 (a challenge or a refusal) was sent."""
         scheme, _, value = self.headers.get("Authorization", "").partition(" ")
-        scheme = scheme.lower()
+        scheme, value = scheme.lower(), value.strip()
+        # The name presented, for the logon log; None where no credential was presented yet.
+        login: str | None = None
         try:
             if scheme == "basic":
-                return Caller(basic_principal(self.simulator.backend, value.strip()))
-            if scheme in ("ntlm", "negotiate"):
-                return self._ntlm_step(scheme, value.strip())
-            if scheme == "bearer":
-                app = self.simulator.tokens.app_for(value.strip())
-                return Caller(app_principal(app), app)
-            if not scheme and self._connection_principal is not None:
+                login = basic_login_name(value)
+                caller = Caller(basic_principal(self.simulator.backend, value))
+            elif scheme in ("ntlm", "negotiate"):
+                login = ntlm_login_name(value)  # None until the AUTHENTICATE message
+                found = self._ntlm_step(scheme, value)
+                if found is None:
+                    return None
+                caller = found
+            elif scheme == "bearer":
+                login = ""
+                caller = self.simulator.tokens.caller_for(value)
+                login = caller.principal.smtp
+            elif not scheme and self._connection_principal is not None:
                 return Caller(self._connection_principal)
-            raise UnauthorizedError("no credentials")
+            else:
+                raise UnauthorizedError("no credentials")
         except UnauthorizedError as exc:
             log.debug("401 for %s: %s", self.path, exc)
+            self._log_logon(scheme, login, accepted=False)
             self._ntlm = None
             self._unauthorized()
             return None
+        self._log_logon(scheme, login, accepted=True)
+        return caller
+
+    def _log_logon(self, scheme: str, login: str | None, *, accepted: bool) -> None:
+        if login is not None:
+            now = self.simulator.backend.clock.now().isoformat()
+            self.simulator.requests.record_logon(LogonRecord(scheme, login, accepted, now))
 
     def _ntlm_step(self, scheme: str, token: str) -> Caller | None:
         if self._ntlm is None:

@@ -1,4 +1,5 @@
-"""Exact per-operation request counts and a bounded log of the EWS requests the simulator served."""
+"""Exact per-operation request counts, a bounded log of the EWS requests the simulator served, and
+a bounded log of logons (the name each client presented and whether it was accepted)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["RequestLog", "RequestRecord"]
+__all__ = ["LogonRecord", "RequestLog", "RequestRecord"]
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,32 @@ class RequestRecord:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class LogonRecord:
+    """One presented credential: Basic on every request, NTLM once per connection, a bearer token.
+
+    `login` is the user name as sent (UPN, DOMAIN\\user, ...) or, for a bearer token, whom it acts
+    as ("" when the token is unknown); no password or token is ever recorded. A refused logon is
+    an HTTP 401.
+    """
+
+    scheme: str
+    login: str
+    accepted: bool
+    time: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 class RequestLog:
-    """Counts never drop an entry; the log keeps the newest `capacity` records."""
+    """Counts never drop an entry; the logs keep the newest `capacity` records each."""
 
     def __init__(self, capacity: int = 10_000) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._records: deque[RequestRecord] = deque(maxlen=capacity)
+        self._logons: deque[LogonRecord] = deque(maxlen=capacity)
 
     def count(self, operation: str) -> None:
         """Count a request as soon as its operation is known, before anything can fail it."""
@@ -43,6 +63,14 @@ class RequestLog:
     def record(self, record: RequestRecord) -> None:
         with self._lock:
             self._records.append(record)
+
+    def record_logon(self, record: LogonRecord) -> None:
+        with self._lock:
+            self._logons.append(record)
+
+    def logons(self) -> list[LogonRecord]:
+        with self._lock:
+            return list(self._logons)
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -56,3 +84,4 @@ class RequestLog:
         with self._lock:
             self._counts.clear()
             self._records.clear()
+            self._logons.clear()

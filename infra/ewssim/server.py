@@ -15,14 +15,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from infra.ewssim.auth import Caller, TokenIssuer, default_user_file
+from infra.ewssim.auth import Caller, default_user_file
 from infra.ewssim.errors import EwsError, RequestFault, SchemaValidationError
 from infra.ewssim.faults import Decision, FaultKind, FaultPlan, FaultRule
 from infra.ewssim.handler import EwsHttpServer
 from infra.ewssim.models.backend import EwsBackend
 from infra.ewssim.models.directory import Principal
 from infra.ewssim.models.permissions import PermissionLevel
-from infra.ewssim.request_log import RequestLog, RequestRecord
+from infra.ewssim.oauth import TokenIssuer
+from infra.ewssim.request_log import LogonRecord, RequestLog, RequestRecord
 from infra.ewssim.responses import OPERATIONS, RequestContext
 from infra.ewssim.responses import convert_id as _convert_id  # noqa: F401  (registers ConvertId)
 from infra.ewssim.schema import SchemaValidator, schema_dir_from_env
@@ -198,6 +199,18 @@ class EwsSimulator:
 
     def request_log(self, operation: str | None = None) -> list[RequestRecord]:
         return self.requests.records(operation)
+
+    def logons(self) -> list[LogonRecord]:
+        """Every credential presented since the last reset, refused ones (HTTP 401) included."""
+        return self.requests.logons()
+
+    def issue_refresh_token(self, client_id: str, smtp: str) -> str:
+        """A refresh token for a user, as the upstream app's OAuth consent would have obtained it."""
+        return self.tokens.issue_refresh_token(client_id, smtp)
+
+    def revoke_tokens(self, smtp: str) -> int:
+        """End every refresh and access token of a user (revokeSignInSessions)."""
+        return self.tokens.revoke(smtp)
 
     def take_schema_violations(self) -> list[str]:
         """Invalid responses recorded since the last call (and forget them)."""

@@ -67,6 +67,16 @@ class EventPublisher:
         report = self.sink.send(unique)
         if report.accepted:
             self.store.mark_events_published(report.accepted, self.clock())
+        rejected = [failure for failure in report.failed if failure.permanent]
+        if rejected:
+            # Kept in the table, marked failed: an operator can find them; no sweep retries them,
+            # so they cannot crowd out the events behind them on the oldest-first pages.
+            for reason, count in Counter(failure.reason for failure in rejected).items():
+                self.store.mark_events_failed(
+                    [f.event_id for f in rejected if f.reason == reason], reason, self.clock())
+                log.error("%s sink can never take %d events (%s); marked failed", self.sink.kind,
+                          count, reason)
+            emit_metric("EventsRejected", MetricUnit.Count, len(rejected), sink=self.sink.kind)
         emit_metric("EventsPublished", MetricUnit.Count, len(report.accepted), sink=self.sink.kind)
         if report.failed:
             reasons = Counter(failure.reason for failure in report.failed)

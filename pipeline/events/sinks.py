@@ -56,10 +56,15 @@ EVENTBRIDGE_CLIENT_OPTIONS = Config(
 
 @dataclass(frozen=True)
 class FailedEvent:
-    """An event the sink did not take, and why (an error code or an exception's class name)."""
+    """An event the sink did not take, and why (an error code or an exception's class name).
+
+    `permanent` when sending it again can never succeed (too large for the sink): it is taken out
+    of the pending list and kept, marked failed, rather than retried by every sweep.
+    """
 
     event_id: str
     reason: str
+    permanent: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,7 @@ class EventBridgeSink(EventSink):
             entry_size = _entry_size(entry)
             if entry_size > PUT_EVENTS_MAX_BYTES:
                 # EventBridge would refuse the whole request; this one can never be sent.
-                failed.append(FailedEvent(event.event_id, ENTRY_TOO_LARGE))
+                failed.append(FailedEvent(event.event_id, ENTRY_TOO_LARGE, permanent=True))
                 continue
             if batch and (len(batch) == PUT_EVENTS_MAX_ENTRIES or size + entry_size > PUT_EVENTS_MAX_BYTES):
                 yield batch
@@ -198,7 +203,11 @@ class DramatiqQueueSink(EventSink):
         if config.events_queue_name is None:
             raise ValueError("PIPELINE_EVENTS_SINK is not a dramatiq:// sink")
         # A broker of its own, not the global one: the worker's jobs broker stays as it was built.
-        return cls(build_broker(config.broker_url, make_global=False), config.events_queue_name)
+        broker = build_broker(config.broker_url, make_global=False)
+        # RabbitMQ declares it on the first send and Redis needs no declaring; stub:// refuses
+        # messages for a queue it does not know.
+        broker.declare_queue(config.events_queue_name)
+        return cls(broker, config.events_queue_name)
 
     def message(self, event: PipelineEvent) -> dramatiq.Message[Any]:
         """The dramatiq message that delivers one event."""

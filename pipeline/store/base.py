@@ -219,6 +219,11 @@ class ResultsStore(ABC):
         """Events not yet published, oldest first; only those older than `older_than` if given."""
 
     @abstractmethod
+    def mark_events_failed(self, event_ids: Sequence[str], reason: str, now: datetime) -> None:
+        """Take events a sink can never take out of the pending list, keeping them marked failed
+        with `reason` (unknown ids are ignored)."""
+
+    @abstractmethod
     def mark_events_published(self, event_ids: Sequence[str], now: datetime) -> None:
         """Note that a sink accepted these events (unknown ids are ignored)."""
 

@@ -20,6 +20,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlparse
 
 import dramatiq
 
@@ -150,6 +151,13 @@ class QueueConsumer:
 
     def ids(self) -> list[str]:
         return [str(event["event_id"]) for event in self.received]
+
+
+def at_port(url: str, port: int) -> str:
+    """`url` (credentials, path and query kept) pointed at 127.0.0.1:`port`."""
+    parsed = urlparse(url)
+    credentials = parsed.netloc.rpartition("@")[0]
+    return parsed._replace(netloc=f"{credentials + '@' if credentials else ''}127.0.0.1:{port}").geturl()
 
 
 def free_port() -> int:

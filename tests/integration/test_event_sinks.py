@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import jsonschema
 import pytest
@@ -18,8 +20,9 @@ from moto.server import ThreadedMotoServer
 from pipeline.aws_clients import aws_client
 from pipeline.broker import build_broker
 from pipeline.config import PipelineConfig
+from pipeline.contract.booking import ResponseType
 from pipeline.contract.schema_export import event_schema_file
-from pipeline.events.models import PipelineEvent
+from pipeline.events.models import CalendarAttendee, CalendarEventChangedData, PipelineEvent, make_event
 from pipeline.events.publisher import EventPublisher, build_event_publisher
 from pipeline.events.sinks import EVENTBRIDGE_CLIENT_OPTIONS, DramatiqQueueSink, EventBridgeSink
 from pipeline.runtime import Runtime
@@ -27,10 +30,12 @@ from pipeline.store.dynamodb import DynamoDbStore
 from pipeline.worker import WorkerProcess
 from tests.integration.brokers import amqp_url, redis_url  # noqa: F401
 from tests.integration.event_sink_support import (
+    START,
     BusTarget,
     QueueConsumer,
     TcpProxy,
     assert_no_personal_data,
+    at_port,
     delivered_ids,
     free_port,
     sample_events,
@@ -218,10 +223,7 @@ def test_a_broker_that_refuses_keeps_events_pending_for_the_sweep_on_the_real_on
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Given the same kind of broker, at a port that refuses connections
-    scheme, rest = events_broker_url.split("://", 1)
-    authority, _, path = rest.partition("/")
-    credentials = authority.rpartition("@")[0]
-    refusing = f"{scheme}://{credentials + '@' if credentials else ''}127.0.0.1:{free_port()}/{path}"
+    refusing = at_port(events_broker_url, free_port())
     events = sample_events(4)
     store.put_events(events)
     down = EventPublisher(store, DramatiqQueueSink(build_broker(refusing, make_global=False), events_queue))
@@ -248,9 +250,8 @@ def test_the_worker_sweeps_events_its_inline_publish_missed_once_the_broker_is_b
     # Given a worker whose events go to Redis through a connection that is down
     url = redis_url_with_namespace(redis_url, "sweep")
     events_queue = own_queue_name()
-    proxy = TcpProxy(upstream_port=6379)
-    proxied = url.replace("127.0.0.1:6379", f"127.0.0.1:{proxy.port}")
-    assert proxied != url
+    proxy = TcpProxy(upstream_port=urlparse(url).port or 6379)
+    proxied = at_port(url, proxy.port)
     config = aws.config(table, broker_url=url, events_sink=f"dramatiq://{events_queue}",
                         events_sweep_interval_seconds=1, events_sweep_age_seconds=0)
     runtime = Runtime.from_config(config)
@@ -268,6 +269,8 @@ def test_the_worker_sweeps_events_its_inline_publish_missed_once_the_broker_is_b
         with QueueConsumer(url, events_queue).running() as app:
             process.start()
             wait_for(lambda: process.sweeper is not None and process.sweeper.running, what="sweeper started")
+            time.sleep(2.5)  # two sweeps while Redis is out of reach: the events wait in the table
+            assert pending_ids(store) == {event.event_id for event in events}
 
             # When Redis is reachable again
             proxy.start()
@@ -286,3 +289,27 @@ def test_the_worker_sweeps_events_its_inline_publish_missed_once_the_broker_is_b
     # And shutting the worker down stopped the sweep
     assert not process.sweeper.running
 
+
+
+def test_an_event_eventbridge_can_never_take_is_marked_failed_not_retried(
+    aws: AwsTestAccount, table: str, store: DynamoDbStore, target: BusTarget,
+) -> None:
+    # A synced meeting with thousands of attendees is over PutEvents' 256 KiB for one entry.
+    invited = [CalendarAttendee(email=f"person-{i}@example.com", response=ResponseType.NONE)
+               for i in range(5000)]
+    huge = make_event(
+        CalendarEventChangedData(mailbox="alice@example.com", item_id="AAMk-huge", start=None, end=None,
+                                 free_busy_status="Busy", is_private=False, attendees=invited),
+        integration_id="acme", occurred_at=START, cause="huge")
+    events = [huge, *sample_events(2)]
+    store.put_events(events)
+    config = aws.config(table, events_sink=f"eventbridge://{target.bus_name}")
+    publisher = build_event_publisher(config, store)
+    assert publisher is not None
+
+    assert publisher.sweep(older_than_seconds=0) == 2
+
+    assert pending_ids(store) == set()  # not in the way of the next sweep's oldest-first page
+    stored = store.get_event(huge.event_id)
+    assert stored is not None and stored[1] is False  # kept, never published
+    assert publisher.sweep(older_than_seconds=0) == 0

@@ -1,5 +1,5 @@
 """What the sinks send, without a network: dramatiq messages on an in-process StubBroker, PutEvents
-batches on moto in process, and the raw shapes docs/events.md shows."""
+batches on moto in process, and the raw shapes and rule docs/events.md shows."""
 
 from __future__ import annotations
 
@@ -154,3 +154,26 @@ def test_a_request_that_fails_fails_its_batch_and_the_rest(bridge: tuple[Any, li
     assert {f.reason for f in report.failed} == {"ResourceNotFoundException"}
     assert [f.event_id for f in report.failed] == [e.event_id for e in events]
     assert calls == [10]  # not asked again at once
+
+
+def test_the_configured_queue_sink_declares_its_queue_on_an_in_process_broker() -> None:
+    from pipeline.config import PipelineConfig
+
+    sink = DramatiqQueueSink.from_config(PipelineConfig(events_sink="dramatiq://app-events"))
+    event = calendar_event(1)
+
+    assert sink.send([event]).accepted == (event.event_id,)
+    assert isinstance(sink.broker, StubBroker) and len(sink.broker.queues["app-events"].queue) == 1
+    # The process's own broker is left alone (read without get_broker, which would make one).
+    assert dramatiq.broker.global_broker is not sink.broker
+
+
+def test_the_documented_eventbridge_rule_is_a_valid_template() -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    [block] = re.findall(r"```yaml\n(.*?)```", DOC, re.S)
+    template = "AWSTemplateFormatVersion: '2010-09-09'\n" + block
+    problems = lint(template, config=ManualArgs(regions=["us-east-1"]))
+
+    assert [f"{p.rule.id} line {p.linenumber}: {p.message}" for p in problems] == []
+    assert "source: [ews-pipeline]" in block and EVENT_SOURCE == "ews-pipeline"

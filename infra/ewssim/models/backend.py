@@ -141,8 +141,8 @@ class EwsBackend:
 
         Shape::
 
-            users: [{smtp, name, password, username?, domain?, time_zone?, working_hours?,
-                     can_impersonate?}]
+            users: [{smtp, name, password, username?, domain?, domain_logon_only?, time_zone?,
+                     working_hours?, can_impersonate?}]
             rooms: [{smtp, name, ...}]
             service_accounts: [{smtp, name, password, can_impersonate?}]
             room_lists: [{smtp, name, rooms: [smtp, ...]}]

@@ -39,6 +39,8 @@ class Principal:
     time_zone: str = "UTC"
     working_hours: WorkingHours = field(default_factory=WorkingHours)
     can_impersonate: bool = False
+    # Only DOMAIN\user logs on (an on-premises account whose UPN is not its e-mail address).
+    domain_logon_only: bool = False
 
     def __post_init__(self) -> None:
         self.smtp = self.smtp.lower()
@@ -46,8 +48,11 @@ class Principal:
             self.username = self.smtp
 
     def login_names(self) -> set[str]:
-        """Every spelling Exchange accepts at logon: UPN, bare user, DOMAIN\\user."""
-        names = {self.smtp, self.username.lower(), self.smtp.split("@")[0]}
+        """Every spelling Exchange accepts at logon: UPN, bare user, DOMAIN\\user (only the last
+        for a domain_logon_only account)."""
+        names: set[str] = set()
+        if not (self.domain_logon_only and self.domain):
+            names = {self.smtp, self.username.lower(), self.smtp.split("@")[0]}
         if self.domain:
             names.add(f"{self.domain.lower()}\\{self.username.lower()}")
             names.add(f"{self.domain.lower()}\\{self.smtp.split('@')[0]}")
@@ -143,4 +148,5 @@ class Directory:
             time_zone=raw.get("time_zone", "UTC"),
             working_hours=working_hours,
             can_impersonate=bool(raw.get("can_impersonate", False)),
+            domain_logon_only=bool(raw.get("domain_logon_only", False)),
         )

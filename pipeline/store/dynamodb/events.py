@@ -28,7 +28,8 @@ from pipeline.store.dynamodb.table import ConditionFailed, Item, TableClient, _f
 __all__ = ["EventTable", "event_from_item", "event_items", "pending_event_from_image"]
 
 # What an event item holds besides the envelope: never part of what a sink delivers.
-_STORAGE_ATTRIBUTES = ("pk", "sk", "pending_partition", "published_at", TTL_ATTRIBUTE)
+_STORAGE_ATTRIBUTES = ("pk", "sk", "pending_partition", "published_at", "failed_reason", "failed_at",
+                       TTL_ATTRIBUTE)
 _EVENT_PK_PREFIX = event_key("")["pk"]
 
 
@@ -82,7 +83,7 @@ class EventTable:
         item = self.table.get(event_key(event_id))
         if item is None:
             return None
-        return event_from_item(item), "pending_partition" not in item
+        return event_from_item(item), "published_at" in item
 
     def list_pending_events(self, limit: int = 100, older_than: datetime | None = None,
                             ) -> list[PipelineEvent]:
@@ -94,6 +95,17 @@ class EventTable:
             if len(pending) >= limit:
                 break
         return pending
+
+    def mark_events_failed(self, event_ids: Sequence[str], reason: str, now: datetime) -> None:
+        for event_id in dict.fromkeys(event_ids):
+            try:
+                self.table.update(
+                    event_key(event_id),
+                    "SET failed_reason = :reason, failed_at = :now REMOVE pending_partition",
+                    condition="attribute_exists(pk)", values={":reason": reason, ":now": iso(now)},
+                )
+            except ConditionFailed:
+                continue
 
     def mark_events_published(self, event_ids: Sequence[str], now: datetime) -> None:
         for event_id in dict.fromkeys(event_ids):

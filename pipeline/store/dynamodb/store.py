@@ -148,6 +148,9 @@ class DynamoDbStore(ResultsStore):
                             ) -> list[PipelineEvent]:
         return self._events.list_pending_events(limit, older_than)
 
+    def mark_events_failed(self, event_ids: Sequence[str], reason: str, now: datetime) -> None:
+        self._events.mark_events_failed(event_ids, reason, now)
+
     def mark_events_published(self, event_ids: Sequence[str], now: datetime) -> None:
         self._events.mark_events_published(event_ids, now)
 

@@ -1,0 +1,87 @@
+"""`ews-pipeline demo`, run as a user runs it: it succeeds, and its report shows what it claims.
+
+The demo is started once for the module, in a process of its own (it owns a simulator, a moto
+server, the global dramatiq broker and the callback function's dependencies).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from infra.demo import organisation as org
+from infra.demo.changes import AUTO_CONFIRMED, DECLINED, EXTERNAL_SUBJECT, LOCKED
+
+
+@pytest.fixture(scope="module")
+def demo() -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", "demo"], capture_output=True, text=True,
+                          timeout=110, check=False)
+
+
+def section(report: str, heading: str) -> str:
+    """The report's lines from `heading` to the next blank line."""
+    start = report.index(heading)
+    end = report.find("\n\n", start)
+    return report[start:] if end < 0 else report[start:end]
+
+
+def lines_with(report: str, *parts: str) -> list[str]:
+    return [line for line in report.splitlines() if all(part in line for part in parts)]
+
+
+def test_every_job_succeeds_and_the_demo_exits_0(demo: subprocess.CompletedProcess[str]) -> None:
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    jobs = [line for line in demo.stdout.splitlines()
+            if re.match(r"^(check_connection|list_rooms|fetch_free_busy|subscribe_mailbox|create_event|"
+                        r"send_invite|process_change|sync_calendar) ", line)]
+    assert len(jobs) > 25
+    assert all(" succeeded " in line for line in jobs), [line for line in jobs if " succeeded " not in line]
+    assert len(lines_with(demo.stdout, "subscribe_mailbox", "succeeded")) == 3
+
+
+def test_the_changes_made_in_outlook_cause_jobs_on_the_worker(demo: subprocess.CompletedProcess[str]) -> None:
+    caused = section(demo.stdout, "jobs the changes in Outlook caused:")
+    assert lines_with(caused, "process_change", "contoso-personal", LOCKED.booking_key)
+    assert lines_with(caused, "process_change", "contoso-dedicated", AUTO_CONFIRMED.booking_key)
+    assert lines_with(caused, "sync_calendar", "contoso-delegate", "succeeded")
+
+
+def test_the_app_receives_each_changes_event(demo: subprocess.CompletedProcess[str]) -> None:
+    events = section(demo.stdout, "events the app received after the changes in Outlook:")
+    [restored] = lines_with(events, "booking.restored", LOCKED.booking_key)
+    assert re.search(r"moved to .+ 13:00-13:45 UTC, back at .+ 11:00-11:45 UTC", restored)
+    [moved] = lines_with(events, "booking.moved_in_exchange", AUTO_CONFIRMED.booking_key)
+    assert "12:00-12:45 UTC -> " in moved and "15:00-15:45 UTC, auto_confirmed=true" in moved
+    [declined] = lines_with(events, "attendee.responded", DECLINED.booking_key)
+    assert re.search(r"@contoso\.test \(internal\) declined, was none", declined)
+    [external] = lines_with(events, "calendar.event_changed", EXTERNAL_SUBJECT)
+    assert "grace@contoso.test" in external and "organiser sam@contoso.test" in external
+    # And earlier, while booking, the same sink brought the bookings' own events.
+    assert "'booking.created': 8, 'booking.invitations_sent': 8" in demo.stdout
+
+
+def test_the_bookings_read_back_show_their_final_state(demo: subprocess.CompletedProcess[str]) -> None:
+    bookings = section(demo.stdout, "those bookings in the results table")
+    [locked] = lines_with(bookings, LOCKED.booking_key)
+    assert re.search(r"restored +booked (.+ 11:00-11:45 UTC), in Exchange \1", locked)
+    [auto] = lines_with(bookings, AUTO_CONFIRMED.booking_key)
+    assert re.search(r"moved +booked (.+ 15:00-15:45 UTC), in Exchange \1, time confirmed=true", auto)
+    [declined] = lines_with(bookings, DECLINED.booking_key)
+    assert re.search(r"responses: \S+@contoso\.test declined", declined)
+
+
+def test_the_demo_checks_pass(demo: subprocess.CompletedProcess[str]) -> None:
+    checks = section(demo.stdout, "checks:").splitlines()[1:]
+    assert len(checks) == 6
+    assert all(line.strip().startswith("ok ") for line in checks), checks
+
+
+def test_the_report_shows_no_secret(demo: subprocess.CompletedProcess[str]) -> None:
+    output = demo.stdout + demo.stderr
+    for secret in (org.PASSWORD, org.APP["client_secret"]):
+        assert secret not in output
+    assert "/notifications/" not in output  # callback URLs carry a subscription's token
