@@ -32,8 +32,10 @@ class ErrorCode(StrEnum):
     IMPERSONATION_DENIED = "IMPERSONATION_DENIED"
     AUTODISCOVER_FAILED = "AUTODISCOVER_FAILED"
     TLS_ERROR = "TLS_ERROR"
+    VERSION_NOT_SUPPORTED = "VERSION_NOT_SUPPORTED"  # the server version does not support this operation
     # Items
     ITEM_NOT_FOUND = "ITEM_NOT_FOUND"
+    CALENDAR_NOT_FOUND = "CALENDAR_NOT_FOUND"  # a configured calendar is not there (or not visible)
     BOOKING_NOT_FOUND = "BOOKING_NOT_FOUND"
     CONFLICT = "CONFLICT"  # stale change key
     REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"

@@ -11,9 +11,18 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.calendar_settings import (
+    BookingCopies,
+    BusyCalendars,
+    CalendarOverride,
+    CalendarRef,
+    check_calendar_settings,
+    validate_overrides,
+)
 from pipeline.contract.booking import AttendeeClass
+from pipeline.contract.common import EmailAddress
 from pipeline.errors import ErrorCode, PermanentError
 
 __all__ = [
@@ -41,11 +50,12 @@ class AuthType(StrEnum):
     BASIC = "basic"  # app passwords are Basic too
     NTLM = "ntlm"
     OAUTH2 = "oauth2"  # client credentials (app-only)
+    OAUTH2_DELEGATED = "oauth2_delegated"  # each user's refresh token (personal connections)
 
 
 class DeleteType(StrEnum):
     HARD = "hard"
-    SOFT = "soft"
+    SOFT = "soft"  # the default: out of the user's sight, recoverable (docs/logins.md says why)
     MOVE_TO_DELETED_ITEMS = "move_to_deleted_items"
 
 
@@ -67,14 +77,16 @@ class IntegrationSettings(BaseModel):
     # ("Exchange2010_SP2") or a build ("14.2.247.5") pins it (pipeline/exchange/versions.py).
     server_version: str | None = None
     verify_tls: bool = True
-    # Secrets Manager names: one service secret, or a template for a secret per user (personal).
+    # Secrets Manager names: one service secret, or a template for a secret per user (personal);
+    # with oauth2_delegated, secret_name holds the app registration and each user's secret a
+    # refresh token.
     secret_name: str | None = None
     personal_secret_template: str | None = None
     service_mailbox: str | None = None
     oauth_authority: str = "https://login.microsoftonline.com"
     oauth_tenant_id: str | None = None
     # Behaviour of the actions.
-    delete_type: DeleteType = DeleteType.MOVE_TO_DELETED_ITEMS
+    delete_type: DeleteType = DeleteType.SOFT
     lock_appointments: bool = False
     auto_confirm: bool = False
     show_event_titles: bool = False
@@ -82,8 +94,23 @@ class IntegrationSettings(BaseModel):
     subject_template: str | None = None
     body_template: str | None = None
     internal_domains: tuple[str, ...] = ()
-    busy_calendars: tuple[str, ...] | None = None
-    booking_calendar: str | None = None
+    # Calendars in three roles, with an override per mailbox (pipeline/calendar_settings.py,
+    # docs/calendars.md): read for busy time besides the default calendar; where bookings are
+    # written (None: the default calendar); where copies of them go.
+    busy_calendars: BusyCalendars = ()
+    booking_calendar: CalendarRef | None = None
+    additional_booking_calendars: BookingCopies = ()
+    calendar_overrides: dict[EmailAddress, CalendarOverride] = Field(default_factory=dict)
+
+    _overrides_by_position = field_validator("calendar_overrides", mode="wrap")(validate_overrides)
+
+    @model_validator(mode="after")
+    def _check_calendars(self) -> IntegrationSettings:
+        check_calendar_settings(
+            self.busy_calendars, self.booking_calendar, self.additional_booking_calendars,
+            self.calendar_overrides,
+        )
+        return self
 
     @model_validator(mode="after")
     def _check_combinations(self) -> IntegrationSettings:
@@ -106,8 +133,19 @@ class IntegrationSettings(BaseModel):
             if self.auth_type is AuthType.OAUTH2:
                 # Client credentials are app-only: there is no per-user OAuth identity to act as.
                 raise ValueError(
-                    "auth_type oauth2 (app-only) cannot be used with the personal connection method"
+                    "auth_type oauth2 (app-only) cannot be used with the personal connection method; "
+                    "use oauth2_delegated (each user's refresh token)"
                 )
+            if self.auth_type is AuthType.OAUTH2_DELEGATED and not self.secret_name:
+                raise ValueError(
+                    "secret_name (the app registration: client_id, client_secret) is required for "
+                    "auth_type oauth2_delegated"
+                )
+        elif self.auth_type is AuthType.OAUTH2_DELEGATED:
+            raise ValueError(
+                "auth_type oauth2_delegated acts as each user with their own refresh token: it needs "
+                "the personal connection method (service connections use oauth2, app-only)"
+            )
         else:
             if not self.secret_name:
                 raise ValueError(
@@ -117,8 +155,8 @@ class IntegrationSettings(BaseModel):
                 raise ValueError(
                     f"service_mailbox is required for the {self.connection_method} connection method"
                 )
-        if self.auth_type is AuthType.OAUTH2 and not self.oauth_tenant_id:
-            raise ValueError("oauth_tenant_id is required for auth_type oauth2")
+        if self.auth_type in (AuthType.OAUTH2, AuthType.OAUTH2_DELEGATED) and not self.oauth_tenant_id:
+            raise ValueError(f"oauth_tenant_id is required for auth_type {self.auth_type}")
         return self
 
     def attendee_class(self, email: str) -> AttendeeClass:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -225,10 +226,19 @@ def observe_job(message_id: str, actor: str, attempt: int, final_attempt: bool) 
             logger.thread_safe_append_keys(**outer_keys)
 
 
+_ADDRESS = re.compile(r"[^\s@'\"<>(),;:/\[\]]+@[A-Za-z0-9.\-]+\.[A-Za-z0-9\-]+")
+
+
+def _without_addresses(text: str) -> str:
+    """Text with every e-mail address (a mailbox: personal data) replaced by <mailbox>."""
+    return _ADDRESS.sub("<mailbox>", text)
+
+
 def _report_job(actor: str, outcome: Outcome, failure: PipelineError | None, elapsed_ms: float) -> None:
     details: dict[str, object] = {"outcome": outcome.value, "duration_ms": round(elapsed_ms, 1)}
     if failure is not None:
-        details.update(error_code=failure.code.value, error_message=failure.message)
+        # The job record keeps the message as it is; the log line leaves its mailboxes out.
+        details.update(error_code=failure.code.value, error_message=_without_addresses(failure.message))
     quiet = outcome in (Outcome.SUCCEEDED, Outcome.DUPLICATE)
     code = f" ({failure.code.value})" if failure is not None else ""
     log.log(logging.INFO if quiet else logging.WARNING, "job %s%s", outcome.value, code, extra=details)

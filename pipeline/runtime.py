@@ -6,10 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import dramatiq
+
 from pipeline.actions.context import GatewayFactory
 from pipeline.config import PipelineConfig
 from pipeline.events.publisher import EventPublisher, build_event_publisher
 from pipeline.exchange.ews.connection import EwsConnector
+from pipeline.exchange.ews.logins import LoginFormMemory
 from pipeline.secrets import SecretSource, secrets_client
 from pipeline.store.base import ResultsStore
 from pipeline.store.factory import get_store
@@ -32,15 +35,19 @@ class Runtime:
     events: EventPublisher | None = None
 
     @classmethod
-    def from_config(cls, config: PipelineConfig) -> Runtime:
+    def from_config(cls, config: PipelineConfig, *, events_broker: dramatiq.Broker | None = None) -> Runtime:
+        """The runtime `config` describes; `events_broker` carries events for a dramatiq://
+        sink (the worker's own broker), else the sink connects to PIPELINE_BROKER itself."""
         secrets = SecretSource(
             boto3_client=secrets_client(config), max_age_seconds=config.secret_cache_seconds
         )
+        store = get_store(config)
         connector = EwsConnector(
             secrets,
             concurrency=config.worker_concurrency,
             request_timeout_s=config.ews_timeout_seconds,
+            # Which logon name form worked is kept on the integration's item for other processes.
+            login_forms=LoginFormMemory(store),
         )
-        store = get_store(config)
         return cls(config=config, store=store, gateways=connector,
-                   events=build_event_publisher(config, store, utc_now))
+                   events=build_event_publisher(config, store, utc_now, broker=events_broker))

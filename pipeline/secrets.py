@@ -1,8 +1,9 @@
 """Exchange credentials from AWS Secrets Manager, read through Powertools Parameters and cached.
 
-A secret's SecretString is a JSON object with any of: username, password, domain (Basic, NTLM)
-and client_id, client_secret, tenant_id (OAuth 2.0 client credentials). Secret values never
-appear in reprs, logs or errors; errors name the secret id only.
+A secret's SecretString is a JSON object with any of: username, password, domain (Basic, NTLM),
+client_id, client_secret, tenant_id (an OAuth 2.0 app registration) and refresh_token (a user's
+delegated OAuth grant, rotated on use and written back with `SecretSource.update`); see
+docs/logins.md. Secret values never appear in reprs, logs or errors; errors name the secret id only.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -21,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.aws_clients import aws_client
 from pipeline.config import PipelineConfig
-from pipeline.errors import ErrorCode, PermanentError, RetryableError
+from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
 
 __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
@@ -33,7 +34,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_AGE_SECONDS = 300
-_SECRET_FIELDS = ("password", "client_secret")
+_SECRET_FIELDS = ("password", "client_secret", "refresh_token")
+# Credentials that rotate as they are used: a new value is the same identity, not a rotated secret.
+_ROTATING_FIELDS = ("refresh_token",)
 # Client errors that mean "this secret cannot be read by us"; anything else may pass.
 _PERMANENT_CODES = {
     "ResourceNotFoundException",
@@ -54,6 +57,7 @@ class ExchangeSecret:
     client_secret: str | None = None
     tenant_id: str | None = None
     domain: str | None = None
+    refresh_token: str | None = None
 
     @classmethod
     def from_json(cls, name: str, text: str | bytes) -> ExchangeSecret:
@@ -76,8 +80,12 @@ class ExchangeSecret:
 
     @property
     def fingerprint(self) -> str:
-        """A short one-way digest that changes when the secret is rotated (for cache keys, not logs)."""
-        canonical = json.dumps([getattr(self, f.name) for f in fields(self)])
+        """A short one-way digest that changes when the secret is rotated (for cache keys, not logs).
+
+        A refresh token that rotated on use leaves it unchanged: the identity is the same, and a
+        connection built on it stays good."""
+        identity = [getattr(self, f.name) for f in fields(self) if f.name not in _ROTATING_FIELDS]
+        canonical = json.dumps(identity)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def __repr__(self) -> str:
@@ -117,6 +125,32 @@ class SecretSource:
             text = json.dumps(text)
         return ExchangeSecret.from_json(name, text)
 
+    def update(self, name: str, changes: Mapping[str, str]) -> ExchangeSecret:
+        """Write `changes` into the secret as a new version, every other key kept as stored now.
+
+        The current version is read first (not the cached one), so that a change someone made
+        meanwhile survives; the cache then holds the new version. Errors name the secret only.
+        """
+        try:
+            text = self._provider.get(name, max_age=self._max_age, force_fetch=True)
+        except GetParameterError as exc:
+            raise _secret_error(name, exc) from exc
+        try:
+            raw = json.loads(text) if isinstance(text, str | bytes) else text
+        except ValueError:
+            raw = None
+        if not isinstance(raw, dict):
+            raise PermanentError(ErrorCode.INVALID_INTEGRATION, f"secret {name} is not a JSON object")
+        updated = json.dumps({**raw, **changes})
+        try:
+            self._provider.client.put_secret_value(SecretId=name, SecretString=updated)
+        except (ClientError, BotoCoreError) as exc:
+            raise _write_error(name, exc) from None  # botocore's text may quote the request
+        # The provider's own cache key for get(name) (powertools keeps no public setter for one value).
+        self._provider.add_to_cache(key=self._provider._build_cache_key(name=name), value=updated,
+                                    max_age=self._max_age)
+        return ExchangeSecret.from_json(name, updated)
+
 
 def _secret_error(name: str, exc: GetParameterError) -> Exception:
     cause = exc.__cause__ or exc.__context__
@@ -131,6 +165,17 @@ def _secret_error(name: str, exc: GetParameterError) -> Exception:
             f"Secrets Manager unreachable reading {name} ({type(cause).__name__})",
         )
     return PermanentError(ErrorCode.SECRET_NOT_FOUND, f"secret {name} cannot be read")
+
+
+def _write_error(name: str, exc: ClientError | BotoCoreError) -> PipelineError:
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _PERMANENT_CODES:
+            return PermanentError(ErrorCode.SECRET_NOT_FOUND, f"secret {name} cannot be written ({code})")
+        return RetryableError(ErrorCode.STORE_UNAVAILABLE, f"Secrets Manager failed writing {name} ({code})")
+    return RetryableError(
+        ErrorCode.STORE_UNAVAILABLE, f"Secrets Manager unreachable writing {name} ({type(exc).__name__})"
+    )
 
 
 def secrets_client(config: PipelineConfig) -> Any:

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from functools import cache
 from types import FrameType
 
 import dramatiq
@@ -62,7 +61,9 @@ class WorkerProcess:
         # Built on first job, not at start: a worker that only drains a broken message should not
         # need AWS to be reachable first.
         if self._runtime is None:
-            self._runtime = _shared_runtime(self.config)
+            # Events for a dramatiq queue go through this worker's own broker: with stub:// a
+            # broker of the sink's own would be one nothing can consume.
+            self._runtime = Runtime.from_config(self.config, events_broker=self.broker)
         return self._runtime
 
     def _events(self) -> EventPublisher | None:
@@ -80,11 +81,6 @@ class WorkerProcess:
             self.sweeper.stop()
         self.worker.stop(timeout=self.time_limit_ms if timeout_ms is None else timeout_ms)
         self.broker.close()
-
-
-@cache
-def _shared_runtime(config: PipelineConfig) -> Runtime:
-    return Runtime.from_config(config)
 
 
 def run_worker(processes: int = 1, threads: int = 8) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,15 +39,13 @@ from infra.demo.report import (
     print_events,
     print_outcomes,
 )
+from infra.demo.settle import settle
 from infra.ewssim import EwsSimulator
-from infra.ewssim.push import attach as attach_push
 from pipeline.actors import JOBS_QUEUE
 from pipeline.client import ResultsReader
 from pipeline.config import PipelineConfig
 from pipeline.contract.booking import BookingItem
-from pipeline.events.publisher import EventPublisher
-from pipeline.events.sinks import DEFAULT_EVENTS_QUEUE, DramatiqQueueSink
-from pipeline.runtime import Runtime
+from pipeline.events.sinks import DEFAULT_EVENTS_QUEUE
 from pipeline.worker import WorkerProcess
 
 TABLE = "ews-pipeline-demo"
@@ -100,7 +99,8 @@ def run_demo(verbose: bool = False) -> int:
         print(f"simulator {sim.ews_url}  local AWS {aws_endpoint}  "
               f"{len(sim.backend.directory.principals)} mailboxes, {seeded} meetings seeded")
 
-        process = _worker_process(config)
+        # Its runtime publishes events onto the worker's own broker, where the app's actor reads.
+        process = WorkerProcess(config)
         job_log, gate = JobLog(JOBS_QUEUE), JobGate()
         process.broker.add_middleware(job_log)
         process.broker.add_middleware(gate)
@@ -116,7 +116,7 @@ def run_demo(verbose: bool = False) -> int:
             sent = _enqueue_batch(process, week_start)
             # The bookings in the subscribed calendars make Exchange push notifications, which
             # enqueue process_change jobs; let them finish too.
-            _settle(sim, process)
+            retried = _settle(sim, process)
             phase_one = job_log.jobs()
             booking_jobs = _merged(sent, phase_one)
             booking_events = app.received()
@@ -127,7 +127,7 @@ def run_demo(verbose: bool = False) -> int:
                 before = sim.request_counts()
                 changes = change_in_outlook(sim.ews_url, results, week_start)
                 outlook_requests = _difference(sim.request_counts(), before)
-            _settle(sim, process)
+            retried += _settle(sim, process)
             process.worker.join()
         finally:
             process.stop(timeout_ms=10_000)
@@ -144,42 +144,15 @@ def run_demo(verbose: bool = False) -> int:
                         + [org.address("booking-svc")])
         pipeline_requests = _difference(sim.request_counts(), outlook_requests)
         print(f"EWS requests by operation (the pipeline's): {dict(sorted(pipeline_requests.items()))}")
+        if retried:
+            print(f"push deliveries that failed and were retried, as Exchange does: {dict(retried)}")
         checks = check_changes(changes, after_events, bookings, _in_exchange(sim, bookings[LOCKED]))
         succeeded &= print_checks(checks)
     return 0 if succeeded else 1
 
 
-def _worker_process(config: PipelineConfig) -> WorkerProcess:
-    """The worker, with a runtime that publishes events onto the worker's own broker.
-
-    With stub://, the sink Runtime.from_config builds has an in-memory broker of its own, which
-    no app could consume; an app in the demo consumes the worker's broker instead.
-    """
-    runtime = Runtime.from_config(config)
-    process = WorkerProcess(config, runtime=runtime)
-    if runtime.events is not None:
-        runtime.events.close()
-    runtime.events = EventPublisher(runtime.store, DramatiqQueueSink(process.broker, DEFAULT_EVENTS_QUEUE))
-    return process
-
-
-def _settle(sim: EwsSimulator, process: WorkerProcess) -> None:
-    """Wait until nothing is left to happen: every push delivered, every job it enqueued done,
-    and none of those jobs' own writes pushed in turn; then every event delivered to the app.
-
-    The simulator queues a push before it answers the request that caused it, and the callback
-    function enqueues its job before it answers the push: once the pushes are idle right after
-    the jobs queue drained, nothing can come any more.
-    """
-    pushes = attach_push(sim.backend)
-    while True:
-        if not pushes.wait_idle(SETTLE_TIMEOUT_S):
-            raise TimeoutError("the simulator's push notifications did not settle")
-        process.broker.join(JOBS_QUEUE, timeout=SETTLE_TIMEOUT_S * 1000)
-        if pushes.wait_idle(0):
-            break
-    # Each job publishes its events as it ends, before its message is acknowledged.
-    process.broker.join(DEFAULT_EVENTS_QUEUE, timeout=SETTLE_TIMEOUT_S * 1000)
+def _settle(sim: EwsSimulator, process: WorkerProcess) -> Counter[str]:
+    return settle(sim, process.broker, JOBS_QUEUE, DEFAULT_EVENTS_QUEUE, SETTLE_TIMEOUT_S)
 
 
 def _merged(sent: list[LoggedJob], logged: list[LoggedJob]) -> list[LoggedJob]:

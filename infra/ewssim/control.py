@@ -7,7 +7,9 @@ Routes (no authentication: the simulator is a local test tool):
     POST   /_sim/seed                            body: the seed mapping (see EwsBackend.seed)
     POST   /_sim/grants/folder                   {owner, grantee, level, folder?}
     POST   /_sim/grants/impersonation            {smtp, allowed?}
-    GET    /_sim/mailboxes/{smtp}/{folder}       items of calendar, inbox, deleteditems, ...
+    POST   /_sim/folders                         {owner, path, folder_class?} -> {"folder_id": ...}
+    GET    /_sim/mailboxes/{smtp}/{folder}       items of calendar, inbox, deleteditems, ... or of a
+                                                 folder by id or path (Calendar/Interviews)
     GET    /_sim/clock                           {"now": iso}
     POST   /_sim/clock/advance                   {"seconds": n}
     GET    /_sim/requests/counts                 {"CreateItem": 3, ...}
@@ -83,8 +85,10 @@ def _route(sim: EwsSimulator, method: str, parts: list[str], query: dict[str, st
         case "POST", ["grants", "impersonation"]:
             sim.grant_impersonation(body["smtp"], bool(body.get("allowed", True)))
             return {"ok": True}
-        case "GET", ["mailboxes", smtp, folder]:
-            return sim.folder_items(smtp, folder)
+        case "POST", ["folders"]:
+            return {"folder_id": sim.create_folder(body["owner"], body["path"], body.get("folder_class"))}
+        case "GET", ["mailboxes", smtp, *folder] if folder:
+            return sim.folder_items(smtp, "/".join(folder))
         case "GET", ["clock"]:
             return {"now": sim.backend.clock.now().isoformat()}
         case "POST", ["clock", "advance"]:

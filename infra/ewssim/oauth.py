@@ -29,6 +29,7 @@ __all__ = ["DELEGATED_SCOPE", "TOKEN_LIFETIME", "OAuthError", "TokenIssuer"]
 TOKEN_LIFETIME = timedelta(seconds=3599)
 DELEGATED_SCOPE = "https://outlook.office365.com/EWS.AccessAsUser.All"
 _GRANTS = ("client_credentials", "refresh_token")
+_MALFORMED = "AADSTS9002313: Invalid request. Request is malformed or invalid."
 
 
 class OAuthError(Exception):
@@ -65,6 +66,8 @@ class TokenIssuer:
         # Why a refresh token no longer works, for Azure AD's distinct answers.
         self._spent: dict[str, str] = {}
         self._counts: Counter[str] = Counter()
+        # Every token handed out since the last reset, for tests that search logs for leaks.
+        self._issued: list[str] = []
         self._lock = threading.Lock()
 
     # The token endpoint -------------------------------------------------------------------------
@@ -108,7 +111,7 @@ class TokenIssuer:
         with self._lock:
             grant = self._refresh.get(refresh_token)
             if grant is None:
-                why = self._spent.get(refresh_token, "AADSTS9002313: Invalid request. Malformed or invalid token.")
+                why = self._spent.get(refresh_token, _MALFORMED)
                 raise OAuthError(400, "invalid_grant", why)
             if grant.client_id != app.client_id:
                 raise OAuthError(
@@ -120,6 +123,7 @@ class TokenIssuer:
             self._spent[refresh_token] = "AADSTS70000: The refresh token has already been redeemed."
             rotated = secrets.token_urlsafe(32)
             self._refresh[rotated] = grant
+            self._issued.append(rotated)
         answer = self._answer(app, grant.user)
         return {**answer, "scope": scope or DELEGATED_SCOPE, "refresh_token": rotated}
 
@@ -127,8 +131,11 @@ class TokenIssuer:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._tokens[token] = _Token(app, self._backend.clock.now() + TOKEN_LIFETIME, user)
+            self._issued.append(token)
         seconds = int(TOKEN_LIFETIME.total_seconds())
-        return {"token_type": "Bearer", "expires_in": seconds, "ext_expires_in": seconds, "access_token": token}
+        return {
+            "token_type": "Bearer", "expires_in": seconds, "ext_expires_in": seconds, "access_token": token,
+        }
 
     # Control ------------------------------------------------------------------------------------
 
@@ -140,6 +147,7 @@ class TokenIssuer:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._refresh[token] = _RefreshGrant(client_id, user)
+            self._issued.append(token)
         return token
 
     def revoke(self, smtp: str) -> int:
@@ -153,6 +161,11 @@ class TokenIssuer:
             for token in [t for t, found in self._tokens.items() if found.user == user]:
                 del self._tokens[token]
         return len(ended)
+
+    def issued(self) -> list[str]:
+        """Every access and refresh token issued since the last reset (to search logs for them)."""
+        with self._lock:
+            return list(self._issued)
 
     def counts(self) -> dict[str, int]:
         """Token requests since the last reset: "refresh_token", "refresh_token:invalid_grant", ..."""
@@ -184,3 +197,4 @@ class TokenIssuer:
             self._refresh.clear()
             self._spent.clear()
             self._counts.clear()
+            self._issued.clear()

@@ -23,6 +23,8 @@ class RequestRecord:
     # Simulated time (ISO 8601, UTC) when the request arrived.
     time: str
     app_only: bool = False
+    # The RequestServerVersion the client sent (None: no header).
+    request_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,4 +1,5 @@
-"""Validation of request and response bodies against Microsoft's messages.xsd (EWS_SCHEMA_DIR).
+"""Validation of request headers and bodies and of response bodies against Microsoft's messages.xsd
+(EWS_SCHEMA_DIR).
 
 The schema files stay where they are (../shared/ews-schema); this only carries the small resolver
 that lets libxml2 load them offline: types.xsd imports the XML namespace without a
@@ -10,12 +11,13 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from infra.ewssim.namespaces import Element
+from infra.ewssim.namespaces import TYPES_NS, Element
 
 __all__ = ["SchemaValidator", "schema_dir_from_env"]
 
@@ -68,3 +70,13 @@ class SchemaValidator:
             if self._schema.validate(element):
                 return []
             return [f"line {e.line}: {e.message}" for e in self._schema.error_log]
+
+    def header_errors(self, headers: Iterable[Element]) -> list[str]:
+        """Schema violations of the SOAP header's EWS elements (RequestServerVersion,
+        ExchangeImpersonation, TimeZoneContext, ...); headers of other namespaces are not Exchange's."""
+        return [
+            problem
+            for header in headers
+            if etree.QName(header).namespace == TYPES_NS
+            for problem in self.errors(header)
+        ]

@@ -21,6 +21,7 @@ from infra.ewssim.faults import Decision, FaultKind, FaultPlan, FaultRule
 from infra.ewssim.handler import EwsHttpServer
 from infra.ewssim.models.backend import EwsBackend
 from infra.ewssim.models.directory import Principal
+from infra.ewssim.models.folder_tree import lookup_folder
 from infra.ewssim.models.permissions import PermissionLevel
 from infra.ewssim.oauth import TokenIssuer
 from infra.ewssim.request_log import LogonRecord, RequestLog, RequestRecord
@@ -29,6 +30,7 @@ from infra.ewssim.responses import convert_id as _convert_id  # noqa: F401  (reg
 from infra.ewssim.schema import SchemaValidator, schema_dir_from_env
 from infra.ewssim.soap import SoapRequest, parse_request, render_fault, render_response
 from infra.ewssim.tls import TlsMaterial, generate, server_context
+from infra.ewssim.versions import DEFAULT_PRODUCT, Product, admit, product
 
 __all__ = ["EwsSimulator", "SoapOutcome"]
 
@@ -53,6 +55,7 @@ class EwsSimulator:
 
     tls=True serves HTTPS with a freshly generated CA (trust `ca_file` to verify it). The schema
     check is on when schema_dir is given, or (by default) when EWS_SCHEMA_DIR is set.
+    exchange_version is the release it presents ("Exchange 2010 SP2", infra/ewssim/versions.py).
     """
 
     _instances: ClassVar[weakref.WeakSet[EwsSimulator]] = weakref.WeakSet()
@@ -65,14 +68,14 @@ class EwsSimulator:
         *,
         tls: bool | TlsMaterial = False,
         schema_dir: Path | str | None = _FROM_ENV,
-        server_version: dict[str, str] | None = None,
+        exchange_version: str | Product = DEFAULT_PRODUCT,
         log_capacity: int = 10_000,
     ) -> None:
         self.backend = backend or EwsBackend()
         self.faults = FaultPlan()
         self.requests = RequestLog(log_capacity)
         self.tokens = TokenIssuer(self.backend)
-        self.server_version = server_version
+        self.product = self._default_product = product(exchange_version)
         folder = (
             schema_dir_from_env() if schema_dir == _FROM_ENV else (Path(schema_dir) if schema_dir else None)
         )
@@ -162,7 +165,12 @@ class EwsSimulator:
         """Forget mailboxes, grants, subscriptions, tokens, fault rules, counts and the log."""
         self.backend.reset()
 
+    def present(self, exchange_version: str | Product) -> None:
+        """Present another Exchange release until the next reset: its build, its newest schema."""
+        self.product = product(exchange_version)
+
     def _reset_own_state(self) -> None:
+        self.product = self._default_product
         self.faults.reset()
         self.requests.clear()
         self.tokens.reset()
@@ -175,10 +183,15 @@ class EwsSimulator:
     def grant_impersonation(self, smtp: str, allowed: bool = True) -> None:
         self.backend.grant_impersonation(smtp, allowed)
 
+    def create_folder(self, owner: str, path: str, folder_class: str | None = None) -> str:
+        """Add a folder (a secondary calendar: "Calendar/Interviews") with any missing parents; its id."""
+        return self.backend.create_folder(owner, path, folder_class).folder_id
+
     def folder_items(self, smtp: str, folder: str) -> list[dict[str, Any]]:
-        """A folder's items as plain dicts (datetimes as ISO strings), oldest first."""
+        """A folder's items (a distinguished id, FolderId or path) as plain dicts (datetimes as ISO
+        strings), oldest first."""
         mailbox = self.backend.mailbox(smtp)
-        target = mailbox.folder(folder)
+        target = lookup_folder(mailbox, folder)
         with mailbox.lock:
             items = list(target.items.values())
         return [_plain(dataclasses.asdict(item)) | {"type": type(item).__name__} for item in items]
@@ -241,7 +254,8 @@ class EwsSimulator:
         impersonated = (request.impersonate_smtp or request.impersonate_sid) if request else None
         self.requests.record(
             RequestRecord(
-                operation, caller.principal.smtp, impersonated, status, code, arrived, caller.app_only
+                operation, caller.principal.smtp, impersonated, status, code, arrived, caller.app_only,
+                request.request_version if request else None,
             )
         )
         if status == 503:
@@ -266,7 +280,10 @@ class EwsSimulator:
     def _dispatch(self, caller: Caller, request: SoapRequest) -> tuple[int, bytes, str]:
         operation = request.operation
         try:
-            if self.schema is not None and (errors := self.schema.errors(request.body)):
+            version = admit(self.product, request.request_version, operation, request.body)
+            if self.schema is not None and (
+                errors := self.schema.header_errors(request.headers) or self.schema.errors(request.body)
+            ):
                 raise SchemaValidationError(errors[0])
             handler = OPERATIONS.get(operation)
             if handler is None:
@@ -280,7 +297,7 @@ class EwsSimulator:
                 self.backend,
                 caller.principal,
                 impersonated,
-                request.request_version,
+                version,
                 app_only=caller.app_only,
             )
             response = handler(context, request.body)
@@ -289,7 +306,7 @@ class EwsSimulator:
                 raise RequestFault(
                     "ErrorInternalServerError", f"ewssim produced an invalid {operation} response."
                 )
-            return 200, render_response(response, self.server_version), "NoError"
+            return 200, render_response(response, self.product.server_version_info()), "NoError"
         except EwsError as failure:
             return 500, render_fault(failure), failure.code
 

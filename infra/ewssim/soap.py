@@ -8,24 +8,13 @@ from lxml import etree
 
 from infra.ewssim.errors import EwsError, RequestFault, SchemaValidationError
 from infra.ewssim.namespaces import NSMAP, SOAP_NS, TYPES_NS, Element, add, local_name, s, t
+from infra.ewssim.versions import DEFAULT_PRODUCT, PRODUCTS
 
 ERRORS_NS = "http://schemas.microsoft.com/exchange/services/2006/errors"
 # ServerVersionInfo as Exchange 2019 CU sends it; Version is the schema name the server reports,
 # which exchangelib recognises as an invalid request version and replaces with the one it sent.
-SERVER_VERSION = {
-    "MajorVersion": "15",
-    "MinorVersion": "2",
-    "MajorBuildNumber": "1118",
-    "MinorBuildNumber": "7",
-    "Version": "V2017_07_11",
-}
-EXCHANGE_ONLINE_VERSION = {
-    "MajorVersion": "15",
-    "MinorVersion": "20",
-    "MajorBuildNumber": "5000",
-    "MinorBuildNumber": "10",
-    "Version": "V2018_01_08",
-}
+# Other releases: infra/ewssim/versions.py.
+SERVER_VERSION = PRODUCTS[DEFAULT_PRODUCT].server_version_info()
 
 # Body elements whose name is the operation's plus "Request"; requests are counted and dispatched
 # under the operation's name (GetUserAvailability), as Exchange's documentation names them.
@@ -40,9 +29,11 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=Fal
 class SoapRequest:
     operation: str
     body: Element
-    request_version: str
+    # RequestServerVersion's Version: None without the header, "" for a header without a Version.
+    request_version: str | None
     impersonate_smtp: str | None
     impersonate_sid: str | None
+    headers: tuple[Element, ...] = ()  # the soap:Header's elements, for the schema check
 
 
 def parse_request(payload: bytes) -> SoapRequest:
@@ -56,12 +47,12 @@ def parse_request(payload: bytes) -> SoapRequest:
         raise RequestFault("ErrorInvalidRequest", "The SOAP envelope has no Body element.")
     operation = body[0]
     header = envelope.find(s("Header"))
-    version = "Exchange2013"
+    version: str | None = None
     smtp = sid = None
     if header is not None:
         version_el = header.find(t("RequestServerVersion"))
         if version_el is not None:
-            version = version_el.get("Version", version)
+            version = version_el.get("Version", "")
         impersonation = header.find(t("ExchangeImpersonation"))
         if impersonation is not None:
             smtp = impersonation.findtext(f"{t('ConnectingSID')}/{t('PrimarySmtpAddress')}")
@@ -71,7 +62,8 @@ def parse_request(payload: bytes) -> SoapRequest:
     name = local_name(operation)
     if name in _REQUEST_SUFFIXED:
         name = name.removesuffix("Request")
-    return SoapRequest(name, operation, version, smtp, sid)
+    headers = tuple(child for child in header if isinstance(child.tag, str)) if header is not None else ()
+    return SoapRequest(name, operation, version, smtp, sid, headers)
 
 
 def _envelope() -> tuple[Element, Element, Element]:

@@ -9,17 +9,19 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pipeline.actions.context import ActionContext
+from pipeline.contract.common import Attendee
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 from pipeline.exchange.types import EventRef, MailboxTarget
 from pipeline.integrations import ConnectionMethod
 from pipeline.store.records import BookingRecord
-from pipeline.templates import render_template
+from pipeline.templates import TemplatePerson, render_body, render_subject
 
 __all__ = [
     "booking_ref",
     "is_redelivery",
     "render_event_text",
     "require_booking",
+    "template_people",
     "with_job_mailbox",
 ]
 
@@ -77,21 +79,38 @@ def with_job_mailbox(target: MailboxTarget, required: Iterable[str]) -> tuple[st
     return tuple(dict.fromkeys(emails))
 
 
+def template_people(
+    required: Iterable[Attendee] | None, optional: Iterable[Attendee] | None
+) -> tuple[TemplatePerson, ...]:
+    """The job's attendees as the templates see them: required first, then optional."""
+    return tuple(
+        TemplatePerson(
+            email=attendee.email, name=attendee.name, role=attendee.role.value if attendee.role else None,
+            time_zone=attendee.time_zone, required=is_required,
+        )
+        for group, is_required in ((required, True), (optional, False))
+        for attendee in group or ()
+    )
+
+
 def render_event_text(
     context: ActionContext,
     subject: str | None,
     body: str | None,
     variables: Mapping[str, Any],
+    *,
+    html: bool,
+    defaults: bool,
 ) -> tuple[str | None, str | None]:
-    """The job's subject and body rendered as Liquid over `variables`, then the integration's own
-    templates (which see the job's rendered text as `subject` and `body`). None stays None."""
+    """The event's subject and body (docs/templates.md): the job's text rendered as Liquid over
+    `variables`, or the default templates where the job gives none and `defaults` is set; then the
+    integration's own templates, which see that text as `subject` and `body`. None stays None.
+
+    Raises a permanent TEMPLATE_ERROR (no rendered text in it) for a template that fails, goes
+    over a limit, or gives a subject over 255 characters: call it before writing anything.
+    """
     settings = context.integration
-    rendered_subject = None
-    if subject is not None:
-        own = render_template(subject, subject, variables)
-        rendered_subject = render_template(settings.subject_template, own, {**variables, "subject": own})
-    rendered_body = None
-    if body is not None:
-        own = render_template(body, body, variables)
-        rendered_body = render_template(settings.body_template, own, {**variables, "body": own})
-    return rendered_subject, rendered_body
+    return (
+        render_subject(subject, settings.subject_template, variables, defaults=defaults),
+        render_body(body, settings.body_template, variables, html=html, defaults=defaults),
+    )

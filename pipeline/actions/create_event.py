@@ -20,7 +20,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from pipeline.actions.bookings import CREATION_IN_PROGRESS_DELAY_MS, render_event_text, with_job_mailbox
+from pipeline.actions.bookings import (
+    CREATION_IN_PROGRESS_DELAY_MS,
+    render_event_text,
+    template_people,
+    with_job_mailbox,
+)
 from pipeline.actions.context import ActionContext
 from pipeline.contract import CreateEventKwargs, CreateEventResult, JobStatus
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
@@ -28,6 +33,7 @@ from pipeline.events.models import BookingCreatedData
 from pipeline.exchange.base import ExchangeGateway
 from pipeline.exchange.types import BodyType, EventDraft, EventRef
 from pipeline.store.records import BookingRecord
+from pipeline.templates import BookingFacts, TemplateLink, booking_variable
 
 __all__ = ["create_event"]
 
@@ -35,6 +41,7 @@ __all__ = ["create_event"]
 def create_event(context: ActionContext, kwargs: CreateEventKwargs) -> CreateEventResult:
     """Create the booking's event (unsent) once, however often the job is delivered."""
     gateway = context.gateway(kwargs.mailbox)
+    # Rendered before the claim: a template that fails leaves no claim and nothing in Exchange.
     draft = _draft(context, kwargs, gateway)
     everyone = (*draft.required_attendees, *draft.optional_attendees, *draft.rooms)
     claim = BookingRecord(
@@ -99,15 +106,19 @@ def _draft(context: ActionContext, kwargs: CreateEventKwargs, gateway: ExchangeG
         "end": kwargs.end.isoformat(),
         "time_zone": kwargs.time_zone,
         "location": kwargs.location or "",
+        "booking": booking_variable(_facts(kwargs), context.integration.attendee_class, kwargs.template_vars),
     }
-    subject, body = render_event_text(context, kwargs.subject, kwargs.body, variables)
+    html = kwargs.body_type == "html"
+    subject, body = render_event_text(
+        context, kwargs.subject, kwargs.body, variables, html=html, defaults=True
+    )
     return EventDraft(
-        subject=subject or kwargs.subject,
+        subject=subject or "",
         start=kwargs.start,
         end=kwargs.end,
         booking_key=kwargs.booking_key,
         body=body or "",
-        body_type=BodyType.HTML if kwargs.body_type == "html" else BodyType.TEXT,
+        body_type=BodyType.HTML if html else BodyType.TEXT,
         time_zone=kwargs.time_zone,
         location=kwargs.location,
         required_attendees=with_job_mailbox(gateway.target, (a.email for a in kwargs.required_attendees)),
@@ -116,6 +127,20 @@ def _draft(context: ActionContext, kwargs: CreateEventKwargs, gateway: ExchangeG
         categories=tuple(kwargs.categories),
         reminder_minutes=kwargs.reminder_minutes,
         is_private=kwargs.is_private,
+    )
+
+
+def _facts(kwargs: CreateEventKwargs) -> BookingFacts:
+    return BookingFacts(
+        booking_key=kwargs.booking_key,
+        mailbox=kwargs.mailbox,
+        time_zone=kwargs.time_zone,
+        start=kwargs.start,
+        end=kwargs.end,
+        location=kwargs.location,
+        attendees=template_people(kwargs.required_attendees, kwargs.optional_attendees),
+        rooms=tuple(kwargs.rooms),
+        links=tuple(TemplateLink(link.url, link.label) for link in kwargs.links),
     )
 
 

@@ -21,6 +21,7 @@ from pipeline.actions.bookings import (
     is_redelivery,
     render_event_text,
     require_booking,
+    template_people,
     with_job_mailbox,
 )
 from pipeline.actions.context import ActionContext
@@ -30,6 +31,7 @@ from pipeline.events.models import BookingUpdatedData
 from pipeline.exchange.base import ExchangeGateway
 from pipeline.exchange.types import BodyType, EventChanges, EventRef, NotifyAttendees
 from pipeline.store.records import BookingChanges, BookingRecord, BookingState
+from pipeline.templates import BookingFacts, booking_variable
 
 __all__ = ["update_event"]
 
@@ -40,7 +42,8 @@ def update_event(context: ActionContext, kwargs: UpdateEventKwargs) -> UpdateEve
     if booking.cancelled:
         raise PermanentError(ErrorCode.CONFLICT, f"booking {kwargs.booking_key!r} has been cancelled")
     gateway = context.gateway(kwargs.mailbox)
-    changes = _changes(context, kwargs, gateway)
+    # Rendered before any request: a template that fails changes nothing.
+    changes = _changes(context, kwargs, gateway, booking)
     ref = booking_ref(booking)
     invited = bool(booking.invites_sent_to)
     notify = NotifyAttendees.NONE
@@ -67,7 +70,9 @@ def update_event(context: ActionContext, kwargs: UpdateEventKwargs) -> UpdateEve
     return _recorded(context, booking, changes, new_ref, notified=notified)
 
 
-def _changes(context: ActionContext, kwargs: UpdateEventKwargs, gateway: ExchangeGateway) -> EventChanges:
+def _changes(
+    context: ActionContext, kwargs: UpdateEventKwargs, gateway: ExchangeGateway, booking: BookingRecord
+) -> EventChanges:
     variables = {
         **kwargs.template_vars,
         "booking_key": kwargs.booking_key,
@@ -76,13 +81,20 @@ def _changes(context: ActionContext, kwargs: UpdateEventKwargs, gateway: Exchang
         "end": kwargs.end.isoformat() if kwargs.end else "",
         "time_zone": kwargs.time_zone or "",
         "location": kwargs.location or "",
+        "booking": booking_variable(
+            _facts(kwargs, booking), context.integration.attendee_class, kwargs.template_vars
+        ),
     }
-    subject, body = render_event_text(context, kwargs.subject, kwargs.body, variables)
+    html = kwargs.body_type == "html"
+    # No defaults: a field the job leaves out stays as it is in Exchange.
+    subject, body = render_event_text(
+        context, kwargs.subject, kwargs.body, variables, html=html, defaults=False
+    )
     required = kwargs.required_attendees
     return EventChanges(
         subject=subject,
         body=body,
-        body_type=BodyType.HTML if kwargs.body_type == "html" else BodyType.TEXT,
+        body_type=BodyType.HTML if html else BodyType.TEXT,
         start=kwargs.start,
         end=kwargs.end,
         time_zone=kwargs.time_zone,
@@ -94,6 +106,20 @@ def _changes(context: ActionContext, kwargs: UpdateEventKwargs, gateway: Exchang
             a.email for a in kwargs.optional_attendees
         ),
         rooms=None if kwargs.rooms is None else tuple(kwargs.rooms),
+    )
+
+
+def _facts(kwargs: UpdateEventKwargs, booking: BookingRecord) -> BookingFacts:
+    """The job's fields; the time falls back to the booked time (the record keeps no time zone)."""
+    return BookingFacts(
+        booking_key=kwargs.booking_key,
+        mailbox=kwargs.mailbox,
+        time_zone=kwargs.time_zone or "UTC",
+        start=kwargs.start or booking.booked_start,
+        end=kwargs.end or booking.booked_end,
+        location=kwargs.location,
+        attendees=template_people(kwargs.required_attendees, kwargs.optional_attendees),
+        rooms=tuple(kwargs.rooms or ()),
     )
 
 

@@ -8,6 +8,7 @@ personal data or secrets).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +21,7 @@ __all__ = [
     "BOOKING_KEY_PATTERN",
     "INTEGRATION_ID_PATTERN",
     "Attendee",
+    "AttendeeRole",
     "BookingKey",
     "ContractModel",
     "EmailAddress",
@@ -98,11 +100,28 @@ def check_end_after_start(
         )
 
 
+class AttendeeRole(StrEnum):
+    """What a person is to the booking, for the subject and body templates (JRNI's words)."""
+
+    CANDIDATE = "candidate"
+    CUSTOMER = "customer"
+    INTERVIEWER = "interviewer"
+    STAFF = "staff"
+
+
 class Attendee(ContractModel):
     """A person invited to a meeting."""
 
     email: EmailAddress
     name: str | None = Field(default=None, max_length=256, description="Display name, if known.")
+    role: AttendeeRole | None = Field(
+        default=None, description="What the person is to the booking; templates name people by role."
+    )
+    time_zone: TimeZoneName | None = Field(
+        default=None,
+        description="The person's own time zone: templates show them the time in it (the job's "
+        "time_zone when absent).",
+    )
 
 
 class ErrorDetail(ContractModel):

@@ -16,7 +16,17 @@ from pipeline.contract.common import (
     check_end_after_start,
 )
 
-__all__ = ["CreateEventKwargs", "CreateEventResult"]
+__all__ = ["CreateEventKwargs", "CreateEventResult", "EventLink"]
+
+
+class EventLink(ContractModel):
+    """A link for the event's text (a video call, a booking page), shown by the default body."""
+
+    url: str = Field(
+        max_length=2048, pattern=r"^https?://\S+$", description="An http(s) URL.",
+        examples=["https://meet.example.com/abc-defg"],
+    )
+    label: str | None = Field(default=None, max_length=256, description="Text to show for it.")
 
 
 class CreateEventKwargs(MailboxJobKwargs):
@@ -35,8 +45,11 @@ class CreateEventKwargs(MailboxJobKwargs):
                     "start": "2026-11-03T14:00:00Z",
                     "end": "2026-11-03T15:00:00Z",
                     "time_zone": "Europe/London",
-                    "required_attendees": [{"email": "bob@example.com", "name": "Bob Baker"}],
+                    "required_attendees": [
+                        {"email": "bob@example.com", "name": "Bob Baker", "role": "interviewer"}
+                    ],
                     "rooms": ["room-a@example.com"],
+                    "links": [{"url": "https://meet.example.com/abc-defg", "label": "Video call"}],
                     "template_vars": {"candidate": "Dana Diaz"},
                 }
             ]
@@ -44,11 +57,14 @@ class CreateEventKwargs(MailboxJobKwargs):
     )
 
     booking_key: BookingKey
-    subject: str = Field(
-        min_length=1, max_length=255, description="Subject; a Liquid template over template_vars."
+    subject: str | None = Field(
+        default=None, min_length=1, max_length=255,
+        description="Subject; a Liquid template (docs/templates.md). Absent: the default subject.",
     )
-    body: str = Field(
-        default="", max_length=500_000, description="Body; a Liquid template over template_vars."
+    body: str | None = Field(
+        default=None, max_length=500_000,
+        description="Body; a Liquid template (docs/templates.md). Absent: the default body; "
+        "\"\" for an empty one.",
     )
     body_type: Literal["text", "html"] = Field(default="text", description="Format of the body.")
     start: AwareDatetime = Field(description="Event start (with a UTC offset).")
@@ -65,6 +81,9 @@ class CreateEventKwargs(MailboxJobKwargs):
         default=None, ge=0, le=40320, description="Reminder before start; none when absent."
     )
     is_private: bool = Field(default=False, description="Mark the event private (sensitivity).")
+    links: list[EventLink] = Field(
+        default_factory=list, max_length=10, description="Links for the subject and body templates."
+    )
     template_vars: dict[str, JsonValue] = Field(
         default_factory=dict, description="Variables for the Liquid subject and body templates."
     )

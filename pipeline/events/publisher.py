@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -19,6 +20,9 @@ from pipeline.events.models import PipelineEvent
 from pipeline.events.sinks import DramatiqQueueSink, EventBridgeSink, EventSink, SendReport
 from pipeline.observability import emit_metric
 from pipeline.store.base import ResultsStore
+
+if TYPE_CHECKING:  # the sinks import dramatiq only when a queue sink is built
+    import dramatiq
 
 __all__ = ["DEFAULT_SWEEP_PAGE", "EventPublisher", "build_event_publisher", "build_event_sink"]
 
@@ -115,17 +119,22 @@ class EventPublisher:
         self.sink.close()
 
 
-def build_event_sink(config: PipelineConfig) -> EventSink | None:
-    """The sink PIPELINE_EVENTS_SINK names; None for `none` and `stream` (nothing to send here)."""
+def build_event_sink(config: PipelineConfig, broker: dramatiq.Broker | None = None) -> EventSink | None:
+    """The sink PIPELINE_EVENTS_SINK names; None for `none` and `stream` (nothing to send here).
+    A dramatiq:// sink uses `broker` when given (a worker's own), else connects its own."""
     if config.events_bus_name is not None:
         return EventBridgeSink.from_config(config)
     if config.events_queue_name is not None:
+        if broker is not None:
+            broker.declare_queue(config.events_queue_name)
+            return DramatiqQueueSink(broker, config.events_queue_name, owns_broker=False)
         return DramatiqQueueSink.from_config(config)
     return None
 
 
 def build_event_publisher(config: PipelineConfig, store: ResultsStore,
-                          clock: Callable[[], datetime] = _utc_now) -> EventPublisher | None:
+                          clock: Callable[[], datetime] = _utc_now,
+                          broker: dramatiq.Broker | None = None) -> EventPublisher | None:
     """The process's publisher, or None when this process does not publish (`none`, `stream`)."""
-    sink = build_event_sink(config)
+    sink = build_event_sink(config, broker)
     return None if sink is None else EventPublisher(store, sink, clock)

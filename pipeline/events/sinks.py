@@ -190,10 +190,12 @@ class DramatiqQueueSink(EventSink):
     kind = "dramatiq"
 
     def __init__(self, broker: dramatiq.Broker, queue_name: str = DEFAULT_EVENTS_QUEUE,
-                 actor_name: str = EVENT_ACTOR_NAME) -> None:
+                 actor_name: str = EVENT_ACTOR_NAME, *, owns_broker: bool = True) -> None:
         self.broker = broker
         self.queue_name = queue_name
         self.actor_name = actor_name
+        # A worker's own broker, lent to the sink, is the worker's to close.
+        self.owns_broker = owns_broker
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> DramatiqQueueSink:
@@ -229,4 +231,5 @@ class DramatiqQueueSink(EventSink):
         return SendReport(tuple(accepted))
 
     def close(self) -> None:
-        self.broker.close()
+        if self.owns_broker:
+            self.broker.close()

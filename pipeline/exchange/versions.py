@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-__all__ = ["EXCHANGE_VERSIONS", "ExchangeVersion", "accepted_names", "resolve"]
+__all__ = ["EXCHANGE_VERSIONS", "ROOM_LISTS_SINCE", "ExchangeVersion", "accepted_names", "resolve"]
 
 Build = tuple[int, int, int, int]
+ROOM_LISTS_SINCE: Build = (14, 0, 0, 0)
 
 _BUILD = re.compile(r"\d+\.\d+(\.\d+){0,2}")
 _NOISE = re.compile(r"microsoft|server|[\s_\-]")
@@ -33,6 +34,11 @@ class ExchangeVersion:
     # The oldest build of the product when pinned by name (never claims what the server may lack);
     # the build given when pinned by build.
     build: Build
+
+    @property
+    def has_room_lists(self) -> bool:
+        """GetRoomLists and GetRooms arrived with Exchange 2010 (EWS operations in Exchange)."""
+        return self.build >= ROOM_LISTS_SINCE
 
 
 # Newest last. The builds are Microsoft's major.minor(.build) for each release; the API versions are
@@ -72,19 +78,21 @@ def resolve(server_version: str) -> ExchangeVersion:
     """The version a server_version setting pins; ValueError, naming what is accepted, otherwise."""
     text = server_version.strip()
     if _BUILD.fullmatch(text):
-        build = tuple(int(part) for part in text.split(".")) + (0, 0)
-        found = _for_build((build[0], build[1], build[2], build[3]))
+        parts = [int(part) for part in text.split(".")] + [0, 0]
+        found = _for_build((parts[0], parts[1], parts[2], parts[3]))
         if found is None:
             releases = dict.fromkeys(f"{v.build[0]}.{v.build[1]}" for v in EXCHANGE_VERSIONS)
             raise ValueError(
                 "server_version is not a build of a known Exchange version (one starting "
-                + ", ".join(releases) + ")"
+                + ", ".join(releases)
+                + ")"
             )
         return found
     found = _BY_KEY.get(_key(text))
     if found is None:
         raise ValueError(
-            "server_version must be one of " + ", ".join(accepted_names())
+            "server_version must be one of "
+            + ", ".join(accepted_names())
             + " (case and spaces do not matter), or a build such as 15.2.1118.7"
         )
     return found
@@ -93,7 +101,6 @@ def resolve(server_version: str) -> ExchangeVersion:
 def _for_build(build: Build) -> ExchangeVersion | None:
     """The newest release with the build's major.minor that is not newer than the build."""
     same_release = [
-        version for version in EXCHANGE_VERSIONS
-        if version.build[:2] == build[:2] and version.build <= build
+        version for version in EXCHANGE_VERSIONS if version.build[:2] == build[:2] and version.build <= build
     ]
     return replace(same_release[-1], build=build) if same_release else None

@@ -240,6 +240,11 @@ class ResultsStore(ABC):
     def get_integration_record(self, integration_id: str) -> IntegrationRecord | None:
         """The stored integration with its update time, or None."""
 
+    @abstractmethod
+    def record_login_form(self, integration_id: str, form: str) -> None:
+        """Note on the integration's item which logon name form worked (IntegrationRecord.login_form),
+        leaving its settings untouched; nothing happens for an integration not in the table."""
+
     def get_integration(self, integration_id: str) -> dict[str, Any] | None:
         """The integration's settings, or None."""
         record = self.get_integration_record(integration_id)

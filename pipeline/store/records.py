@@ -178,3 +178,7 @@ class IntegrationRecord:
     integration_id: str
     settings: dict[str, Any] = field(default_factory=dict)
     updated_at: datetime | None = None
+    # The logon name form that last worked for the integration's secrets ("username" or "domain",
+    # see pipeline.exchange.ews.logins); None until a fallback was needed. Replacing the settings
+    # forgets it.
+    login_form: str | None = None

@@ -97,14 +97,15 @@ def test_booking_lifecycle_costs_one_request_per_job_and_never_repeats_an_effect
     assert (event["subject"], event["location"]) == ("Interview moved", "Room B")
     assert len(messages(sim, BOB, MEETING_REQUEST)) == 2
 
-    # cancel_event: one DeleteItem (to Deleted Items by default), attendees told once.
+    # cancel_event: one DeleteItem (soft by default: to Recoverable Items), attendees told once.
     with counter.counting() as made:
         cancelled = pipeline.run("cancel_event", **follow_up(integration_id))
     assert cancelled.status is JobStatus.SUCCEEDED, cancelled.error
     assert made == {"DeleteItem": 1}
     assert cancelled.result == {"booking_key": KEY, "cancelled": True, "already_cancelled": False}
     assert stamped(sim, owner, KEY) == []
-    assert len(sim.folder_items(owner, "deleteditems")) == 1
+    assert len(sim.folder_items(owner, "recoverableitemsdeletions")) == 1
+    assert sim.folder_items(owner, "deleteditems") == []
     assert len(messages(sim, BOB, MEETING_CANCELLED)) == 1
 
     with counter.counting() as made:

@@ -86,3 +86,34 @@ def test_fingerprint_is_stable_and_not_the_secret() -> None:
     assert one.fingerprint == ExchangeSecret(username="u", password=PASSWORD).fingerprint
     assert PASSWORD not in one.fingerprint
     assert one.fingerprint != ExchangeSecret(username="u", password=PASSWORD + "x").fingerprint
+
+
+REFRESH_TOKEN = "r3fresh-Token-9"
+
+
+def test_a_refresh_token_is_redacted_and_its_rotation_keeps_the_fingerprint() -> None:
+    one = ExchangeSecret(refresh_token=REFRESH_TOKEN)
+    assert REFRESH_TOKEN not in repr(one) and REFRESH_TOKEN not in str(one)
+    # A refresh token rotated on use is the same identity: pooled connections built on it stay.
+    assert one.fingerprint == ExchangeSecret(refresh_token=REFRESH_TOKEN + "x").fingerprint
+
+
+def test_update_writes_a_new_version_keeping_the_other_keys_and_refreshes_the_cache(client: Any) -> None:
+    put(client, "ews/i1/users/alice", {"refresh_token": "old", "note": "kept"})
+    source = SecretSource(boto3_client=client, max_age_seconds=300)
+    assert source.get("ews/i1/users/alice").refresh_token == "old"
+    updated = source.update("ews/i1/users/alice", {"refresh_token": "new"})
+    assert updated.refresh_token == "new"
+    stored = json.loads(client.get_secret_value(SecretId="ews/i1/users/alice")["SecretString"])
+    assert stored == {"refresh_token": "new", "note": "kept"}  # keys the pipeline does not know survive
+    assert source.get("ews/i1/users/alice").refresh_token == "new"  # the cache holds the new version
+    versions = client.list_secret_version_ids(SecretId="ews/i1/users/alice")["Versions"]
+    assert len(versions) == 2
+
+
+def test_update_of_a_missing_secret_names_it_and_creates_nothing(client: Any) -> None:
+    with pytest.raises(PermanentError) as caught:
+        SecretSource(boto3_client=client).update("ews/nope/users/x", {"refresh_token": REFRESH_TOKEN})
+    assert caught.value.code is ErrorCode.SECRET_NOT_FOUND
+    assert "ews/nope/users/x" in caught.value.message and REFRESH_TOKEN not in str(caught.value)
+    assert client.list_secrets()["SecretList"] == []

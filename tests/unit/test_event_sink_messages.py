@@ -17,6 +17,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from moto import mock_aws
 
+from pipeline.config import PipelineConfig
 from pipeline.contract.schema_export import event_schema_file, render_schemas
 from pipeline.events.models import (
     CalendarAttendee,
@@ -25,6 +26,7 @@ from pipeline.events.models import (
     make_event,
     typed_event,
 )
+from pipeline.events.publisher import build_event_sink
 from pipeline.events.sinks import (
     DEFAULT_EVENTS_QUEUE,
     ENTRY_TOO_LARGE,
@@ -177,3 +179,18 @@ def test_the_documented_eventbridge_rule_is_a_valid_template() -> None:
 
     assert [f"{p.rule.id} line {p.linenumber}: {p.message}" for p in problems] == []
     assert "source: [ews-pipeline]" in block and EVENT_SOURCE == "ews-pipeline"
+
+
+def test_a_worker_lends_its_own_broker_to_a_queue_sink_and_keeps_it_open() -> None:
+    # With stub:// a sink connecting a broker of its own would publish where nothing can consume.
+    broker = StubBroker()
+    config = PipelineConfig(broker_url="stub://", events_sink=f"dramatiq://{DEFAULT_EVENTS_QUEUE}")
+
+    sink = build_event_sink(config, broker)
+    assert isinstance(sink, DramatiqQueueSink) and sink.broker is broker
+    sink.send([calendar_event(1)])
+    sink.close()
+
+    [message] = broker.queues[DEFAULT_EVENTS_QUEUE].queue
+    assert message is not None
+    broker.enqueue(sink.message(calendar_event(2)))  # still open: the worker's to close

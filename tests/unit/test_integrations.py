@@ -41,7 +41,7 @@ def test_defaults() -> None:
     assert settings.connection_method is ConnectionMethod.DELEGATE
     assert settings.auth_type is AuthType.BASIC
     assert settings.verify_tls is True
-    assert settings.delete_type is DeleteType.MOVE_TO_DELETED_ITEMS
+    assert settings.delete_type is DeleteType.SOFT
     assert settings.oauth_authority == "https://login.microsoftonline.com"
     assert settings.server_version is None
 
@@ -143,3 +143,23 @@ def test_behaviour_settings_round_trip() -> None:
     assert settings.delete_type is DeleteType.HARD
     assert settings.internal_domains == ("example.com",)
     assert IntegrationSettings.model_validate(settings.model_dump()) == settings
+
+
+def test_oauth2_delegated_is_for_personal_connections_with_an_app_registration() -> None:
+    personal = {"connection_method": "personal", "personal_secret_template": "ews/{mailbox}",
+                "auth_type": "oauth2_delegated", "oauth_tenant_id": "t", "service_mailbox": None}
+    settings = load_integration(raw(**personal, secret_name="ews/acme-1/app"))
+    assert settings.auth_type is AuthType.OAUTH2_DELEGATED
+    assert settings.secret_name_for("Alice@Example.com") == "ews/alice@example.com"
+    assert "secret_name" in problem(**personal, secret_name=None)
+    assert "oauth_tenant_id" in problem(**{**personal, "oauth_tenant_id": None}, secret_name="ews/app")
+    # A delegated token acts as its own user: service connections use app-only oauth2.
+    for method in ("dedicated", "delegate", "impersonation"):
+        assert "personal" in problem(
+            connection_method=method, auth_type="oauth2_delegated", oauth_tenant_id="t"
+        )
+    # And app-only oauth2 with personal points at the delegated kind.
+    assert "oauth2_delegated" in problem(
+        connection_method="personal", personal_secret_template="u/{mailbox}", auth_type="oauth2",
+        oauth_tenant_id="t",
+    )

@@ -85,7 +85,8 @@ def require_visible(
     if level is not PermissionLevel.NONE:
         return level
     if mailbox.folder(folder).distinguished_id in ("root", "msgfolderroot") and any(
-        mailbox.permission_for(name, acting_as.smtp) is not PermissionLevel.NONE for name in mailbox.folders
+        mailbox.permission_for(other.folder_id, acting_as.smtp) is not PermissionLevel.NONE
+        for other in mailbox.all_folders()
     ):
         return PermissionLevel.NONE
     raise _denied(acting_as, mailbox_smtp, "open the folder")

@@ -9,6 +9,7 @@ from typing import Any
 
 from infra.ewssim.models.clock import SimClock
 from infra.ewssim.models.directory import AppRegistration, Directory, Principal, PrincipalKind, RoomList
+from infra.ewssim.models.folder_tree import ensure_path, lookup_folder
 from infra.ewssim.models.items import Item
 from infra.ewssim.models.mailbox import Folder, Mailbox
 from infra.ewssim.models.permissions import PermissionLevel
@@ -64,7 +65,18 @@ class EwsBackend:
     def grant_folder_permission(
         self, owner: str, grantee: str, level: PermissionLevel, folder: str = "calendar"
     ) -> None:
-        self.mailbox(owner).folder(folder).permissions[grantee.lower()] = level
+        """Set a grantee's level on one folder: a distinguished id, a FolderId or a path."""
+        lookup_folder(self.mailbox(owner), folder).permissions[grantee.lower()] = level
+
+    def create_folder(self, owner: str, path: str, folder_class: str | None = None) -> Folder:
+        """The folder at `path` ("Calendar/Interviews"), created with any missing parents.
+
+        Beneath Calendar a folder is a calendar; elsewhere pass folder_class="IPF.Appointment".
+        """
+        mailbox = self.mailbox(owner)
+        folder = ensure_path(mailbox, path, folder_class)
+        self._folder_homes[folder.folder_id] = mailbox.smtp
+        return folder
 
     def grant_private_items(self, owner: str, grantee: str, allowed: bool = True) -> None:
         """Let a delegate see the content of the owner's Private items (or stop it)."""
@@ -146,7 +158,9 @@ class EwsBackend:
             rooms: [{smtp, name, ...}]
             service_accounts: [{smtp, name, password, can_impersonate?}]
             room_lists: [{smtp, name, rooms: [smtp, ...]}]
+            folders: [{owner, path, folder_class?}]    (secondary calendars: "Calendar/Interviews")
             permissions: [{owner, grantee, level, folder?, view_private_items?}]
+                                  (folder: a distinguished id, default "calendar", or a path)
             apps: [{client_id, client_secret, tenant_id}]
         """
         for key, kind in (
@@ -160,6 +174,8 @@ class EwsBackend:
             self.directory.add_room_list(
                 RoomList(smtp=raw["smtp"], display_name=raw.get("name", raw["smtp"]), rooms=raw["rooms"])
             )
+        for raw in config.get("folders", []):
+            self.create_folder(raw["owner"], raw["path"], raw.get("folder_class"))
         for raw in config.get("permissions", []):
             self.grant_folder_permission(
                 raw["owner"], raw["grantee"], PermissionLevel(raw["level"]), raw.get("folder", "calendar")

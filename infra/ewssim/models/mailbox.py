@@ -1,4 +1,5 @@
-"""A mailbox: its distinguished folders, their items and who may see them."""
+"""A mailbox: its folder tree (distinguished folders and the folders users add), their items and
+who may see them. Creating and finding folders by path lives in folder_tree.py."""
 
 from __future__ import annotations
 
@@ -21,22 +22,39 @@ DISTINGUISHED_FOLDERS: dict[str, str] = {
     # Where SoftDelete puts items: out of sight of clients, as Exchange's dumpster is.
     "recoverableitemsdeletions": "Deletions",
 }
+# The parent of each distinguished folder: root > msgfolderroot > the mail and calendar folders.
+_DISTINGUISHED_PARENTS = {"root": "", "msgfolderroot": "root", "recoverableitemsdeletions": "root"}
+CALENDAR_CLASS = "IPF.Appointment"
 
 
 @dataclass
 class Folder:
-    distinguished_id: str
+    distinguished_id: str  # "" for a folder a user created (a secondary calendar, say)
     display_name: str
     mailbox: str
     folder_id: str = field(default_factory=new_item_id)
     change_key: str = field(default_factory=new_change_key)
     items: dict[str, Item] = field(default_factory=dict)
-    # Grantee SMTP address (or "default" / "anonymous") -> level.
+    # Grantee SMTP address (or "default" / "anonymous") -> level. Each folder has its own, as in
+    # Exchange: a grant on Calendar says nothing about a calendar beneath it.
     permissions: dict[str, PermissionLevel] = field(default_factory=dict)
+    parent_id: str = ""  # "" for the root of the tree
+    kind: str = ""  # the FolderClass of a created folder; distinguished folders derive theirs
 
     @property
     def folder_class(self) -> str:
-        return "IPF.Appointment" if self.distinguished_id == "calendar" else "IPF.Note"
+        if self.kind:
+            return self.kind
+        return CALENDAR_CLASS if self.distinguished_id == "calendar" else "IPF.Note"
+
+    @property
+    def is_calendar(self) -> bool:
+        return self.folder_class == CALENDAR_CLASS
+
+    @property
+    def is_tree_root(self) -> bool:
+        """root and msgfolderroot (and the dumpster): folders without a FolderClass of their own."""
+        return self.distinguished_id in _DISTINGUISHED_PARENTS
 
 
 class Mailbox:
@@ -50,6 +68,9 @@ class Mailbox:
             for name, display in DISTINGUISHED_FOLDERS.items()
         }
         self._by_id: dict[str, Folder] = {f.folder_id: f for f in self.folders.values()}
+        for folder in self.folders.values():
+            parent = _DISTINGUISHED_PARENTS.get(folder.distinguished_id, "msgfolderroot")
+            folder.parent_id = self.folders[parent].folder_id if parent else ""
         # Delegates allowed to see the content of Private items (Exchange's "view private items").
         self.private_item_viewers: set[str] = set()
         # Meeting UID -> ids of the items carrying it (items stored through put()), so that
@@ -66,9 +87,25 @@ class Mailbox:
     def owns_folder(self, folder_id: str) -> bool:
         return folder_id in self._by_id
 
+    def all_folders(self) -> list[Folder]:
+        """Every folder of the mailbox, distinguished and created."""
+        with self.lock:
+            return list(self._by_id.values())
+
+    def children(self, folder: Folder) -> list[Folder]:
+        """The folders directly beneath `folder`, in creation order."""
+        with self.lock:
+            return [f for f in self._by_id.values() if f.parent_id == folder.folder_id]
+
+    def add_folder(self, folder: Folder) -> Folder:
+        """Register a created folder (folder_tree.create_folder checks the name and parent)."""
+        with self.lock:
+            self._by_id[folder.folder_id] = folder
+        return folder
+
     def find_item(self, item_id: str) -> Item | None:
         with self.lock:
-            for folder in self.folders.values():
+            for folder in self._by_id.values():
                 item = folder.items.get(item_id)
                 if item is not None:
                     return item
@@ -87,7 +124,7 @@ class Mailbox:
 
     def remove(self, item: Item) -> None:
         with self.lock:
-            for folder in self.folders.values():
+            for folder in self._by_id.values():
                 folder.items.pop(item.item_id, None)
             holders = self._by_uid.get(getattr(item, "uid", ""))
             if holders and item.item_id in holders:

@@ -26,6 +26,7 @@ def operation(name: str) -> Callable[[Operation], Operation]:
 from infra.ewssim.responses import (  # noqa: E402
     availability,
     directory,
+    folder_tree,
     folders,
     items,
     subscriptions,
@@ -33,4 +34,4 @@ from infra.ewssim.responses import (  # noqa: E402
 )
 
 __all__ = ["OPERATIONS", "Operation", "RequestContext", "operation"]
-del availability, directory, folders, items, subscriptions, sync_folder_items
+del availability, directory, folder_tree, folders, items, subscriptions, sync_folder_items

@@ -1,4 +1,8 @@
-"""EWS operations on folders: GetFolder, and the folder-id resolution every item operation shares."""
+"""EWS operations on folders: GetFolder, and the folder-id resolution every item operation shares.
+
+FindFolder and CreateFolder (the folder tree: secondary calendars) are in folder_tree.py; they
+render folders with render_folder() below.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,10 @@ from infra.ewssim.namespaces import Element, add, local_name, m, t
 from infra.ewssim.responses import RequestContext, operation
 from infra.ewssim.responses.common import error, operation_response, success
 
-__all__ = ["FolderRef", "get_folder", "resolve_folder", "resolve_folder_element"]
+__all__ = [
+    "FolderRef", "folder_shape", "get_folder", "render_folder", "resolve_folder", "resolve_folder_element",
+]
 
-# The folder tree every simulated mailbox has: root > msgfolderroot > the mail and calendar folders.
-_PARENTS = {"root": "", "msgfolderroot": "root", "recoverableitemsdeletions": "root"}
 _DEFAULT_SHAPE = {"DisplayName", "TotalCount", "ChildFolderCount", "UnreadCount"}
 
 
@@ -55,13 +59,7 @@ def _distinguished_names() -> frozenset[str]:
 def get_folder(context: RequestContext, request: Element) -> Element:
     """Folder metadata for each requested folder id; rights follow the folder's permissions."""
     root, messages = operation_response("GetFolder")
-    shape = request.find(m("FolderShape"))
-    base = shape.findtext(t("BaseShape"), "IdOnly") if shape is not None else "IdOnly"
-    wanted = {"FolderId"} | (_DEFAULT_SHAPE if base == "Default" else set())
-    if shape is not None:
-        for uri in shape.iterfind(f"{t('AdditionalProperties')}/{t('FieldURI')}"):
-            wanted.add(uri.get("FieldURI", "").partition(":")[2])
-    every = base == "AllProperties"
+    wanted, every = folder_shape(request.find(m("FolderShape")))
     ids = request.find(m("FolderIds"))
     for element in ids if ids is not None else ():
         try:
@@ -75,11 +73,21 @@ def get_folder(context: RequestContext, request: Element) -> Element:
             continue
         message = success(messages, "GetFolderResponseMessage")
         folders = add(message, m("Folders"))
-        _render_folder(folders, context, ref, level, wanted, every)
+        render_folder(folders, context, ref, level, wanted, every)
     return root
 
 
-def _render_folder(
+def folder_shape(shape: Element | None) -> tuple[set[str], bool]:
+    """The folder properties a FolderShape asks for (local names), and whether it asks for all."""
+    base = shape.findtext(t("BaseShape"), "IdOnly") if shape is not None else "IdOnly"
+    wanted = {"FolderId"} | (_DEFAULT_SHAPE if base == "Default" else set())
+    if shape is not None:
+        for uri in shape.iterfind(f"{t('AdditionalProperties')}/{t('FieldURI')}"):
+            wanted.add(uri.get("FieldURI", "").partition(":")[2])
+    return wanted, base == "AllProperties"
+
+
+def render_folder(
     parent: Element,
     context: RequestContext,
     ref: FolderRef,
@@ -87,29 +95,26 @@ def _render_folder(
     wanted: set[str],
     every: bool,
 ) -> None:
+    """Append one t:Folder or t:CalendarFolder with the wanted properties, in schema order."""
     folder, mailbox = ref.folder, ref.mailbox
-    is_calendar = folder.distinguished_id == "calendar"
+    is_calendar = folder.is_calendar
     element = add(parent, t("CalendarFolder" if is_calendar else "Folder"))
 
     def want(name: str) -> bool:
         return every or name in wanted
 
     add(element, t("FolderId"), Id=folder.folder_id, ChangeKey=folder.change_key)
-    parent_name = _PARENTS.get(folder.distinguished_id, "msgfolderroot")
-    if want("ParentFolderId") and parent_name:
-        parent_folder = mailbox.folder(parent_name)
+    if want("ParentFolderId") and folder.parent_id:
+        parent_folder = mailbox.folder(folder.parent_id)
         add(element, t("ParentFolderId"), Id=parent_folder.folder_id, ChangeKey=parent_folder.change_key)
-    if want("FolderClass") and folder.distinguished_id not in _PARENTS:
+    if want("FolderClass") and not folder.is_tree_root:
         add(element, t("FolderClass"), folder.folder_class)
     if want("DisplayName"):
         add(element, t("DisplayName"), folder.display_name)
     if want("TotalCount"):
         add(element, t("TotalCount"), str(len(folder.items)))
     if want("ChildFolderCount"):
-        children = sum(
-            1 for name in mailbox.folders if _PARENTS.get(name, "msgfolderroot") == folder.distinguished_id
-        )
-        add(element, t("ChildFolderCount"), str(children))
+        add(element, t("ChildFolderCount"), str(len(mailbox.children(folder))))
     if want("EffectiveRights"):
         rights = effective_rights(level, can_view_private(mailbox, context.acting_as))
         container = add(element, t("EffectiveRights"))
@@ -123,7 +128,7 @@ def _render_folder(
             ("ViewPrivateItems", rights.view_private_items),
         ):
             add(container, t(tag), "true" if value else "false")
-    if want("DistinguishedFolderId"):
+    if want("DistinguishedFolderId") and folder.distinguished_id:
         add(element, t("DistinguishedFolderId"), folder.distinguished_id)
     if want("UnreadCount") and not is_calendar:
         unread = sum(1 for item in folder.items.values() if getattr(item, "is_read", True) is False)

@@ -37,6 +37,7 @@ class RenderContext:
     rights: tuple[bool, ...]  # CreateAssociated, CreateContents, CreateHierarchy, Delete, Modify, Read
     view_private: bool
     display_names: Callable[[str], str]
+    omitted: frozenset[str] = frozenset()  # FieldURIs newer than the request's schema version
 
 
 Value = Any

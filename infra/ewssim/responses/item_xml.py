@@ -78,7 +78,7 @@ def render_item(
         if uri == EXTENDED:
             _render_extended(element, item, shape.extended)
             continue
-        if not shape.wants(uri) or (masked and uri in PRIVATE_FIELDS):
+        if not shape.wants(uri) or (masked and uri in PRIVATE_FIELDS) or uri in context.omitted:
             continue
         render = FIELDS[uri].render
         if render is not None:

@@ -28,6 +28,7 @@ from infra.ewssim.responses.item_fields import RenderContext
 from infra.ewssim.responses.item_values import parse_datetime
 from infra.ewssim.responses.item_xml import Shape, parse_shape, render_item
 from infra.ewssim.responses.restrictions import Predicate, compile_restriction, compile_sort
+from infra.ewssim.versions import omitted_fields
 
 __all__ = ["LocatedItem", "find_item", "get_item", "locate_item", "render_context"]
 
@@ -77,6 +78,7 @@ def render_context(context: RequestContext, mailbox: Mailbox, level: PermissionL
          rights.modify, rights.read),
         view_private,
         display_name,
+        omitted_fields(context.request_version),
     )  # fmt: skip
 
 

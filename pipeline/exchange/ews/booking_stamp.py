@@ -7,6 +7,9 @@ client edits it later, so a retried job can ask Exchange what an earlier attempt
 - InvitesSent: set by the very UpdateItem that sends the meeting requests (so "sent" and
   "marked sent" cannot come apart).
 - LastUpdate: the message id of the update_event job whose UpdateItem last changed the item.
+- CopyOf: the booking key again, on a copy of the booking in an additional booking calendar
+  (which carries BookingKey too, so that calendar syncs skip it as one of ours): a copy is found
+  by it, and is never taken for the booking itself.
 
 Registered on exchangelib's CalendarItem once, at import; registering twice would raise.
 """
@@ -20,10 +23,12 @@ from exchangelib.fields import InvalidField
 
 __all__ = [
     "BOOKING_KEY_FIELD",
+    "COPY_OF_FIELD",
     "INVITES_SENT_FIELD",
     "LAST_UPDATE_FIELD",
     "PROPERTY_SET_ID",
     "BookingKeyProperty",
+    "CopyOfProperty",
     "InvitesSentProperty",
     "LastUpdateProperty",
     "register_booking_stamp",
@@ -36,6 +41,7 @@ PROPERTY_SET_ID = "97b9a7ef-91fa-4876-8475-0a4160143f48"
 BOOKING_KEY_FIELD = "ews_pipeline_booking_key"
 INVITES_SENT_FIELD = "ews_pipeline_invites_sent"
 LAST_UPDATE_FIELD = "ews_pipeline_last_update"
+COPY_OF_FIELD = "ews_pipeline_copy_of"
 
 
 class BookingKeyProperty(ExtendedProperty):
@@ -56,10 +62,17 @@ class LastUpdateProperty(ExtendedProperty):
     property_type = "String"
 
 
+class CopyOfProperty(ExtendedProperty):
+    property_set_id = PROPERTY_SET_ID
+    property_name = "CopyOf"
+    property_type = "String"
+
+
 _FIELDS: tuple[tuple[str, type[ExtendedProperty]], ...] = (
     (BOOKING_KEY_FIELD, BookingKeyProperty),
     (INVITES_SENT_FIELD, InvitesSentProperty),
     (LAST_UPDATE_FIELD, LastUpdateProperty),
+    (COPY_OF_FIELD, CopyOfProperty),
 )
 _LOCK = threading.Lock()
 

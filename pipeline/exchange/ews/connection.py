@@ -4,7 +4,8 @@ One EwsConnector lives per warm process. It resolves the endpoint (URL or autodi
 server version once per integration, and keeps one exchangelib Protocol (a session pool sized to
 the worker's concurrency) per integration secret, plus an Account per mailbox. A secret whose
 content changed, or a 401, closes the old protocol and removes it from exchangelib's
-process-wide cache, so rotated credentials never leave a stale protocol behind.
+process-wide cache, so rotated credentials never leave a stale protocol behind. Which logon name
+form to send (logins.py) and delegated OAuth tokens (delegated_oauth.py) are decided here too.
 """
 
 from __future__ import annotations
@@ -17,24 +18,26 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from exchangelib import UTC, Account, Configuration, FailFast, Version
-from exchangelib.autodiscover import Autodiscovery
 from exchangelib.credentials import BaseCredentials
 from exchangelib.protocol import Protocol
 
 from pipeline.errors import ErrorCode, PermanentError
+from pipeline.exchange.ews.autodiscover import discover_ews_url
+from pipeline.exchange.ews.delegated_oauth import DelegatedTokens, RefreshTokenRefused
 from pipeline.exchange.ews.errors import ews_errors, install_log_scrubbing
+from pipeline.exchange.ews.logins import LoginForm, LoginFormMemory, login_forms, logon_name
 from pipeline.exchange.ews.protocol import (
     access_type_for,
-    autodiscover_protocol_class,
     build_credentials,
     exchangelib_auth_type,
+    forget_protocol,
     pinned_version,
     protocol_class,
 )
 from pipeline.exchange.types import MailboxTarget
 from pipeline.integrations import AuthType, ConnectionMethod, IntegrationSettings
 from pipeline.observability import observe_ews_call
-from pipeline.secrets import SecretSource
+from pipeline.secrets import ExchangeSecret, SecretSource
 
 if TYPE_CHECKING:
     from pipeline.exchange.ews.gateway import EwsGateway
@@ -67,6 +70,7 @@ def resolve_target(settings: IntegrationSettings, mailbox: str | None) -> Mailbo
 class _Pool:
     """The live protocol for one (integration, secret) and the Accounts opened on it."""
 
+    # The secret's fingerprint and the logon name form its credentials use.
     fingerprint: str
     config: Configuration
     protocol: Protocol
@@ -91,9 +95,17 @@ class EwsConnector:
     """Opens pooled EWS connections; one per process, shared by all worker threads."""
 
     def __init__(
-        self, secrets: SecretSource, *, concurrency: int = 4, request_timeout_s: float | None = None
+        self,
+        secrets: SecretSource,
+        *,
+        concurrency: int = 4,
+        request_timeout_s: float | None = None,
+        login_forms: LoginFormMemory | None = None,
     ) -> None:
         self._secrets = secrets
+        # Process memory only unless given one backed by the results table (Runtime does).
+        self._login_forms = login_forms or LoginFormMemory()
+        self._delegated = DelegatedTokens(secrets)
         self.max_connections = max(1, concurrency)
         self._timeout = request_timeout_s
         self._lock = threading.RLock()
@@ -117,51 +129,83 @@ class EwsConnector:
         operation: str,
         call: Callable[[LiveConnection], T],
     ) -> T:
-        """Run `call` on a live connection; on a 401, refresh the secret once, reconnect and retry once."""
-        try:
-            with ews_errors(operation):
-                connection = self.open(settings, mailbox)
-                with observe_ews_call(operation):
-                    return call(connection)
-        except PermanentError as first:
-            if first.code is not ErrorCode.AUTH_FAILED:
-                raise
-            log.info(
-                "EWS %s refused the credentials of %s; refreshing the secret once",
-                operation,
-                settings.integration_id,
-            )
-            self.discard(settings, mailbox)
-        try:
-            with ews_errors(operation):
-                connection = self.open(settings, mailbox, refresh_secret=True)
-                with observe_ews_call(operation):
-                    return call(connection)
-        except PermanentError as second:
-            if second.code is not ErrorCode.AUTH_FAILED:
-                raise
-            raise PermanentError(
-                ErrorCode.AUTH_FAILED, f"{second.message} (refused again after refreshing the secret)"
-            ) from second
+        """Run `call` on a live connection, retrying refused credentials (401) a bounded number of times.
+
+        First the secret as cached, in each logon name form it allows (one; two with a domain:
+        the remembered form, then the other). Then the secret is re-read once: every form again
+        if it changed, else only the first (a stale token or connection, as before). So at most
+        2 attempts without a domain, 3 with one, 4 when it was also rotated meanwhile. The form
+        that worked is remembered. A refused refresh token (oauth2_delegated) ends at once: its
+        secret was already re-read.
+        """
+        target = resolve_target(settings, mailbox)
+        secret_name = settings.secret_name_for(target.user)
+        pool_key = (settings.integration_id, secret_name)
+        tried: str | None = None  # the fingerprint of the secret as first read
+        refused: PermanentError | None = None
+        for refresh in (False, True):
+            secret = self._secrets.get(secret_name, refresh=refresh)
+            forms = self._forms(settings, secret_name, secret)
+            if secret.fingerprint == tried:
+                forms = forms[:1]
+            tried = secret.fingerprint
+            for form in forms:
+                try:
+                    with ews_errors(operation):
+                        connection = self._open(settings, target, secret_name, secret, form)
+                        with observe_ews_call(operation):
+                            result = call(connection)
+                except RefreshTokenRefused:
+                    with self._lock:
+                        self._close(pool_key)
+                    raise
+                except PermanentError as failure:
+                    if failure.code is not ErrorCode.AUTH_FAILED:
+                        raise
+                    refused = failure
+                    log.info("EWS %s refused the credentials of %s (logon name form %s)",
+                             operation, settings.integration_id, form)
+                    with self._lock:
+                        self._close(pool_key)
+                    continue
+                if len(login_forms(secret)) > 1:
+                    self._login_forms.remember(settings.integration_id, secret_name, form)
+                return result
+        assert refused is not None  # every path through the loops tried at least once
+        raise PermanentError(
+            ErrorCode.AUTH_FAILED, f"{refused.message} (refused again after refreshing the secret)"
+        ) from refused
 
     def open(
         self, settings: IntegrationSettings, mailbox: str | None, *, refresh_secret: bool = False
     ) -> LiveConnection:
-        """The pooled connection for this mailbox (built on first use)."""
+        """The pooled connection for this mailbox (built on first use), in the preferred logon form."""
         target = resolve_target(settings, mailbox)
         secret_name = settings.secret_name_for(target.user)
         secret = self._secrets.get(secret_name, refresh=refresh_secret)
-        credentials = build_credentials(settings, secret, secret_name)
+        form = self._forms(settings, secret_name, secret)[0]
+        return self._open(settings, target, secret_name, secret, form)
+
+    def _open(
+        self,
+        settings: IntegrationSettings,
+        target: MailboxTarget,
+        secret_name: str,
+        secret: ExchangeSecret,
+        form: LoginForm,
+    ) -> LiveConnection:
         pool_key = (settings.integration_id, secret_name)
+        fingerprint = f"{secret.fingerprint}:{form}"
         access_type = access_type_for(settings)
         with self._lock:
             pool = self._pools.get(pool_key)
-            if pool is not None and pool.fingerprint != secret.fingerprint:
-                log.info("secret %s changed; closing the old EWS protocol", secret_name)
+            if pool is not None and pool.fingerprint != fingerprint:
+                log.info("the secret of %s changed; closing the old EWS protocol", settings.integration_id)
                 self._close(pool_key)
                 pool = None
             if pool is None:
-                pool = self._new_pool(settings, credentials, secret.fingerprint, target.acting_as)
+                credentials = self._credentials(settings, target, secret_name, secret, form)
+                pool = self._new_pool(settings, credentials, fingerprint, target.acting_as)
                 self._pools[pool_key] = pool
             account = pool.accounts.get((target.mailbox, access_type))
             if account is None:
@@ -175,7 +219,7 @@ class EwsConnector:
                 if account.protocol is not pool.protocol:
                     # Account() looks its protocol up in exchangelib's cache; if ours was evicted
                     # (a shared secret rotated), it built a default one: drop that, use ours.
-                    self._forget_protocol(pool.config, account.protocol)
+                    forget_protocol(pool.config, account.protocol)
                     account.protocol = pool.protocol
                 pool.accounts[(target.mailbox, access_type)] = account
         return LiveConnection(settings, target, account, pool.protocol)
@@ -193,9 +237,10 @@ class EwsConnector:
         target = resolve_target(settings, mailbox)
         secret_name = settings.secret_name_for(target.user)
         secret = self._secrets.get(secret_name)
+        form = self._forms(settings, secret_name, secret)[0]
         with ews_errors("Autodiscover"):
             return self._endpoint(
-                settings, build_credentials(settings, secret, secret_name), target.acting_as
+                settings, self._credentials(settings, target, secret_name, secret, form), target.acting_as
             )
 
     def close_all(self) -> None:
@@ -204,6 +249,27 @@ class EwsConnector:
                 self._close(key)
 
     # Internals -------------------------------------------------------------------------------------
+
+    def _forms(
+        self, settings: IntegrationSettings, secret_name: str, secret: ExchangeSecret
+    ) -> tuple[LoginForm, ...]:
+        """The logon name forms to try, the remembered one first (the store is asked only when
+        the secret allows two)."""
+        if len(login_forms(secret)) == 1:
+            return login_forms(secret)
+        return login_forms(secret, self._login_forms.preferred(settings.integration_id, secret_name))
+
+    def _credentials(
+        self,
+        settings: IntegrationSettings,
+        target: MailboxTarget,
+        secret_name: str,
+        secret: ExchangeSecret,
+        form: LoginForm,
+    ) -> BaseCredentials:
+        if settings.auth_type is AuthType.OAUTH2_DELEGATED:
+            return self._delegated.credentials(settings, secret_name, target.user or target.mailbox)
+        return build_credentials(settings, secret, secret_name, logon_name(secret, form))
 
     def _new_pool(
         self, settings: IntegrationSettings, credentials: BaseCredentials, fingerprint: str, logon_email: str
@@ -224,7 +290,7 @@ class EwsConnector:
             cached, _ = Protocol[config]
             if not isinstance(cached, wanted):
                 # Same endpoint and credentials under another TLS policy: never share it.
-                self._forget_protocol(config, cached)
+                forget_protocol(config, cached)
         protocol = wanted(config=config)
         if self._timeout is not None:
             protocol.TIMEOUT = self._timeout
@@ -247,26 +313,7 @@ class EwsConnector:
         if known:
             return known
         email = settings.autodiscover_email or email
-        if settings.autodiscover_url:
-            protocol = autodiscover_protocol_class(settings)(
-                config=Configuration(
-                    service_endpoint=settings.autodiscover_url,
-                    credentials=credentials,
-                    auth_type=exchangelib_auth_type(settings.auth_type),
-                    retry_policy=FailFast(),
-                )
-            )
-            try:
-                answer = protocol.get_user_settings(user=email)
-            finally:
-                protocol.close()
-            answer.raise_errors()
-            url = answer.ews_url or answer.user_settings.get("internal_ews_url")
-        else:
-            # DNS-driven discovery (https only); exchangelib's own TLS settings apply to this step.
-            answer, found = Autodiscovery(email=email, credentials=credentials).discover()
-            url = answer.ews_url
-            self._forget_protocol(found.config, found)
+        url = discover_ews_url(settings, credentials, email)
         if not url:
             raise PermanentError(ErrorCode.AUTODISCOVER_FAILED, f"autodiscover gave no EWS URL for {email}")
         with self._lock:
@@ -276,13 +323,4 @@ class EwsConnector:
     def _close(self, pool_key: tuple[str, str]) -> None:
         pool = self._pools.pop(pool_key, None)
         if pool is not None:
-            self._forget_protocol(pool.config, pool.protocol)
-
-    @staticmethod
-    def _forget_protocol(config: Configuration, protocol: Protocol) -> None:
-        """Close a protocol's sessions and drop it from exchangelib's process-wide protocol cache."""
-        with suppress(KeyError):
-            cached, _ = Protocol[config]
-            if cached is protocol:
-                del Protocol[config]
-        protocol.close()
+            forget_protocol(pool.config, pool.protocol)

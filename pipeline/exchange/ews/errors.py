@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import requests.exceptions
 from exchangelib import errors as ews
+from exchangelib.fields import InvalidFieldForVersion
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
@@ -62,6 +63,11 @@ _BY_RESPONSE_CODE: dict[str, ErrorCode] = {
     "ErrorExceededConnectionCount": ErrorCode.SERVER_BUSY,
     "ErrorTimeoutExpired": ErrorCode.TIMEOUT,
     "CASError": ErrorCode.EWS_UNAVAILABLE,
+    # The request needs a newer EWS schema than the server speaks (exchangelib raises the first
+    # after every API version it tried was refused).
+    "ErrorInvalidServerVersion": ErrorCode.VERSION_NOT_SUPPORTED,
+    "ErrorIncorrectSchemaVersion": ErrorCode.VERSION_NOT_SUPPORTED,
+    "ErrorInvalidSchemaVersionForMailboxVersion": ErrorCode.VERSION_NOT_SUPPORTED,
 }
 
 
@@ -95,11 +101,31 @@ def is_auth_failure(exc: BaseException) -> bool:
     return isinstance(exc, ews.UnauthorizedError | OAuth2Error)
 
 
-def _message(operation: str, exc: BaseException) -> str:
+def _text(exc: BaseException) -> str:
     text = scrub(str(exc)).strip() or type(exc).__name__
-    if len(text) > _MAX_MESSAGE:
-        text = text[:_MAX_MESSAGE] + "..."
-    return f"{operation}: {type(exc).__name__}: {text}"
+    return text[:_MAX_MESSAGE] + "..." if len(text) > _MAX_MESSAGE else text
+
+
+def _message(operation: str, exc: BaseException) -> str:
+    return f"{operation}: {type(exc).__name__}: {_text(exc)}"
+
+
+def _is_version_gap(exc: BaseException) -> bool:
+    """exchangelib refused, before sending anything, an operation or a field that the server's
+    version lacks (NotImplementedError from a service's supported_from, InvalidFieldForVersion)."""
+    if isinstance(exc, InvalidFieldForVersion):
+        return True
+    if not isinstance(exc, NotImplementedError):
+        return False
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    # Only exchangelib's own refusal: a NotImplementedError elsewhere is a bug, not a version gap.
+    return frame is not None and str(frame.tb_frame.f_globals.get("__name__", "")).startswith("exchangelib")
+
+
+def _version_message(operation: str, exc: BaseException) -> str:
+    return f"{operation} is not supported by this server version ({type(exc).__name__}: {_text(exc)})"
 
 
 def _make(code: ErrorCode, message: str, delay_ms: int | None = None) -> PipelineError:
@@ -127,8 +153,12 @@ def to_pipeline_error(exc: BaseException, operation: str = "EWS") -> PipelineErr
         return _make(ErrorCode.SERVER_BUSY, message, delay)
     if isinstance(exc, ews.RateLimitError):
         return _make(ErrorCode.SERVER_BUSY, message, int(exc.wait * 1000) if exc.wait else None)
+    if _is_version_gap(exc):
+        return PermanentError(ErrorCode.VERSION_NOT_SUPPORTED, _version_message(operation, exc))
     for klass in type(exc).__mro__:
         code = _BY_RESPONSE_CODE.get(klass.__name__)
+        if code is ErrorCode.VERSION_NOT_SUPPORTED:
+            return PermanentError(code, _version_message(operation, exc))
         if code is not None:
             return _make(code, message)
     if isinstance(exc, ews.ResponseMessageError | ews.RedirectError):

@@ -39,6 +39,7 @@ from pipeline.exchange.ews.booking_stamp import (
     register_booking_stamp,
 )
 from pipeline.exchange.ews.connection import LiveConnection
+from pipeline.exchange.ews.legacy_time_zone import calendar_item_class
 from pipeline.exchange.types import (
     BodyType,
     EventChanges,
@@ -123,7 +124,7 @@ def read_event(live: LiveConnection, ref: EventRef) -> EventState | None:
 
 def create_event(live: LiveConnection, draft: EventDraft) -> EventRef:
     """CreateItem in the target calendar, stamped with the booking key; nobody is invited yet."""
-    item = CalendarItem(
+    item = calendar_item_class(live.account.version)(
         account=live.account,
         folder=_calendar(live),
         subject=draft.subject,
@@ -164,7 +165,9 @@ def update_event(
     before the invitations were answered is usually stale; the job's own fields still win.
     A moved start or end is shown in changes.time_zone, or in UTC when the job names none.
     """
-    item = CalendarItem(account=live.account, id=ref.item_id, changekey=ref.change_key)
+    item = calendar_item_class(live.account.version)(
+        account=live.account, id=ref.item_id, changekey=ref.change_key
+    )
     names = [LAST_UPDATE_FIELD]
     setattr(item, LAST_UPDATE_FIELD, marker)
     values: dict[str, Any] = {

@@ -8,6 +8,7 @@ touching any other (BaseProtocol.HTTP_ADAPTER_CLS itself is never changed).
 from __future__ import annotations
 
 import ssl
+from contextlib import suppress
 from typing import Any
 
 import requests.adapters
@@ -17,6 +18,7 @@ from exchangelib import (
     NTLM,
     OAUTH2,
     Build,
+    Configuration,
     Credentials,
     Identity,
     OAuth2Credentials,
@@ -26,9 +28,9 @@ from exchangelib.autodiscover import AutodiscoverProtocol
 from exchangelib.credentials import BaseCredentials
 from exchangelib.protocol import NoVerifyHTTPAdapter, Protocol
 from exchangelib.transport import BASIC
-from exchangelib.version import VERSIONS
 
 from pipeline.errors import ErrorCode, PermanentError
+from pipeline.exchange.versions import resolve
 from pipeline.integrations import AuthType, ConnectionMethod, IntegrationSettings
 from pipeline.secrets import ExchangeSecret
 
@@ -41,8 +43,10 @@ __all__ = [
     "autodiscover_protocol_class",
     "build_credentials",
     "exchangelib_auth_type",
+    "forget_protocol",
     "pinned_version",
     "protocol_class",
+    "token_url",
 ]
 
 
@@ -82,6 +86,11 @@ def autodiscover_protocol_class(settings: IntegrationSettings) -> type[Autodisco
     return VerifiedAutodiscoverProtocol if settings.verify_tls else UnverifiedAutodiscoverProtocol
 
 
+def token_url(authority: str, tenant_id: str | None) -> str:
+    """The v2.0 token endpoint of an authority (login.microsoftonline.com, another cloud, a local one)."""
+    return f"{authority.rstrip('/')}/{tenant_id}/oauth2/v2.0/token"
+
+
 class AuthorityOAuth2Credentials(OAuth2Credentials):
     """Client credentials against a configurable authority (other clouds, or a local token endpoint)."""
 
@@ -91,17 +100,24 @@ class AuthorityOAuth2Credentials(OAuth2Credentials):
 
     @property
     def token_url(self) -> str:
-        return f"{self.authority}/{self.tenant_id}/oauth2/v2.0/token"
+        return token_url(self.authority, self.tenant_id)
 
 
 def exchangelib_auth_type(auth_type: AuthType) -> str:
-    return {AuthType.BASIC: BASIC, AuthType.NTLM: NTLM, AuthType.OAUTH2: OAUTH2}[auth_type]
+    return {
+        AuthType.BASIC: BASIC,
+        AuthType.NTLM: NTLM,
+        AuthType.OAUTH2: OAUTH2,
+        AuthType.OAUTH2_DELEGATED: OAUTH2,
+    }[auth_type]
 
 
 def build_credentials(
-    settings: IntegrationSettings, secret: ExchangeSecret, secret_name: str
+    settings: IntegrationSettings, secret: ExchangeSecret, secret_name: str, login: str | None = None
 ) -> BaseCredentials:
-    """exchangelib credentials for the integration's auth type; errors name the secret, not its values."""
+    """exchangelib credentials for Basic, NTLM and app-only OAuth (delegated OAuth is
+    delegated_oauth.py's); `login` is the logon name to send (pipeline.exchange.ews.logins), by
+    default the secret's username. Errors name the secret, not its values."""
     if settings.auth_type is AuthType.OAUTH2:
         if not (secret.client_id and secret.client_secret):
             raise PermanentError(
@@ -123,10 +139,7 @@ def build_credentials(
             ErrorCode.INVALID_INTEGRATION,
             f"secret {secret_name} needs username and password for {settings.auth_type}",
         )
-    username = secret.username
-    if secret.domain and "@" not in username and "\\" not in username:
-        username = f"{secret.domain}\\{username}"
-    return Credentials(username, secret.password)
+    return Credentials(login or secret.username, secret.password)
 
 
 def access_type_for(settings: IntegrationSettings) -> str:
@@ -139,16 +152,20 @@ def access_type_for(settings: IntegrationSettings) -> str:
 
 
 def pinned_version(server_version: str | None) -> Version | None:
-    """Version(build=...) for "15.2.1118[.7]" or an API version name ("Exchange2016"); None to detect."""
+    """exchangelib's Version for a server_version setting (pipeline/exchange/versions.py); None to detect."""
     if not server_version:
         return None
-    if server_version[0].isdigit():
-        parts = [int(p) for p in server_version.split(".")]
-        return Version(build=Build(*parts))
-    # The oldest build speaking this API version: never claims features the server may lack.
-    for build, api_version, _ in reversed(VERSIONS):
-        if api_version == server_version:
-            return Version(build=build, api_version=api_version)
-    raise PermanentError(
-        ErrorCode.INVALID_INTEGRATION, f"server_version {server_version} is not a known EWS version"
-    )
+    try:
+        pinned = resolve(server_version)
+    except ValueError as exc:
+        raise PermanentError(ErrorCode.INVALID_INTEGRATION, str(exc)) from None
+    return Version(build=Build(*pinned.build), api_version=pinned.api_version)
+
+
+def forget_protocol(config: Configuration, protocol: Protocol) -> None:
+    """Close a protocol's sessions and drop it from exchangelib's process-wide protocol cache."""
+    with suppress(KeyError):
+        cached, _ = Protocol[config]
+        if cached is protocol:
+            del Protocol[config]
+    protocol.close()

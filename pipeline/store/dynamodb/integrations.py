@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
 from pipeline.errors import ErrorCode, PermanentError
 from pipeline.store.dynamodb.items import integration_from_item, iso
 from pipeline.store.dynamodb.keys import integration_key
-from pipeline.store.dynamodb.table import TableClient
+from pipeline.store.dynamodb.table import ConditionFailed, TableClient
 from pipeline.store.records import IntegrationRecord
 
 __all__ = ["IntegrationTable"]
@@ -34,3 +35,10 @@ class IntegrationTable:
     def get_integration_record(self, integration_id: str) -> IntegrationRecord | None:
         item = self.table.get(integration_key(integration_id))
         return None if item is None else integration_from_item(item)
+
+    def record_login_form(self, integration_id: str, form: str) -> None:
+        # One attribute, so that settings written meanwhile by someone else stay as they are; an
+        # integration removed meanwhile has nothing to remember it on.
+        with suppress(ConditionFailed):
+            self.table.update(integration_key(integration_id), "SET login_form = :form",
+                              condition="attribute_exists(pk)", values={":form": form})

@@ -163,4 +163,5 @@ def integration_from_item(item: Item) -> IntegrationRecord:
         integration_id=item["integration_id"],
         settings=json.loads(item["settings"]),
         updated_at=_time(item.get("updated_at")),
+        login_form=item.get("login_form"),
     )

@@ -1,0 +1,95 @@
+"""An event's subject and body: the job's text (or the default), then the integration's template.
+
+Per field: the job's own text rendered as Liquid, or, when the job gives none and `defaults` is
+set, the pipeline's default template; then the integration's template, if it has one, which sees
+that text as `subject` or `body`. A rendered subject is plain text on one line and at most 255
+characters; anything else is a permanent TEMPLATE_ERROR before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from liquid import Markup
+
+from pipeline.errors import ErrorCode, PermanentError
+from pipeline.templates.defaults import DEFAULT_HTML_BODY, DEFAULT_SUBJECT, DEFAULT_TEXT_BODY
+from pipeline.templates.environment import TextKind, render
+from pipeline.templates.limits import SUBJECT_MAX_LENGTH
+
+__all__ = ["clean_subject", "render_body", "render_subject"]
+
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: a subject is one
+# line. A run of them, with any spaces around it, becomes one space.
+_CONTROL_CHARACTERS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
+_CONTROL = re.compile(f"[ {_CONTROL_CHARACTERS}]*[{_CONTROL_CHARACTERS}][ {_CONTROL_CHARACTERS}]*")
+
+
+def render_subject(
+    job_subject: str | None,
+    integration_template: str | None,
+    variables: Mapping[str, Any],
+    *,
+    defaults: bool,
+) -> str | None:
+    """The event's subject, or None when the job gives none and `defaults` is off."""
+    if job_subject is not None:
+        own, source = render(job_subject, TextKind.SUBJECT, variables, what="the job's subject"), "job"
+    elif defaults:
+        own = render(DEFAULT_SUBJECT, TextKind.SUBJECT, variables, what="the default subject", cache=True)
+        source = "default"
+    else:
+        return None
+    text = own
+    if integration_template:
+        text = render(
+            integration_template, TextKind.SUBJECT, {**variables, "subject": own},
+            what="the integration's subject_template", cache=True,
+        )
+        source += " + integration"
+    subject = clean_subject(text)
+    if len(subject) > SUBJECT_MAX_LENGTH:
+        # The length and where the text came from; never the text (it holds names).
+        raise PermanentError(
+            ErrorCode.TEMPLATE_ERROR,
+            f"the rendered subject ({source} template) is {len(subject)} characters; "
+            f"Exchange takes at most {SUBJECT_MAX_LENGTH}",
+        )
+    return subject
+
+
+def render_body(
+    job_body: str | None,
+    integration_template: str | None,
+    variables: Mapping[str, Any],
+    *,
+    html: bool,
+    defaults: bool,
+) -> str | None:
+    """The event's body, or None when the job gives none and `defaults` is off.
+
+    An HTML body escapes every value; the job's rendered HTML reaches the integration's template
+    as markup (its values are escaped already), so `{{ body }}` does not escape it again.
+    """
+    kind = TextKind.HTML if html else TextKind.TEXT
+    if job_body is not None:
+        own = render(job_body, kind, variables, what="the job's body")
+    elif defaults:
+        default = DEFAULT_HTML_BODY if html else DEFAULT_TEXT_BODY
+        own = render(default, kind, variables, what="the default body", cache=True)
+    else:
+        return None
+    if not integration_template:
+        return own
+    return render(
+        integration_template, kind, {**variables, "body": Markup(own) if html else own},
+        what="the integration's body_template", cache=True,
+    )
+
+
+def clean_subject(text: str) -> str:
+    """`text` on one line: each run of control characters (newlines too), with the spaces around
+    it, becomes one space; then no space at either end."""
+    return _CONTROL.sub(" ", text).strip()
