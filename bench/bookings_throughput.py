@@ -184,9 +184,9 @@ def enqueue(client: PipelineClient, bookings: tuple[dict[str, Any], ...]) -> tup
 
 def run_worker(spec: RunSpec, calls: AwsCallCounter) -> RunResult:
     """A dramatiq Worker with spec.threads threads on the runtime's broker."""
-    from pipeline.actors import declare_actors
-    from pipeline.broker import build_broker
-    from pipeline.runtime import Runtime
+    from pipeline.runtimes.actors import declare_actors
+    from pipeline.runtimes.broker import build_broker
+    from pipeline.runtimes.runtime import Runtime
 
     config = PipelineConfig(table_name=TABLE, aws_endpoint_url=spec.aws_endpoint,
                             broker_url=spec.broker_url, worker_concurrency=spec.threads)
@@ -226,8 +226,8 @@ def run_lambda(spec: RunSpec, calls: AwsCallCounter) -> RunResult:
         "POWERTOOLS_TRACE_DISABLED": "true",
     })
     from handlers import jobs
-    from pipeline.sqs import SqsFifoBroker
-    from pipeline.sqs.connection import parse_sqs_url
+    from pipeline.runtimes.sqs import SqsFifoBroker
+    from pipeline.runtimes.sqs.connection import parse_sqs_url
 
     # A warm container: Lambda builds this in its init phase, which is not what is measured here
     # (the workers' Runtime is built before their clock starts, too).

@@ -17,10 +17,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.callback_check import CHECK_CONTENT_TYPE, check_connectivity
-from pipeline.enqueue import DependencySlot, QueueingDependencies
 from pipeline.errors import ErrorCode, PipelineError
 from pipeline.notifications import receive_push
 from pipeline.observability import emit_metric, trace_lambda_handler
+from pipeline.runtimes.enqueue import DependencySlot, QueueingDependencies
 
 __all__ = ["CallbackDependencies", "app", "lambda_handler", "use_dependencies"]
 

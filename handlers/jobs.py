@@ -9,9 +9,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline.lambda_jobs import SqsJobProcessor
-from pipeline.lambda_runtime import build_job_processor
 from pipeline.observability import logger, metrics, trace_lambda_handler
+from pipeline.runtimes.lambda_jobs import SqsJobProcessor
+from pipeline.runtimes.lambda_runtime import build_job_processor
 
 
 @cache

@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline.enqueue import DependencySlot, QueueingDependencies
 from pipeline.observability import emit_metric, trace_lambda_handler
 from pipeline.renewals import enqueue_stale_renewals
+from pipeline.runtimes.enqueue import DependencySlot, QueueingDependencies
 
 __all__ = ["RenewalDependencies", "lambda_handler", "use_dependencies"]
 

@@ -33,7 +33,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from pipeline.worker import run_worker
+    from pipeline.runtimes.worker import run_worker
 
     return run_worker(processes=args.processes, threads=args.threads)
 

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.enqueue import Enqueue
 from pipeline.errors import ErrorCode, PermanentError
 from pipeline.exchange.ews.notifications import ok_answer, parse_send_notification, unsubscribe_answer
 from pipeline.exchange.push import PushDelivery, PushEvent, PushNotification
 from pipeline.renewals import request_renewal
+from pipeline.runtimes.enqueue import Enqueue
 from pipeline.store.base import ResultsStore
 from pipeline.store.records import SubscriptionRecord, SubscriptionStatus
 from pipeline.subscriptions import hash_token

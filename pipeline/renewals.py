@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pipeline.enqueue import Enqueue
+from pipeline.runtimes.enqueue import Enqueue
 from pipeline.store.base import ResultsStore
 from pipeline.store.records import SubscriptionRecord
 

@@ -10,8 +10,8 @@ import dramatiq
 
 from handlers import callbacks
 from infra.lambda_http import LambdaHttpBridge
-from pipeline.enqueue import broker_enqueue
-from pipeline.runtime import Runtime
+from pipeline.runtimes.enqueue import broker_enqueue
+from pipeline.runtimes.runtime import Runtime
 
 
 class CallbackServer(LambdaHttpBridge):

@@ -41,12 +41,12 @@ from infra.demo.report import (
 )
 from infra.demo.settle import settle
 from infra.ewssim import EwsSimulator
-from pipeline.actors import JOBS_QUEUE
 from pipeline.client import ResultsReader
 from pipeline.config import PipelineConfig
 from pipeline.contract.booking import BookingItem
 from pipeline.events.sinks import DEFAULT_EVENTS_QUEUE
-from pipeline.worker import WorkerProcess
+from pipeline.runtimes.actors import JOBS_QUEUE
+from pipeline.runtimes.worker import WorkerProcess
 
 TABLE = "ews-pipeline-demo"
 

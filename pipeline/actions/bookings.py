@@ -12,7 +12,6 @@ from pipeline.actions.context import ActionContext
 from pipeline.contract.common import Attendee
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 from pipeline.exchange.types import EventRef, MailboxTarget
-from pipeline.integrations import ConnectionMethod
 from pipeline.store.records import BookingRecord
 from pipeline.templates import TemplatePerson, render_body, render_subject
 
@@ -66,15 +65,19 @@ def is_redelivery(context: ActionContext) -> bool:
     return job is not None and job.attempts > 1
 
 
-def with_job_mailbox(target: MailboxTarget, required: Iterable[str]) -> tuple[str, ...]:
-    """The required attendees; for a dedicated mailbox, the job's person is one of them.
+def with_job_mailbox(
+    target: MailboxTarget, required: Iterable[str], calendar_owner: str | None = None
+) -> tuple[str, ...]:
+    """The required attendees; when the event is in someone else's calendar, the job's person is one.
 
-    With the dedicated method the event sits in the service mailbox's calendar and the service
-    mailbox organises it, so the person the booking is for must be invited like everyone else.
+    With the dedicated method the event sits in the service mailbox's calendar, and a booking
+    calendar may be another mailbox's shared calendar (`calendar_owner`; default: the target's);
+    that mailbox organises it, so the person the booking is for must be invited like everyone else.
     """
     emails = [email.lower() for email in required]
     person = target.user
-    if target.connection_method is ConnectionMethod.DEDICATED and person and person not in emails:
+    owner = (calendar_owner or target.mailbox).lower()
+    if person and person != owner and person not in emails:
         emails.insert(0, person)
     return tuple(dict.fromkeys(emails))
 

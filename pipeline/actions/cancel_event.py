@@ -10,14 +10,20 @@ be deleted, and announced, a second time.
 Cancellations go to the attendees only when the job asks (notify) and they were invited: people
 who never had an invitation are not told that it is off. EWS DeleteItem carries no text, so the
 job's `reason` is not sent to the attendees (Exchange's own cancellation notice is).
+
+Copies of the booking in additional booking calendars (booking_copies.py) are deleted too, one
+DeleteItem each, without cancellations; a redelivery deletes only those still in their calendar.
 """
 
 from __future__ import annotations
 
+from pipeline.actions.booking_copies import delete_copies
 from pipeline.actions.bookings import booking_ref, is_redelivery, require_booking
+from pipeline.actions.calendar_access import calendar_gateway
 from pipeline.actions.context import ActionContext
 from pipeline.contract import CancelEventKwargs, CancelEventResult
 from pipeline.events.models import BookingCancelledData
+from pipeline.exchange.calendars import CalendarFolder
 from pipeline.exchange.types import EventRef
 
 __all__ = ["cancel_event"]
@@ -38,17 +44,21 @@ def cancel_event(context: ActionContext, kwargs: CancelEventKwargs) -> CancelEve
         context.written([cancelled])
     if not marked and not redelivery:
         return _result(kwargs, already_cancelled=True)  # another job cancelled it meanwhile
-    gateway = context.gateway(kwargs.mailbox)
+    job_gateway = context.gateway(kwargs.mailbox)
+    gateway = calendar_gateway(context, job_gateway, booking.calendar_mailbox)
     ref: EventRef | None = booking_ref(booking)
     if not marked:
         # This job's earlier attempt marked it; did that attempt also delete the event?
-        ref = gateway.find_event_by_booking_key(kwargs.booking_key)
+        folder_id = booking.calendar_folder_id
+        calendar = CalendarFolder(booking.calendar_mailbox, folder_id) if folder_id else None
+        ref = gateway.find_event_by_booking_key(kwargs.booking_key, calendar)
     if ref is not None:
         gateway.cancel_event(
             ref,
             delete_type=context.integration.delete_type,
             send_cancellations=notify,
         )
+    delete_copies(context, job_gateway, booking, look_first=not marked)
     return _result(kwargs, already_cancelled=False)
 
 

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Protocol
 
 from pipeline.config import PipelineConfig
-from pipeline.enqueue import Enqueue
 from pipeline.events.models import EventData, PipelineEvent, make_event
 from pipeline.exchange.base import ExchangeGateway
 from pipeline.integrations import IntegrationSettings
+from pipeline.runtimes.enqueue import Enqueue
 from pipeline.store.base import ResultsStore
 
 

@@ -4,13 +4,15 @@ Exactly once, in one EWS request on the common path:
 
 1. Claim the booking in the results table with a conditional write (no record yet -> a pending
    record naming this job's message id). Only one job can win the claim for a booking key.
-2. CreateItem, stamped with the booking key (an extended property) and SendToNone: one request.
-3. Record the item id and change key in the booking record.
+2. CreateItem, stamped with the booking key (an extended property) and SendToNone: one request,
+   in the booking calendar (docs/calendars.md; SavedItemFolderId when it is not the default), and
+   one more per additional booking calendar, for the copies (booking_copies.py).
+3. Record the item id and change key (and the copies') in the booking record.
 
 The table alone cannot prove that Exchange has no item (a worker may die between 2 and 3), so a
 pending record is the signal to ask Exchange: a redelivery of the claiming job (or any job, once
 the claiming job has failed for good or its claim is older than the job lease) runs FindItem on
-the stamp, and creates only if nothing is found. A completed record answers a repeated
+the stamp, and creates only if nothing is found; so for each copy. A completed record answers a repeated
 create_event without any EWS request. A fresh claim of another job that may still run is
 retried later, never raced.
 """
@@ -20,14 +22,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from pipeline.actions.booking_copies import create_copies, open_booking_calendars
 from pipeline.actions.bookings import (
     CREATION_IN_PROGRESS_DELAY_MS,
     render_event_text,
     template_people,
     with_job_mailbox,
 )
+from pipeline.actions.calendar_access import OpenCalendar, calendar_errors
 from pipeline.actions.context import ActionContext
 from pipeline.contract import CreateEventKwargs, CreateEventResult, JobStatus
+from pipeline.contract.booking import BookingCopy
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 from pipeline.events.models import BookingCreatedData
 from pipeline.exchange.base import ExchangeGateway
@@ -41,14 +46,17 @@ __all__ = ["create_event"]
 def create_event(context: ActionContext, kwargs: CreateEventKwargs) -> CreateEventResult:
     """Create the booking's event (unsent) once, however often the job is delivered."""
     gateway = context.gateway(kwargs.mailbox)
-    # Rendered before the claim: a template that fails leaves no claim and nothing in Exchange.
-    draft = _draft(context, kwargs, gateway)
+    # Found and rendered before the claim: a calendar that cannot be written to, or a template
+    # that fails, leaves no claim and nothing in Exchange.
+    main, copies = open_booking_calendars(context, gateway, kwargs.mailbox)
+    draft = _draft(context, kwargs, gateway, main.owner)
     everyone = (*draft.required_attendees, *draft.optional_attendees, *draft.rooms)
     claim = BookingRecord(
         integration_id=context.integration.integration_id,
         booking_key=kwargs.booking_key,
         mailbox=kwargs.mailbox,
-        calendar_mailbox=gateway.target.mailbox,
+        calendar_mailbox=main.owner,
+        calendar_folder_id=main.folder.folder_id if main.folder else None,
         item_id="",
         change_key="",
         updated_at=context.now(),
@@ -62,7 +70,8 @@ def create_event(context: ActionContext, kwargs: CreateEventKwargs) -> CreateEve
     )
     existing = context.store.claim_booking(claim)
     if existing is None:
-        return _record(context, claim, gateway.create_event(draft), created=True)
+        ref = _create(main, draft)
+        return _record(context, claim, ref, create_copies(copies, draft, look_first=False), created=True)
     if existing.mailbox != kwargs.mailbox:
         raise PermanentError(
             ErrorCode.CONFLICT, f"booking {kwargs.booking_key!r} belongs to another mailbox"
@@ -71,11 +80,17 @@ def create_event(context: ActionContext, kwargs: CreateEventKwargs) -> CreateEve
         ref = EventRef(existing.item_id, existing.change_key, existing.calendar_mailbox)
         return _result(existing, ref, created=False)
     _check_claim_is_ours_or_abandoned(context, existing)
-    # The uncommon path: an earlier attempt claimed the booking and may have created the item.
-    found = gateway.find_event_by_booking_key(kwargs.booking_key)
-    if found is not None:
-        return _record(context, claim, found, created=False)
-    return _record(context, claim, gateway.create_event(draft), created=True)
+    # The uncommon path: an earlier attempt claimed the booking and may have created the item
+    # and its copies.
+    with calendar_errors(main.gateway, main.description, for_writing=True):
+        found = main.gateway.find_event_by_booking_key(kwargs.booking_key, main.folder)
+    ref = found or _create(main, draft)
+    return _record(context, claim, ref, create_copies(copies, draft, look_first=True), created=found is None)
+
+
+def _create(main: OpenCalendar, draft: EventDraft) -> EventRef:
+    with calendar_errors(main.gateway, main.description, for_writing=True):
+        return main.gateway.create_event(draft, main.folder)
 
 
 def _check_claim_is_ours_or_abandoned(context: ActionContext, claim: BookingRecord) -> None:
@@ -97,7 +112,9 @@ def _check_claim_is_ours_or_abandoned(context: ActionContext, claim: BookingReco
         )
 
 
-def _draft(context: ActionContext, kwargs: CreateEventKwargs, gateway: ExchangeGateway) -> EventDraft:
+def _draft(
+    context: ActionContext, kwargs: CreateEventKwargs, gateway: ExchangeGateway, calendar_owner: str
+) -> EventDraft:
     variables = {
         **kwargs.template_vars,
         "booking_key": kwargs.booking_key,
@@ -121,7 +138,9 @@ def _draft(context: ActionContext, kwargs: CreateEventKwargs, gateway: ExchangeG
         body_type=BodyType.HTML if html else BodyType.TEXT,
         time_zone=kwargs.time_zone,
         location=kwargs.location,
-        required_attendees=with_job_mailbox(gateway.target, (a.email for a in kwargs.required_attendees)),
+        required_attendees=with_job_mailbox(
+            gateway.target, (a.email for a in kwargs.required_attendees), calendar_owner
+        ),
         optional_attendees=tuple(a.email for a in kwargs.optional_attendees),
         rooms=tuple(kwargs.rooms),
         categories=tuple(kwargs.categories),
@@ -145,11 +164,12 @@ def _facts(kwargs: CreateEventKwargs) -> BookingFacts:
 
 
 def _record(
-    context: ActionContext, claim: BookingRecord, ref: EventRef, *, created: bool
+    context: ActionContext, claim: BookingRecord, ref: EventRef, copies: tuple[BookingCopy, ...], *,
+    created: bool,
 ) -> CreateEventResult:
     booking = replace(
         claim, calendar_mailbox=ref.mailbox, item_id=ref.item_id, change_key=ref.change_key,
-        updated_at=context.now(), claimed_by=None,
+        updated_at=context.now(), claimed_by=None, copies=copies,
     )
     # Caused by the item, not the job: a takeover job that finds the same item reports the same event.
     created_event = context.event(

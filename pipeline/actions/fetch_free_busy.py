@@ -2,13 +2,15 @@
 
 The gateway does the EWS-sized work (batches of <= 100 mailboxes, chunks of <= 42 days, sent
 concurrently, no GetServerTimeZones round trip); this module decides what may be shown and maps
-the gateway's values onto the public result model.
+the gateway's values onto the public result model. Busy calendars other than the default ones
+(docs/calendars.md) are read by busy_calendars.py and merged into each mailbox's intervals.
 """
 
 from __future__ import annotations
 
 from datetime import time
 
+from pipeline.actions.busy_calendars import BusyCalendarsRead, merge_digits, read_busy_calendars
 from pipeline.actions.context import ActionContext
 from pipeline.contract.common import ErrorDetail
 from pipeline.contract.fetch_free_busy import (
@@ -56,40 +58,56 @@ def fetch_free_busy(context: ActionContext, kwargs: FetchFreeBusyKwargs) -> Fetc
     # methods use the service logon.
     personal = context.integration.connection_method is ConnectionMethod.PERSONAL
     logon = (kwargs.mailbox or kwargs.mailboxes[0]) if personal else None
-    answers = context.gateway(logon).get_availability(
+    gateway = context.gateway(logon)
+    answers = gateway.get_availability(
         kwargs.mailboxes,
         kwargs.start,
         kwargs.end,
         detailed=show_titles,
         merged_interval_minutes=kwargs.merged_interval_minutes,
     )
+    others = read_busy_calendars(context, gateway, kwargs.mailboxes, kwargs.start, kwargs.end,
+                                 detailed=show_titles)
     return FetchFreeBusyResult(
         start=kwargs.start,
         end=kwargs.end,
         mailboxes=[
-            _mailbox_result(email, answer, show_titles)
+            _mailbox_result(email, answer, show_titles, others, kwargs)
             for email, answer in zip(kwargs.mailboxes, answers, strict=True)
         ],
+        calendar_view_requests=others.view_requests,
+        folder_lookup_requests=others.lookup_requests,
     )
 
 
 def _mailbox_result(
-    email: str, answer: gateway_types.MailboxAvailability, show_titles: bool
+    email: str, answer: gateway_types.MailboxAvailability, show_titles: bool, others: BusyCalendarsRead,
+    kwargs: FetchFreeBusyKwargs,
 ) -> MailboxAvailability:
     if answer.error_code is not None:
         message = answer.error_message or f"free/busy of {email} could not be read"
         return MailboxAvailability(email=email, error=ErrorDetail(code=answer.error_code, message=message))
+    refused = others.errors.get(email.lower())
+    if refused is not None:
+        return MailboxAvailability(email=email, error=ErrorDetail(code=refused.code, message=refused.message))
+    extra = [(label, found) for label, found in others.intervals.get(email.lower(), ())
+             if found.busy_type in _BUSY_TYPES]
+    intervals = [_interval(found, show_titles) for found in answer.intervals
+                 if found.busy_type in _BUSY_TYPES]
+    intervals += [_interval(found, show_titles, label) for label, found in extra]
     return MailboxAvailability(
         email=email,
         working_hours=_working_hours(answer.working_hours),
-        intervals=[
-            _interval(found, show_titles) for found in answer.intervals if found.busy_type in _BUSY_TYPES
-        ],
-        merged_free_busy=answer.merged,
+        intervals=sorted(intervals, key=lambda interval: (interval.start, interval.end)),
+        merged_free_busy=merge_digits(
+            answer.merged, [found for _, found in extra], kwargs.start, kwargs.merged_interval_minutes
+        ),
     )
 
 
-def _interval(found: gateway_types.BusyInterval, show_titles: bool) -> BusyInterval:
+def _interval(
+    found: gateway_types.BusyInterval, show_titles: bool, calendar: str | None = None
+) -> BusyInterval:
     # Exchange already withholds details without the right; this also guards a private item
     # whose details a permissive server (or a delegate's view) would still return.
     visible = show_titles and not found.is_private
@@ -99,6 +117,7 @@ def _interval(found: gateway_types.BusyInterval, show_titles: bool) -> BusyInter
         busy_type=_BUSY_TYPES[found.busy_type],
         subject=found.subject if visible else None,
         location=found.location if visible else None,
+        calendar=calendar,
     )
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pipeline.actions.booking_copies import delete_copies
 from pipeline.actions.calendar_sync_requests import request_calendar_sync
 from pipeline.actions.context import ActionContext
 from pipeline.contract.booking import AttendeeResponseEntry, BookingState, ResponseType
@@ -102,6 +103,8 @@ def process_change(context: ActionContext, kwargs: ProcessChangeKwargs) -> Proce
             elif item.booking_key is None:
                 foreign = True
                 continue
+            elif item.is_copy:
+                continue  # a booking's copy (an additional booking calendar): its booking is elsewhere
             else:
                 outcome = _apply(context, calendar, item, kinds)
                 if outcome == "updated":
@@ -127,8 +130,10 @@ def _subscription(context: ActionContext, record_id: str) -> SubscriptionRecord:
 
 
 def _live_booking_here(booking: BookingRecord, calendar: _Calendar) -> bool:
-    # An attendee's copy can carry the organiser's stamp: only the booking's own calendar counts.
-    return not booking.cancelled and booking.calendar_mailbox == calendar.gateway.target.mailbox
+    # An attendee's copy can carry the organiser's stamp: only the booking's own calendar counts,
+    # and subscriptions watch default calendars, not a secondary or shared booking calendar.
+    mailbox = calendar.gateway.target.mailbox
+    return not booking.cancelled and booking.calendar_mailbox == mailbox and not booking.calendar_folder_id
 
 
 def _delete_unreadable(
@@ -161,6 +166,8 @@ def _mark_deleted(context: ActionContext, booking: BookingRecord, item_id: str) 
     )
     if marked:
         context.written([deleted])
+        # Its copies in the additional booking calendars go with it (one DeleteItem each).
+        delete_copies(context, context.gateway(booking.mailbox), booking, look_first=False)
     return marked
 
 

@@ -17,6 +17,7 @@ Then the recipients and the new change key are recorded in the booking record.
 from __future__ import annotations
 
 from pipeline.actions.bookings import booking_ref, require_booking
+from pipeline.actions.calendar_access import calendar_gateway
 from pipeline.actions.context import ActionContext
 from pipeline.contract import SendInviteKwargs, SendInviteResult
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
@@ -37,7 +38,8 @@ def send_invite(context: ActionContext, kwargs: SendInviteKwargs) -> SendInviteR
     if not booking.attendees:
         # Nobody to invite: an event in someone's own calendar needs no meeting requests.
         return SendInviteResult(booking_key=kwargs.booking_key, sent_to=[], already_sent=False)
-    gateway = context.gateway(kwargs.mailbox)
+    # The logon that acts in the booking's calendar (another mailbox's, for a shared one).
+    gateway = calendar_gateway(context, context.gateway(kwargs.mailbox), booking.calendar_mailbox)
     try:
         ref = gateway.send_invitations(booking_ref(booking), marker=context.message_id)
         recipients, already_sent = booking.attendees, False

@@ -10,12 +10,16 @@ changes its time zone, also reads the item first, to check the range and keep th
 Attendees hear about the update only when the job asks (notify) and the invitations have gone
 out already: before send_invite there is nobody to update, and send_invite will invite them with
 the event as it is then. When only attendees or rooms change, only the added and removed hear.
+
+Copies of the booking in additional booking calendars (booking_copies.py) get the same change,
+one UpdateItem each, telling nobody; a change of attendees or rooms alone leaves them alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from pipeline.actions.booking_copies import update_copies
 from pipeline.actions.bookings import (
     booking_ref,
     is_redelivery,
@@ -24,6 +28,7 @@ from pipeline.actions.bookings import (
     template_people,
     with_job_mailbox,
 )
+from pipeline.actions.calendar_access import calendar_gateway
 from pipeline.actions.context import ActionContext
 from pipeline.contract import UpdateEventKwargs, UpdateEventResult
 from pipeline.errors import ErrorCode, PermanentError
@@ -45,6 +50,7 @@ def update_event(context: ActionContext, kwargs: UpdateEventKwargs) -> UpdateEve
     # Rendered before any request: a template that fails changes nothing.
     changes = _changes(context, kwargs, gateway, booking)
     ref = booking_ref(booking)
+    item_gateway = calendar_gateway(context, gateway, booking.calendar_mailbox)
     invited = bool(booking.invites_sent_to)
     notify = NotifyAttendees.NONE
     if kwargs.notify and invited:
@@ -53,12 +59,12 @@ def update_event(context: ActionContext, kwargs: UpdateEventKwargs) -> UpdateEve
     one_end_moves = (changes.start is None) != (changes.end is None)
     zone_only = changes.time_zone is not None and changes.start is None and changes.end is None
     if one_end_moves or zone_only or is_redelivery(context):
-        state = gateway.read_event(ref)
+        state = item_gateway.read_event(ref)
         if state is None:
             raise PermanentError(ErrorCode.ITEM_NOT_FOUND, "the booking's event is no longer in Exchange")
         if state.last_update == context.message_id:
             # An earlier delivery of this job applied the update; only the table was left behind.
-            return _recorded(context, booking, changes, state.ref, notified=notified)
+            return _recorded(context, gateway, booking, changes, state.ref, notified=notified)
         start = changes.start or state.start
         end = changes.end or state.end
         if start is not None and end is not None and end <= start:
@@ -66,8 +72,8 @@ def update_event(context: ActionContext, kwargs: UpdateEventKwargs) -> UpdateEve
         if zone_only and start is not None and end is not None:
             changes = replace(changes, start=start, end=end)
         ref = state.ref
-    new_ref = gateway.update_event(ref, changes, notify=notify, marker=context.message_id)
-    return _recorded(context, booking, changes, new_ref, notified=notified)
+    new_ref = item_gateway.update_event(ref, changes, notify=notify, marker=context.message_id)
+    return _recorded(context, gateway, booking, changes, new_ref, notified=notified)
 
 
 def _changes(
@@ -100,7 +106,7 @@ def _changes(
         time_zone=kwargs.time_zone,
         location=kwargs.location,
         required_attendees=None if required is None else with_job_mailbox(
-            gateway.target, (a.email for a in required)
+            gateway.target, (a.email for a in required), booking.calendar_mailbox
         ),
         optional_attendees=None if kwargs.optional_attendees is None else tuple(
             a.email for a in kwargs.optional_attendees
@@ -124,8 +130,11 @@ def _facts(kwargs: UpdateEventKwargs, booking: BookingRecord) -> BookingFacts:
 
 
 def _recorded(
-    context: ActionContext, booking: BookingRecord, changes: EventChanges, ref: EventRef, *, notified: bool
+    context: ActionContext, gateway: ExchangeGateway, booking: BookingRecord, changes: EventChanges,
+    ref: EventRef, *, notified: bool,
 ) -> UpdateEventResult:
+    # The copies follow on every delivery (the same values again are harmless), before the record.
+    copies = update_copies(context, gateway, booking, changes)
     store = context.store
     integration_id = context.integration.integration_id
     attendees = _attendees_after(booking, changes)
@@ -151,6 +160,7 @@ def _recorded(
         end=end if moves else None,
         time_confirmed=True if moves else None,
         state=state,
+        copies=copies,
     )
     updated = context.event(
         BookingUpdatedData(start=start, end=end, notified=notified), booking_key=booking.booking_key

@@ -16,6 +16,7 @@ from pipeline.contract.common import ContractModel
 __all__ = [
     "AttendeeClass",
     "AttendeeResponseEntry",
+    "BookingCopy",
     "BookingItem",
     "BookingState",
     "ResponseType",
@@ -65,6 +66,21 @@ class AttendeeResponseEntry(ContractModel):
     )
 
 
+class BookingCopy(ContractModel):
+    """A copy of the booking, without invitations, in one of the additional booking calendars."""
+
+    calendar: str = Field(
+        description="The calendar as configured: its path (\"Calendar/Team\") or id, after its "
+        "mailbox where one was named (\"team@example.com:Calendar\")."
+    )
+    mailbox: str = Field(description="Whose mailbox holds the calendar.")
+    folder_id: str | None = Field(
+        default=None, description="The calendar's Exchange folder id; absent for the default calendar."
+    )
+    item_id: str = Field(description="The copy's Exchange item id.")
+    change_key: str
+
+
 class BookingItem(ContractModel):
     """The results-table item of one booking (key `BOOKING#{integration_id}#{booking_key}` / `BOOKING`).
 
@@ -77,6 +93,16 @@ class BookingItem(ContractModel):
     booking_key: str
     mailbox: str = Field(description="The person the booking is for (its organiser).")
     calendar_mailbox: str = Field(description="Whose calendar holds the event.")
+    calendar_folder_id: str | None = Field(
+        default=None,
+        description="The folder id of the calendar holding the event, when it is not the default "
+        "calendar of calendar_mailbox (a secondary or shared booking calendar).",
+    )
+    copies: list[BookingCopy] = Field(
+        default_factory=list,
+        description="Copies of the booking in the additional booking calendars, kept in step by "
+        "update_event and cancel_event.",
+    )
     item_id: str = Field(description="The event's Exchange item id; empty while being created.")
     change_key: str
     booking_item: str | None = Field(

@@ -95,6 +95,12 @@ class BusyInterval(ContractModel):
     busy_type: BusyType = Field(description="How the time is taken.")
     subject: str | None = Field(default=None, description="Only in the detailed view, where permitted.")
     location: str | None = Field(default=None, description="Only in the detailed view, where permitted.")
+    calendar: str | None = Field(
+        default=None,
+        description="Which of the integration's busy_calendars this stretch comes from, as "
+        "configured (\"Calendar/Interviews\", \"team@example.com:Calendar\"); absent for the "
+        "mailbox's default calendar.",
+    )
 
 
 class WorkingHours(ContractModel):
@@ -128,3 +134,13 @@ class FetchFreeBusyResult(ContractModel):
     start: AwareDatetime
     end: AwareDatetime
     mailboxes: list[MailboxAvailability]
+    calendar_view_requests: int = Field(
+        default=0,
+        description="FindItem (CalendarView) requests made for busy calendars other than the "
+        "default ones: one per distinct calendar per 42 days of the window.",
+    )
+    folder_lookup_requests: int = Field(
+        default=0,
+        description="FindFolder/GetFolder requests made to find those calendars (0 once a "
+        "worker has found them: they are cached).",
+    )

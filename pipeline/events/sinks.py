@@ -200,7 +200,7 @@ class DramatiqQueueSink(EventSink):
     @classmethod
     def from_config(cls, config: PipelineConfig) -> DramatiqQueueSink:
         """The sink for PIPELINE_EVENTS_SINK=dramatiq://QUEUE, on the broker of PIPELINE_BROKER."""
-        from pipeline.broker import build_broker
+        from pipeline.runtimes.broker import build_broker
 
         if config.events_queue_name is None:
             raise ValueError("PIPELINE_EVENTS_SINK is not a dramatiq:// sink")

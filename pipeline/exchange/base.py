@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from pipeline.exchange.calendar_items import CalendarSyncPage
+from pipeline.exchange.calendars import CalendarFolder, CalendarReading
 from pipeline.exchange.push import ChangedItem
 from pipeline.exchange.types import (
     EventChanges,
@@ -72,21 +73,48 @@ class ExchangeGateway(abc.ABC):
         error_code rather than raised.
         """
 
+    # Other calendars (implemented in ews/folders.py and ews/calendar_view.py) ------------------
+
+    @abc.abstractmethod
+    def find_calendar(
+        self, owner: str, *, path: Sequence[str] = (), folder_id: str | None = None, for_writing: bool = False
+    ) -> CalendarFolder:
+        """The calendar folder at `path` (folder names from the top of the mailbox; a first name
+        "Calendar" is the default calendar) or with `folder_id`, in owner's mailbox, with what this
+        logon may do in it. Cached per process while it allows reading (or, `for_writing`,
+        writing); a lookup costs a request per folder name below the start, or one for an id.
+
+        Raises PermanentError: CALENDAR_NOT_FOUND (no such folder in sight, or not a calendar),
+        ACCESS_DENIED, UNKNOWN_MAILBOX.
+        """
+
+    @abc.abstractmethod
+    def read_calendar(
+        self, calendar: CalendarFolder, start: datetime, end: datetime, *, detailed: bool = False
+    ) -> CalendarReading:
+        """Busy intervals of the calendar's items overlapping [start, end) (FindItem CalendarView:
+        one request per 42 days, more for a chunk of over 1,000 items). `detailed` asks for
+        subject and location."""
+
     # Events (implemented in ews/events.py) --------------------------------------------------
     # One EWS request each. The actions combine them into exactly-once effects (see
     # pipeline/actions/create_event.py and send_invite.py).
 
     @abc.abstractmethod
-    def find_event_by_booking_key(self, booking_key: str) -> EventRef | None:
-        """The event stamped with `booking_key` in the target calendar, or None."""
+    def find_event_by_booking_key(
+        self, booking_key: str, calendar: CalendarFolder | None = None, *, copy: bool = False
+    ) -> EventRef | None:
+        """The event stamped with `booking_key` in the target calendar (or `calendar`), or None;
+        with `copy`, the copy of that booking there."""
 
     @abc.abstractmethod
     def read_event(self, ref: EventRef) -> EventState | None:
         """The event as it is now, with its stamps; None when it no longer exists."""
 
     @abc.abstractmethod
-    def create_event(self, draft: EventDraft) -> EventRef:
-        """Save `draft` into the target calendar without sending invitations, stamped with its booking key."""
+    def create_event(self, draft: EventDraft, calendar: CalendarFolder | None = None) -> EventRef:
+        """Save `draft` into the target calendar (or `calendar`) without sending invitations,
+        stamped with its booking key (and as a copy, for draft.is_copy)."""
 
     @abc.abstractmethod
     def send_invitations(self, ref: EventRef, *, marker: str) -> EventRef:

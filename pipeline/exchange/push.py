@@ -75,6 +75,8 @@ class ChangedItem:
     attendees: tuple[AttendeeResponse, ...] = ()
     # The message id of the pipeline job whose UpdateItem changed the item last (its stamp).
     last_update: str | None = None
+    # A copy of a booking in an additional booking calendar (stamped CopyOf): not the booking.
+    is_copy: bool = False
 
 
 class WatermarkRejected(PermanentError):

@@ -124,6 +124,8 @@ class EventDraft:
     categories: tuple[str, ...] = ()
     reminder_minutes: int | None = None  # None: no reminder
     is_private: bool = False
+    # A copy of the booking for an additional booking calendar: stamped CopyOf as well.
+    is_copy: bool = False
 
 
 @dataclass(frozen=True)

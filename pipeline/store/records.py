@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pipeline.contract.booking import AttendeeClass, AttendeeResponseEntry, BookingState
+from pipeline.contract.booking import AttendeeClass, AttendeeResponseEntry, BookingCopy, BookingState
 from pipeline.contract.outcome import JobError, JobOutcome, JobStatus
 from pipeline.errors import ErrorCode
 
@@ -98,6 +98,10 @@ class BookingRecord:
     time_confirmed: bool = True
     responses: Mapping[str, AttendeeResponseEntry] = field(default_factory=dict)
     attendee_classes: Mapping[str, AttendeeClass] = field(default_factory=dict)
+    # The booking calendar's folder id when it is not calendar_mailbox's default calendar.
+    calendar_folder_id: str | None = None
+    # Copies of the booking in the additional booking calendars (docs/calendars.md).
+    copies: tuple[BookingCopy, ...] = ()
 
     @property
     def pending(self) -> bool:
@@ -120,6 +124,7 @@ class BookingChanges:
     end: datetime | None = None
     time_confirmed: bool | None = None
     responses: Mapping[str, AttendeeResponseEntry] | None = None
+    copies: tuple[BookingCopy, ...] | None = None
 
 
 class SubscriptionStatus(StrEnum):

@@ -24,7 +24,6 @@ from urllib.parse import urlparse
 
 import dramatiq
 
-from pipeline.broker import build_broker
 from pipeline.errors import ErrorCode
 from pipeline.events.models import (
     AttendeeClass,
@@ -38,6 +37,7 @@ from pipeline.events.models import (
 )
 from pipeline.events.sinks import EVENT_ACTOR_NAME, EVENT_SOURCE
 from pipeline.exchange.calendar_items import ResponseType
+from pipeline.runtimes.broker import build_broker
 from tests.integration.runtime_support import AwsTestAccount, wait_for
 from tests.seed import smtp
 

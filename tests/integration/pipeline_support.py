@@ -21,11 +21,11 @@ from moto import mock_aws
 from infra.ewssim import EwsSimulator
 from pipeline.config import PipelineConfig
 from pipeline.contract import JobOutcome
-from pipeline.enqueue import Enqueue
 from pipeline.errors import PipelineError
 from pipeline.exchange.ews import EwsConnector
-from pipeline.runner import Job, run_job
-from pipeline.runtime import Runtime
+from pipeline.runtimes.enqueue import Enqueue
+from pipeline.runtimes.runner import Job, run_job
+from pipeline.runtimes.runtime import Runtime
 from pipeline.store.dynamodb import DynamoDbStore
 from pipeline.store.dynamodb.keys import create_table
 from tests.integration.ews_support import CountingSecretSource, integration, seed_secrets

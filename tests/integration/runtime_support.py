@@ -11,7 +11,7 @@ environment exactly as they do when deployed:
         queue.broker.enqueue(message)
         event, response = deliver(queue, handler)
 
-Worker runs go through pipeline.worker.WorkerProcess with run_on_worker().
+Worker runs go through pipeline.runtimes.worker.WorkerProcess with run_on_worker().
 """
 
 from __future__ import annotations
@@ -33,15 +33,15 @@ from dramatiq.brokers.stub import StubBroker
 from exchangelib.protocol import close_connections
 
 from infra.ewssim import EwsSimulator
-from pipeline.actors import JOBS_QUEUE
 from pipeline.config import PipelineConfig
 from pipeline.exchange.ews import EwsConnector
-from pipeline.runtime import Runtime, utc_now
-from pipeline.sqs import SqsFifoBroker
+from pipeline.runtimes.actors import JOBS_QUEUE
+from pipeline.runtimes.runtime import Runtime, utc_now
+from pipeline.runtimes.sqs import SqsFifoBroker
+from pipeline.runtimes.worker import WorkerProcess
 from pipeline.store.base import ResultsStore
 from pipeline.store.dynamodb.keys import create_table
 from pipeline.store.records import JobRecord
-from pipeline.worker import WorkerProcess
 from tests.integration.ews_support import integration, seed_secrets
 from tests.integration.moto_server import FAKE_KEY_ID, FAKE_SECRET, REGION
 from tests.integration.worker_support import delete_queue

@@ -9,11 +9,11 @@ import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from pipeline.actors import JOBS_QUEUE, declare_actors
-from pipeline.broker import worker_middleware
 from pipeline.client import PipelineClient
 from pipeline.contract import JobStatus
 from pipeline.errors import ErrorCode
+from pipeline.runtimes.actors import JOBS_QUEUE, declare_actors
+from pipeline.runtimes.broker import worker_middleware
 from tests.integration.event_support import ALICE, BOB, MEETING_REQUEST, booking, messages, stamped
 from tests.integration.pipeline_support import PipelineHarness, pipeline
 

@@ -15,16 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 import requests
 
 import infra.ewssim.oauth
 from infra.ewssim import EwsSimulator
+from infra.ewssim.models.directory import AppRegistration
 from pipeline.contract import JobStatus
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
 from pipeline.exchange.ews import EwsConnector
 from pipeline.integrations import IntegrationSettings
-from pipeline.runner import Job, run_job
+from pipeline.runtimes.runner import Job, run_job
 from tests.integration import ews_support
 from tests.integration.ews_support import CountingSecretSource, integration, put_secret
 from tests.integration.pipeline_support import PipelineHarness, pipeline
@@ -186,6 +188,33 @@ def test_a_revoked_refresh_token_is_a_permanent_auth_failure_naming_the_mailbox(
     assert sim.tokens.counts() == ({"refresh_token": 1} if warm else {}) | {"refresh_token:invalid_grant": 1}
 
 
+def test_a_rotated_client_secret_is_read_again_once_and_a_wrong_one_fails_for_good(
+    sim: EwsSimulator, connector: EwsConnector, secrets_client: Any
+) -> None:
+    # Given a warm process that cached the app registration's secret
+    connect(sim, secrets_client)
+    settings = settings_for(sim)
+    connector.gateway(settings, ALICE).probe_mailbox()
+    # When the client secret is rotated in Azure AD and in Secrets Manager, and bob connects
+    sim.backend.directory.add_app(AppRegistration(APP["client_id"], "app-Rotated-7", APP["tenant_id"]))
+    put_secret(secrets_client, APP_SECRET, {**APP, "client_secret": "app-Rotated-7"})
+    connect_token = sim.issue_refresh_token(APP["client_id"], BOB)
+    put_secret(secrets_client, user_secret(BOB), {"refresh_token": connect_token})
+    connector.gateway(settings, BOB).probe_mailbox()
+    # Then the refused app secret was read again once, and bob's job went on
+    assert sim.tokens.counts() == {"refresh_token": 2, "refresh_token:invalid_client": 1}
+
+    # A wrong client secret fails at once, naming the app's secret, with no retry by the connector
+    put_secret(secrets_client, APP_SECRET, {**APP, "client_secret": "app-Wrong-0"})
+    fresh = EwsConnector(CountingSecretSource(boto3_client=secrets_client))
+    with pytest.raises(PermanentError) as caught:
+        fresh.gateway(settings, ALICE).probe_mailbox()
+    assert caught.value.code is ErrorCode.AUTH_FAILED and APP_SECRET in caught.value.message
+    assert "app-Wrong-0" not in str(caught.value)
+    assert sim.tokens.counts()["refresh_token:invalid_client"] == 2
+    fresh.close_all()
+
+
 class FailingWrites(CountingSecretSource):
     """Secrets Manager refuses the first write-back (throttled, say); reads work."""
 
@@ -299,12 +328,15 @@ def test_jobs_record_the_revoked_mailbox_and_nothing_leaks_into_debug_logs(
     assert not [r for r in pipeline_lines if BOB in r.getMessage() or BOB in str(vars(r))]  # ...logs never
     assert sim.tokens.counts() == {"refresh_token": 2, "refresh_token:invalid_grant": 1}
 
-    # No refresh token, access token or client secret in logs (at DEBUG) or exceptions.
+    # No refresh token, access token or client secret in logs (at DEBUG), exceptions or the table.
     logs = caplog.text + "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
     errors = "\n".join(describe(error) for error in raised)
+    config = pipeline.runtime.config
+    table = json.dumps(boto3.client("dynamodb", region_name=config.aws_region).scan(
+        TableName=config.table_name)["Items"])
     secrets = [*sim.tokens.issued(), APP["client_secret"]]
     assert len(secrets) == 2 + 2 * 2 + 1  # two consents, two redemptions (refresh + access), the app
-    for place, text in (("logs", logs), ("exceptions", errors)):
+    for place, text in (("logs", logs), ("exceptions", errors), ("table", table)):
         leaked = sum(secret in text for secret in secrets)
         assert leaked == 0, f"{place} contain {leaked} token(s)"
         assert not UNREDACTED_BEARER.findall(text), f"{place} contain an unredacted bearer token"

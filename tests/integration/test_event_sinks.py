@@ -18,16 +18,16 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from pipeline.aws_clients import aws_client
-from pipeline.broker import build_broker
 from pipeline.config import PipelineConfig
 from pipeline.contract.booking import ResponseType
 from pipeline.contract.schema_export import event_schema_file
 from pipeline.events.models import CalendarAttendee, CalendarEventChangedData, PipelineEvent, make_event
 from pipeline.events.publisher import EventPublisher, build_event_publisher
 from pipeline.events.sinks import EVENTBRIDGE_CLIENT_OPTIONS, DramatiqQueueSink, EventBridgeSink
-from pipeline.runtime import Runtime
+from pipeline.runtimes.broker import build_broker
+from pipeline.runtimes.runtime import Runtime
+from pipeline.runtimes.worker import WorkerProcess
 from pipeline.store.dynamodb import DynamoDbStore
-from pipeline.worker import WorkerProcess
 from tests.integration.brokers import amqp_url, redis_url  # noqa: F401
 from tests.integration.event_sink_support import (
     START,

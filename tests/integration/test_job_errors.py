@@ -14,7 +14,7 @@ import pytest
 from infra.ewssim import EwsSimulator, FaultKind
 from pipeline.contract import JobOutcome, JobStatus
 from pipeline.errors import ErrorCode, RetryableError
-from pipeline.runner import Job, run_job
+from pipeline.runtimes.runner import Job, run_job
 from tests.integration.ews_support import put_secret
 from tests.integration.pipeline_support import PipelineHarness, pipeline
 from tests.seed import PASSWORDS, smtp

@@ -20,10 +20,10 @@ import dramatiq
 import pytest
 
 from infra.ewssim import EwsSimulator, FaultKind
-from pipeline.actors import JOBS_QUEUE
 from pipeline.client import PipelineClient
 from pipeline.contract import JobStatus
 from pipeline.errors import ErrorCode
+from pipeline.runtimes.actors import JOBS_QUEUE
 from pipeline.store.base import ResultsStore
 from pipeline.store.records import JobRecord
 from tests.integration.event_support import ALICE, BOB, CAROL, MEETING_REQUEST, ROOM_A, booking, messages

@@ -19,8 +19,8 @@ from pipeline.actions.context import GatewayFactory
 from pipeline.exchange.base import ExchangeGateway
 from pipeline.integrations import IntegrationSettings
 from pipeline.observability import logger
-from pipeline.runner import Job, run_job
-from pipeline.runtime import Runtime
+from pipeline.runtimes.runner import Job, run_job
+from pipeline.runtimes.runtime import Runtime
 from tests.integration.pipeline_support import PipelineHarness, pipeline
 from tests.observability_support import Observed, Output, observed
 from tests.seed import APP, PASSWORDS, smtp

@@ -21,9 +21,9 @@ from pipeline.client import PipelineClient
 from pipeline.contract import JobStatus
 from pipeline.errors import ErrorCode
 from pipeline.exchange.ews import EwsConnector
-from pipeline.runtime import Runtime
+from pipeline.runtimes.runtime import Runtime
+from pipeline.runtimes.worker import WorkerProcess
 from pipeline.store.base import ResultsStore
-from pipeline.worker import WorkerProcess
 from tests.integration.brokers import amqp_url, redis_url, sqs_url
 from tests.integration.event_support import ALICE, BOB, CAROL, MEETING_REQUEST, ROOM_A, booking
 from tests.integration.moto_server import moto_endpoint

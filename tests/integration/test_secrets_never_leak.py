@@ -22,7 +22,7 @@ import pytest
 
 from infra.ewssim import EwsSimulator, FaultKind
 from pipeline.errors import PipelineError
-from pipeline.runner import Job, run_job
+from pipeline.runtimes.runner import Job, run_job
 from tests.integration.ews_support import put_secret
 from tests.integration.pipeline_support import METHOD_AUTH_PAIRS, PipelineHarness, pipeline
 from tests.seed import APP, PASSWORDS, smtp

@@ -22,7 +22,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from pipeline.sqs import SqsFifoBroker, SqsRedelivery, message_group_id
+from pipeline.runtimes.sqs import SqsFifoBroker, SqsRedelivery, message_group_id
 from tests.integration.moto_server import FAKE_KEY_ID, FAKE_SECRET, REGION, moto_endpoint, sqs_client
 
 __all__ = ["moto_endpoint", "sqs_client"]  # fixtures, re-exported for pytest
@@ -39,7 +39,7 @@ def wait_for(condition: Callable[[], bool], *, timeout: float = WAIT_S) -> None:
 
 
 def middleware() -> list[Any]:
-    """Like pipeline.broker.worker_middleware(): dramatiq's defaults, Retries with short back-off."""
+    """Like pipeline.runtimes.broker.worker_middleware(): dramatiq's defaults, Retries with short back-off."""
     return [
         AgeLimit(),
         TimeLimit(),

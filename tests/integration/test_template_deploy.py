@@ -25,7 +25,7 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 from samtranslator.translator.transform import transform
 
 from pipeline.config import PipelineConfig
-from pipeline.lambda_runtime import DEFAULT_MAX_RECEIVE_COUNT, build_job_processor
+from pipeline.runtimes.lambda_runtime import DEFAULT_MAX_RECEIVE_COUNT, build_job_processor
 from pipeline.store.dynamodb.keys import create_table
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .*:UserWarning")
@@ -270,8 +270,12 @@ def _granted(deployed: Deployed, action: str) -> dict[str, list[Any]]:
     return granted
 
 
-def test_only_the_jobs_function_may_read_secrets_under_the_prefix(deployed: Deployed) -> None:
-    assert _granted(deployed, "secretsmanager:GetSecretValue") == {
+@pytest.mark.parametrize("action", ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"])
+def test_only_the_jobs_function_may_read_and_write_secrets_under_the_prefix(
+    deployed: Deployed, action: str
+) -> None:
+    # Writing: a user's rotated refresh token (oauth2_delegated) goes back into their secret.
+    assert _granted(deployed, action) == {
         "JobsFunction": [f"arn:aws:secretsmanager:{REGION}:123456789012:secret:ews-pipeline/*"],
         "CallbacksFunction": [],
         "RenewalsFunction": [],

@@ -11,12 +11,12 @@ from datetime import datetime
 import pytest
 
 from infra.ewssim import EwsSimulator
-from pipeline.broker import MIN_BACKOFF_MS
 from pipeline.client import PipelineClient
 from pipeline.errors import ErrorCode
-from pipeline.runtime import Runtime
+from pipeline.runtimes.broker import MIN_BACKOFF_MS
+from pipeline.runtimes.runtime import Runtime
+from pipeline.runtimes.worker import WorkerProcess
 from pipeline.store.records import JobStatus
-from pipeline.worker import WorkerProcess
 from tests.integration.brokers import amqp_url, redis_url, sqs_url  # noqa: F401
 from tests.integration.moto_server import FAKE_KEY_ID, FAKE_SECRET, REGION, moto_endpoint  # noqa: F401
 from tests.integration.worker_support import (

@@ -25,9 +25,9 @@ import pytest
 import redis
 
 from infra.ewssim import EwsSimulator
-from pipeline.broker import build_broker
 from pipeline.client import PipelineClient
 from pipeline.config import LEASE_MARGIN_SECONDS
+from pipeline.runtimes.broker import build_broker
 from pipeline.store.records import JobStatus
 from tests.integration.brokers import AMQP_URL, REDIS_URL, listening, require_broker
 from tests.integration.moto_server import FAKE_KEY_ID, FAKE_SECRET, REGION, moto_endpoint  # noqa: F401

@@ -11,9 +11,9 @@ import pytest
 
 from infra.ewssim import EwsSimulator
 from pipeline.client import PipelineClient
-from pipeline.runtime import Runtime
+from pipeline.runtimes.runtime import Runtime
+from pipeline.runtimes.worker import WorkerProcess
 from pipeline.store.records import JobRecord, JobStatus
-from pipeline.worker import WorkerProcess
 from tests.integration.brokers import sqs_url  # noqa: F401
 from tests.integration.moto_server import FAKE_KEY_ID, FAKE_SECRET, REGION, moto_endpoint  # noqa: F401
 from tests.integration.worker_support import (

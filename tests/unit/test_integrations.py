@@ -136,8 +136,8 @@ def test_behaviour_settings_round_trip() -> None:
             show_event_titles=True,
             internal_domains=["example.com"],
             subject_template="Interview: {{ candidate }}",
-            busy_calendars=["calendar"],
-            booking_calendar="calendar",
+            busy_calendars=["Calendar/Interviews"],
+            booking_calendar="Calendar/Bookings",
         )
     )
     assert settings.delete_type is DeleteType.HARD

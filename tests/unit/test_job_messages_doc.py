@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.actors import JOBS_QUEUE
 from pipeline.contract import ACTIONS, JobMessage, parse_kwargs
+from pipeline.runtimes.actors import JOBS_QUEUE
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "job-messages.md"
 EXAMPLES = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", DOC.read_text(), re.S)]

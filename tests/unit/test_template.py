@@ -24,7 +24,7 @@ from cfnlint.decode.cfn_yaml import load as load_cfn_yaml
 from moto import mock_aws
 from moto.events.models import EventPattern
 
-import pipeline.lambda_runtime
+import pipeline.runtimes.lambda_runtime
 from handlers import callbacks
 from infra.lambda_http import LocalLambdaContext, http_api_event
 from pipeline.callback_check import check_url
@@ -32,10 +32,10 @@ from pipeline.config import ENVIRONMENT_VARIABLES, PipelineConfig
 from pipeline.errors import ErrorCode
 from pipeline.events.models import JobFailedData, make_event
 from pipeline.events.sinks import PUT_EVENTS_MAX_ENTRIES
-from pipeline.lambda_runtime import DEFAULT_MAX_RECEIVE_COUNT
 from pipeline.observability import NAMESPACE, SERVICE
-from pipeline.sqs.connection import parse_sqs_url
-from pipeline.sqs.queue import dead_letter_queue_name, fifo_queue_name
+from pipeline.runtimes.lambda_runtime import DEFAULT_MAX_RECEIVE_COUNT
+from pipeline.runtimes.sqs.connection import parse_sqs_url
+from pipeline.runtimes.sqs.queue import dead_letter_queue_name, fifo_queue_name
 from pipeline.store.dynamodb.events import event_items, pending_event_from_image
 from pipeline.store.dynamodb.keys import PENDING_EVENTS_INDEX, create_table, job_key
 from pipeline.store.records import IntegrationRecord
@@ -324,8 +324,8 @@ def test_renewals_function_runs_on_a_schedule() -> None:
 
 def _variables_read_by_the_pipeline() -> set[str]:
     names = {name for names in ENVIRONMENT_VARIABLES.values() for name in names}
-    # Read by pipeline.lambda_runtime itself, beside PipelineConfig.
-    assert '"PIPELINE_MAX_RECEIVE_COUNT"' in inspect.getsource(pipeline.lambda_runtime)
+    # Read by pipeline.runtimes.lambda_runtime itself, beside PipelineConfig.
+    assert '"PIPELINE_MAX_RECEIVE_COUNT"' in inspect.getsource(pipeline.runtimes.lambda_runtime)
     return names | {"PIPELINE_MAX_RECEIVE_COUNT"}
 
 

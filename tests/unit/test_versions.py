@@ -15,6 +15,7 @@ from exchangelib import Build, EWSDateTime, EWSTimeZone, Version
 from exchangelib import errors as ews
 from exchangelib.fields import InvalidFieldForVersion
 from exchangelib.services import GetRoomLists, GetRooms
+from exchangelib.services.common import EWSService
 from lxml import etree
 
 from pipeline.errors import ErrorCode, PermanentError
@@ -159,9 +160,14 @@ def test_version_answers_from_exchange_are_version_not_supported(exc: Exception)
 
 def test_a_not_implemented_error_of_our_own_is_a_bug_not_a_version_gap() -> None:
     try:
-        raise NotImplementedError("a pipeline bug")
+        raise NotImplementedError("not supported yet: a pipeline bug")
     except NotImplementedError as exc:
         assert to_pipeline_error(exc, "GetItem") is None
+    # Nor is exchangelib's bare NotImplementedError of a method a service forgot to implement
+    service = GetRooms(protocol=SimpleNamespace(version=pinned_version("Exchange 2010")))
+    with pytest.raises(NotImplementedError) as abstract:
+        EWSService._elem_to_obj(service, None)
+    assert to_pipeline_error(abstract.value, "GetRooms") is None
 
 
 def zone_elements(version_name: str) -> list[tuple[str, dict[str, str]]]:

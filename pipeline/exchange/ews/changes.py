@@ -8,7 +8,7 @@ from exchangelib import errors as ews
 from exchangelib.folders import Calendar, Root
 from exchangelib.services import GetItem
 
-from pipeline.exchange.ews.booking_stamp import BOOKING_KEY_FIELD, LAST_UPDATE_FIELD
+from pipeline.exchange.ews.booking_stamp import BOOKING_KEY_FIELD, COPY_OF_FIELD, LAST_UPDATE_FIELD
 from pipeline.exchange.ews.connection import LiveConnection
 from pipeline.exchange.ews.item_values import attendee_responses, plain_utc
 from pipeline.exchange.push import ChangedItem
@@ -18,6 +18,7 @@ __all__ = ["calendar_folder_id", "read_changed_items"]
 _FIELDS = (
     "is_cancelled", "parent_folder_id", "start", "end",
     "required_attendees", "optional_attendees", "resources", BOOKING_KEY_FIELD, LAST_UPDATE_FIELD,
+    COPY_OF_FIELD,
 )
 
 class _GetChangedItems(GetItem):
@@ -60,6 +61,7 @@ def read_changed_items(live: LiveConnection, item_ids: Sequence[str]) -> list[Ch
                 end=plain_utc(getattr(answer, "end", None)),
                 attendees=attendee_responses(answer),
                 last_update=getattr(answer, LAST_UPDATE_FIELD, None),
+                is_copy=getattr(answer, COPY_OF_FIELD, None) is not None,
             )
         )
     return found

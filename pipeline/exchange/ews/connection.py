@@ -25,6 +25,7 @@ from pipeline.errors import ErrorCode, PermanentError
 from pipeline.exchange.ews.autodiscover import discover_ews_url
 from pipeline.exchange.ews.delegated_oauth import DelegatedTokens, RefreshTokenRefused
 from pipeline.exchange.ews.errors import ews_errors, install_log_scrubbing
+from pipeline.exchange.ews.folder_cache import FolderCache
 from pipeline.exchange.ews.logins import LoginForm, LoginFormMemory, login_forms, logon_name
 from pipeline.exchange.ews.protocol import (
     access_type_for,
@@ -107,6 +108,8 @@ class EwsConnector:
         self._login_forms = login_forms or LoginFormMemory()
         self._delegated = DelegatedTokens(secrets)
         self.max_connections = max(1, concurrency)
+        # Calendars found by path or id (ews/folders.py), shared by this process's jobs.
+        self.calendars = FolderCache()
         self._timeout = request_timeout_s
         self._lock = threading.RLock()
         self._pools: dict[tuple[str, str], _Pool] = {}
@@ -163,8 +166,12 @@ class EwsConnector:
                     if failure.code is not ErrorCode.AUTH_FAILED:
                         raise
                     refused = failure
-                    log.info("EWS %s refused the credentials of %s (logon name form %s)",
-                             operation, settings.integration_id, form)
+                    if form is not forms[-1]:
+                        log.info("EWS %s refused the credentials of %s as %s; trying the other logon name",
+                                 operation, settings.integration_id, form)
+                    elif not refresh:
+                        log.info("EWS %s refused the credentials of %s; refreshing the secret once",
+                                 operation, settings.integration_id)
                     with self._lock:
                         self._close(pool_key)
                     continue

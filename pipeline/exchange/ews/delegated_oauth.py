@@ -198,18 +198,19 @@ class DelegatedTokens:
         except _Refused as failure:
             if failure.error not in _APP_REFUSED:
                 raise
-            reread = self._app(settings, refresh=True)
-            if reread.fingerprint != app.fingerprint:
-                try:
-                    return self._post(settings, reread, refresh_token)
-                except _Refused as again:
-                    failure = again
-            if failure.error not in _APP_REFUSED:
-                raise
-            raise RefreshTokenRefused(
-                f"the token endpoint refused the app registration in secret {settings.secret_name} "
-                f"({failure.detail})"
-            ) from None
+            refused = failure
+        reread = self._app(settings, refresh=True)
+        if reread.fingerprint != app.fingerprint:
+            try:
+                return self._post(settings, reread, refresh_token)
+            except _Refused as again:
+                if again.error not in _APP_REFUSED:
+                    raise
+                refused = again
+        raise RefreshTokenRefused(
+            f"the token endpoint refused the app registration in secret {settings.secret_name} "
+            f"({refused.detail})"
+        )
 
     def _post(self, settings: IntegrationSettings, app: ExchangeSecret, refresh_token: str) -> dict[str, Any]:
         url = token_url(settings.oauth_authority, app.tenant_id or settings.oauth_tenant_id)

@@ -120,8 +120,10 @@ def _is_version_gap(exc: BaseException) -> bool:
     frame = exc.__traceback__
     while frame is not None and frame.tb_next is not None:
         frame = frame.tb_next
-    # Only exchangelib's own refusal: a NotImplementedError elsewhere is a bug, not a version gap.
-    return frame is not None and str(frame.tb_frame.f_globals.get("__name__", "")).startswith("exchangelib")
+    # Only exchangelib's own refusal, which says what is supported from which version: a
+    # NotImplementedError elsewhere, or a bare one (an abstract method), is a bug.
+    raised_by = str(frame.tb_frame.f_globals.get("__name__", "")) if frame is not None else ""
+    return raised_by.startswith("exchangelib") and "support" in str(exc)
 
 
 def _version_message(operation: str, exc: BaseException) -> str:

@@ -2,8 +2,9 @@
 
 Every function acts on the target calendar of a LiveConnection (the connection method decided
 whose it is) and addresses it as a DistinguishedFolderId built locally, so no GetFolder round
-trip precedes the operation. The stamps (booking key, invitations sent, last update) are the
-extended properties of booking_stamp.py; the actions build exactly-once effects from them.
+trip precedes the operation; or on another calendar found before (folders.py), by its folder
+id. The stamps (booking key, invitations sent, last update, copy of) are the extended properties
+of booking_stamp.py; the actions build exactly-once effects from them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from zoneinfo import ZoneInfo
 from exchangelib import Attendee, Body, CalendarItem, EWSDateTime, HTMLBody, Mailbox
 from exchangelib.errors import ErrorItemNotFound
 from exchangelib.fields import FieldPath
-from exchangelib.folders import Calendar, Root
 from exchangelib.items import (
     ALWAYS_OVERWRITE,
     HARD_DELETE,
@@ -32,13 +32,16 @@ from exchangelib.items import (
 from exchangelib.restriction import Q, Restriction
 from exchangelib.services import DeleteItem, FindItem, GetItem, UpdateItem
 
+from pipeline.exchange.calendars import CalendarFolder
 from pipeline.exchange.ews.booking_stamp import (
     BOOKING_KEY_FIELD,
+    COPY_OF_FIELD,
     INVITES_SENT_FIELD,
     LAST_UPDATE_FIELD,
     register_booking_stamp,
 )
 from pipeline.exchange.ews.connection import LiveConnection
+from pipeline.exchange.ews.folders import calendar_folder, folder_errors
 from pipeline.exchange.ews.legacy_time_zone import calendar_item_class
 from pipeline.exchange.types import (
     BodyType,
@@ -77,15 +80,17 @@ _STATE_FIELDS = (
 )  # fmt: skip
 
 
-def find_event_by_booking_key(live: LiveConnection, booking_key: str) -> EventRef | None:
-    """FindItem in the target calendar restricted to items stamped with `booking_key`."""
-    calendar = _calendar(live)
-    restriction = Restriction(
-        Q(**{BOOKING_KEY_FIELD: booking_key}), folders=[calendar], applies_to=Restriction.ITEMS
-    )
+def find_event_by_booking_key(
+    live: LiveConnection, booking_key: str, in_calendar: CalendarFolder | None = None, copy: bool = False
+) -> EventRef | None:
+    """FindItem in the target calendar (or `in_calendar`) restricted to items stamped with
+    `booking_key`; with `copy`, to copies of that booking (stamped CopyOf)."""
+    calendar = calendar_folder(live, in_calendar)
+    stamp = COPY_OF_FIELD if copy else BOOKING_KEY_FIELD
+    restriction = Restriction(Q(**{stamp: booking_key}), folders=[calendar], applies_to=Restriction.ITEMS)
     found = FindItem(account=live.account).call(
         folders=[calendar],
-        additional_fields=_field_paths([BOOKING_KEY_FIELD]),
+        additional_fields=_field_paths([stamp]),
         restriction=restriction,
         order_fields=None,
         shape=ID_ONLY,
@@ -95,10 +100,11 @@ def find_event_by_booking_key(live: LiveConnection, booking_key: str) -> EventRe
         max_items=1,
         offset=0,
     )
-    for item in found:
-        if isinstance(item, Exception):
-            raise item
-        return _ref(live, item.id, item.changekey)
+    with folder_errors():
+        for item in found:
+            if isinstance(item, Exception):
+                raise item
+            return _ref(live, item.id, item.changekey, in_calendar)
     return None
 
 
@@ -122,11 +128,15 @@ def read_event(live: LiveConnection, ref: EventRef) -> EventState | None:
     )
 
 
-def create_event(live: LiveConnection, draft: EventDraft) -> EventRef:
-    """CreateItem in the target calendar, stamped with the booking key; nobody is invited yet."""
+def create_event(
+    live: LiveConnection, draft: EventDraft, in_calendar: CalendarFolder | None = None
+) -> EventRef:
+    """CreateItem in the target calendar (or `in_calendar`: SavedItemFolderId), stamped with the
+    booking key (and CopyOf, for a copy); nobody is invited yet."""
+    copy_stamp = {COPY_OF_FIELD: draft.booking_key} if draft.is_copy else {}
     item = calendar_item_class(live.account.version)(
         account=live.account,
-        folder=_calendar(live),
+        folder=calendar_folder(live, in_calendar),
         subject=draft.subject,
         body=_body(draft.body, draft.body_type),
         start=_local(draft.start, draft.time_zone),
@@ -140,9 +150,11 @@ def create_event(live: LiveConnection, draft: EventDraft) -> EventRef:
         reminder_minutes_before_start=draft.reminder_minutes or 0,
         sensitivity="Private" if draft.is_private else "Normal",
         **{BOOKING_KEY_FIELD: draft.booking_key},
+        **copy_stamp,
     )
-    item.save(send_meeting_invitations=SEND_TO_NONE)
-    return _ref(live, item.id, item.changekey)
+    with folder_errors():
+        item.save(send_meeting_invitations=SEND_TO_NONE)
+    return _ref(live, item.id, item.changekey, in_calendar)
 
 
 def send_invitations(live: LiveConnection, ref: EventRef, marker: str) -> EventRef:
@@ -225,18 +237,11 @@ def _update(
     return _ref(live, item_id, change_key)
 
 
-def _calendar(live: LiveConnection) -> Calendar:
-    # A locally built Root makes exchangelib address <DistinguishedFolderId Id="calendar"> with the
-    # target's mailbox, instead of fetching the folder first.
-    calendar = Calendar(root=Root(account=live.account))
-    # to_id() fills in the folder's id, which changes its hash; exchangelib's paging keys a dict by
-    # the folder, so settle the id before FindItem starts (else an empty result raises KeyError).
-    calendar.to_id()
-    return calendar
-
-
-def _ref(live: LiveConnection, item_id: str, change_key: str) -> EventRef:
-    return EventRef(item_id=item_id, change_key=change_key, mailbox=live.target.mailbox)
+def _ref(
+    live: LiveConnection, item_id: str, change_key: str, in_calendar: CalendarFolder | None = None
+) -> EventRef:
+    owner = in_calendar.owner if in_calendar is not None else live.target.mailbox
+    return EventRef(item_id=item_id, change_key=change_key, mailbox=owner)
 
 
 def _field_paths(names: Iterable[str]) -> set[FieldPath]:

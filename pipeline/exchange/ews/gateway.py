@@ -6,13 +6,26 @@ EwsConnector.run(), which maps exchangelib errors and refreshes the secret once 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar
 
+from pipeline.errors import ErrorCode, PermanentError
 from pipeline.exchange.base import ExchangeGateway
 from pipeline.exchange.calendar_items import CalendarSyncPage
-from pipeline.exchange.ews import availability, changes, events, probes, rooms, subscriptions, sync
+from pipeline.exchange.calendars import CalendarFolder, CalendarReading
+from pipeline.exchange.ews import (
+    availability,
+    calendar_view,
+    changes,
+    events,
+    folders,
+    probes,
+    rooms,
+    subscriptions,
+    sync,
+)
 from pipeline.exchange.ews.connection import EwsConnector, LiveConnection, resolve_target
 from pipeline.exchange.push import ChangedItem
 from pipeline.exchange.types import (
@@ -32,6 +45,7 @@ from pipeline.integrations import DeleteType, IntegrationSettings
 __all__ = ["EwsGateway"]
 
 T = TypeVar("T")
+_UNUSABLE = (ErrorCode.CALENDAR_NOT_FOUND, ErrorCode.ACCESS_DENIED)
 
 
 class EwsGateway(ExchangeGateway):
@@ -53,6 +67,16 @@ class EwsGateway(ExchangeGateway):
 
     def _run(self, operation: str, call: Callable[[LiveConnection], T]) -> T:
         return self._connector.run(self._settings, self._mailbox, operation, call)
+
+    @contextmanager
+    def _in(self, calendar: CalendarFolder | None) -> Iterator[None]:
+        """A calendar found before that an operation cannot find or use is looked up afresh next time."""
+        try:
+            yield
+        except PermanentError as refused:
+            if calendar is not None and refused.code in _UNUSABLE:
+                self._connector.calendars.forget_folder(calendar.folder_id)
+            raise
 
     # check_connection --------------------------------------------------------------------------
 
@@ -89,16 +113,42 @@ class EwsGateway(ExchangeGateway):
             ),
         )
 
+    # Other calendars ---------------------------------------------------------------------------
+
+    def find_calendar(
+        self, owner: str, *, path: Sequence[str] = (), folder_id: str | None = None, for_writing: bool = False
+    ) -> CalendarFolder:
+        cache = self._connector.calendars
+        return self._run(
+            "FindFolder" if folder_id is None else "GetFolder",
+            lambda live: folders.find_calendar(live, cache, owner, path, folder_id, for_writing=for_writing),
+        )
+
+    def read_calendar(
+        self, calendar: CalendarFolder, start: datetime, end: datetime, *, detailed: bool = False
+    ) -> CalendarReading:
+        with self._in(calendar):
+            return self._run(
+                "FindItem",
+                lambda live: calendar_view.read_calendar(live, calendar, start, end, detailed=detailed),
+            )
+
     # Events ------------------------------------------------------------------------------------
 
-    def find_event_by_booking_key(self, booking_key: str) -> EventRef | None:
-        return self._run("FindItem", lambda live: events.find_event_by_booking_key(live, booking_key))
+    def find_event_by_booking_key(
+        self, booking_key: str, calendar: CalendarFolder | None = None, *, copy: bool = False
+    ) -> EventRef | None:
+        with self._in(calendar):
+            return self._run(
+                "FindItem", lambda live: events.find_event_by_booking_key(live, booking_key, calendar, copy)
+            )
 
     def read_event(self, ref: EventRef) -> EventState | None:
         return self._run("GetItem", lambda live: events.read_event(live, ref))
 
-    def create_event(self, draft: EventDraft) -> EventRef:
-        return self._run("CreateItem", lambda live: events.create_event(live, draft))
+    def create_event(self, draft: EventDraft, calendar: CalendarFolder | None = None) -> EventRef:
+        with self._in(calendar):
+            return self._run("CreateItem", lambda live: events.create_event(live, draft, calendar))
 
     def send_invitations(self, ref: EventRef, *, marker: str) -> EventRef:
         return self._run("UpdateItem", lambda live: events.send_invitations(live, ref, marker))

@@ -7,7 +7,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pipeline.contract.booking import AttendeeClass, AttendeeResponseEntry, BookingItem, BookingState
+from pipeline.contract.booking import (
+    AttendeeClass,
+    AttendeeResponseEntry,
+    BookingCopy,
+    BookingItem,
+    BookingState,
+)
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 from pipeline.events.models import PipelineEvent
 from pipeline.store.dynamodb.events import event_items
@@ -61,7 +67,7 @@ class BookingTable:
             + ", #state = if_not_exists(#state, :state)"
             ", time_confirmed = if_not_exists(time_confirmed, :confirmed)"
             ", attendee_classes = if_not_exists(attendee_classes, :classes)"
-            ", responses = if_not_exists(responses, :responses)"
+            ", responses = if_not_exists(responses, :responses), copies = :copies"
         )
         values: dict[str, Any] = {
             ":integration_id": booking.integration_id, ":booking_key": booking.booking_key,
@@ -71,7 +77,11 @@ class BookingTable:
             ":attendees": [email.lower() for email in booking.attendees],
             ":state": booking.state.value, ":confirmed": booking.time_confirmed,
             ":classes": _classes(booking.attendee_classes), ":responses": _responses(booking.responses),
+            ":copies": _copies(booking.copies),
         }
+        if booking.calendar_folder_id:
+            expression += ", calendar_folder_id = :calendar_folder_id"
+            values[":calendar_folder_id"] = booking.calendar_folder_id
         for name in _TIMES:
             moment = getattr(booking, name)
             if moment is not None:
@@ -99,7 +109,10 @@ class BookingTable:
             "time_confirmed": booking.time_confirmed,
             "attendee_classes": _classes(booking.attendee_classes),
             "responses": _responses(booking.responses),
+            "copies": _copies(booking.copies),
         }
+        if booking.calendar_folder_id:
+            item["calendar_folder_id"] = booking.calendar_folder_id
         item.update({name: iso(moment) for name in _TIMES if (moment := getattr(booking, name)) is not None})
         if booking.item_id:
             item[BOOKING_ITEM_ATTRIBUTE] = booking_item(booking.integration_id, booking.item_id)
@@ -229,6 +242,10 @@ def _responses(responses: Mapping[str, AttendeeResponseEntry]) -> dict[str, Any]
     return {email.lower(): entry.model_dump(mode="json") for email, entry in responses.items()}
 
 
+def _copies(copies: Sequence[BookingCopy]) -> list[dict[str, Any]]:
+    return [copy.model_dump(mode="json") for copy in copies]
+
+
 def _change_values(changes: BookingChanges) -> dict[str, Any]:
     """The attribute values a BookingChanges sets (names as stored)."""
     values: dict[str, Any] = {}
@@ -247,6 +264,8 @@ def _change_values(changes: BookingChanges) -> dict[str, Any]:
         values["attendee_classes"] = _classes(changes.attendee_classes)
     if changes.responses is not None:
         values["responses"] = _responses(changes.responses)
+    if changes.copies is not None:
+        values["copies"] = _copies(changes.copies)
     return values
 
 

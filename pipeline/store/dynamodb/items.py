@@ -128,6 +128,8 @@ def booking_from_item(item: Item) -> BookingRecord:
         time_confirmed=stored.time_confirmed,
         responses=dict(stored.responses),
         attendee_classes=dict(stored.attendee_classes),
+        calendar_folder_id=stored.calendar_folder_id,
+        copies=tuple(stored.copies),
     )
 
 

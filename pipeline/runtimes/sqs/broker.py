@@ -13,12 +13,12 @@ from dramatiq.errors import ConnectionClosed, DecodeError, QueueJoinTimeout, Que
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware
 
-from pipeline.sqs.connection import parse_sqs_url, sqs_client_for
-from pipeline.sqs.consumer import SqsConsumer, SqsMessageProxy
-from pipeline.sqs.grouping import message_group_id
-from pipeline.sqs.inflight import InFlight
-from pipeline.sqs.queue import FifoQueue, ReceivedMessage
-from pipeline.sqs.redelivery import MAX_VISIBILITY_TIMEOUT_S, fifo_middleware, visibility_timeout_for
+from pipeline.runtimes.sqs.connection import parse_sqs_url, sqs_client_for
+from pipeline.runtimes.sqs.consumer import SqsConsumer, SqsMessageProxy
+from pipeline.runtimes.sqs.grouping import message_group_id
+from pipeline.runtimes.sqs.inflight import InFlight
+from pipeline.runtimes.sqs.queue import FifoQueue, ReceivedMessage
+from pipeline.runtimes.sqs.redelivery import MAX_VISIBILITY_TIMEOUT_S, fifo_middleware, visibility_timeout_for
 
 __all__ = ["SqsFifoBroker"]
 
@@ -43,7 +43,7 @@ class SqsFifoBroker(Broker):
     so upstream apps send to one place whichever runtime consumes it. Consequences: a worker cannot
     consume a subset of queue names, and `flush`/`join` act on the whole SQS queue.
 
-    Retries are SQS redelivery (see `pipeline.sqs.redelivery`): dramatiq's Retries middleware is
+    Retries are SQS redelivery (see `pipeline.runtimes.sqs.redelivery`): dramatiq's Retries middleware is
     replaced by SqsRedelivery. Acknowledging deletes the message; a retryable failure leaves it
     invisible for its back-off; after maxReceiveCount receives SQS moves it to the dead-letter
     queue. A message the worker rejects without running it (unknown actor, AgeLimit, undecodable

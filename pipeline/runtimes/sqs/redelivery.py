@@ -70,7 +70,7 @@ class SqsRedelivery(Middleware):
         exception: BaseException | None = None,
     ) -> None:
         """Record the back-off on an SQS message whose failure is retryable."""
-        from pipeline.sqs.consumer import SqsMessageProxy  # the consumer imports this module
+        from pipeline.runtimes.sqs.consumer import SqsMessageProxy  # the consumer imports this module
 
         if exception is None or not isinstance(message, SqsMessageProxy):
             return

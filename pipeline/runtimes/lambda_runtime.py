@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
-from pipeline.actors import declare_actors
-from pipeline.broker import MAX_RETRIES, worker_middleware
 from pipeline.config import PipelineConfig
-from pipeline.lambda_jobs import SqsJobProcessor
 from pipeline.observability import logger
-from pipeline.runtime import Runtime
-from pipeline.sqs import SqsFifoBroker
+from pipeline.runtimes.actors import declare_actors
+from pipeline.runtimes.broker import MAX_RETRIES, worker_middleware
+from pipeline.runtimes.lambda_jobs import SqsJobProcessor
+from pipeline.runtimes.runtime import Runtime
+from pipeline.runtimes.sqs import SqsFifoBroker
 
 __all__ = ["DEFAULT_MAX_RECEIVE_COUNT", "build_job_processor", "logger"]
 

@@ -86,7 +86,7 @@ def build_broker(url: str, *, time_limit_ms: int = JOB_TIME_LIMIT_MS,
 
         broker = RabbitmqBroker(url=url, middleware=middleware)
     elif scheme == "sqs":
-        from pipeline.sqs import SqsFifoBroker
+        from pipeline.runtimes.sqs import SqsFifoBroker
 
         broker = SqsFifoBroker.from_url(url, middleware=middleware)
     else:

@@ -35,12 +35,12 @@ from dramatiq.broker import MessageProxy
 from dramatiq.common import compute_backoff
 from dramatiq.middleware import Pipelines
 
-from pipeline.broker import MAX_BACKOFF_MS, MIN_BACKOFF_MS
-from pipeline.enqueue import broker_enqueue
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
-from pipeline.runner import Job, run_job
-from pipeline.runtime import Runtime
-from pipeline.sqs import SqsFifoBroker, visibility_timeout_for
+from pipeline.runtimes.broker import MAX_BACKOFF_MS, MIN_BACKOFF_MS
+from pipeline.runtimes.enqueue import broker_enqueue
+from pipeline.runtimes.runner import Job, run_job
+from pipeline.runtimes.runtime import Runtime
+from pipeline.runtimes.sqs import SqsFifoBroker, visibility_timeout_for
 
 log = logging.getLogger(__name__)
 

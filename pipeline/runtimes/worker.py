@@ -22,13 +22,13 @@ from types import FrameType
 
 import dramatiq
 
-from pipeline.actors import JOBS_QUEUE, declare_actors
-from pipeline.broker import build_broker
 from pipeline.config import PipelineConfig
 from pipeline.events.publisher import EventPublisher
 from pipeline.events.sweeper import EventSweeper
 from pipeline.observability import configure_logging
-from pipeline.runtime import Runtime
+from pipeline.runtimes.actors import JOBS_QUEUE, declare_actors
+from pipeline.runtimes.broker import build_broker
+from pipeline.runtimes.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from pipeline.actions import ACTION_FUNCTIONS
 from pipeline.actions.context import ActionContext
 from pipeline.contract import JobKwargs, JobStatus, MailboxJobKwargs, parse_kwargs
 from pipeline.contract.common import INTEGRATION_ID_PATTERN
-from pipeline.enqueue import Enqueue
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
 from pipeline.events.models import JobFailedData, PipelineEvent, make_event
 from pipeline.integrations import IntegrationSettings, load_integration
 from pipeline.observability import JobObservation, observe_job
-from pipeline.runtime import Runtime
+from pipeline.runtimes.enqueue import Enqueue
+from pipeline.runtimes.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.message import Message
 
 if TYPE_CHECKING:
-    from pipeline.sqs.broker import SqsFifoBroker
+    from pipeline.runtimes.sqs.broker import SqsFifoBroker
 
 __all__ = ["SqsConsumer", "SqsMessageProxy"]
 

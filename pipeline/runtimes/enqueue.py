@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 import dramatiq
 
-from pipeline.broker import build_broker
 from pipeline.config import PipelineConfig
 from pipeline.contract.message import JOBS_QUEUE
+from pipeline.runtimes.broker import build_broker
 from pipeline.store.base import ResultsStore
 from pipeline.store.factory import get_store
 

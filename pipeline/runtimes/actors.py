@@ -12,13 +12,13 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from pipeline.broker import MAX_RETRIES
 from pipeline.contract import ACTIONS
 from pipeline.contract.message import JOBS_QUEUE
-from pipeline.enqueue import Enqueue, broker_enqueue
 from pipeline.errors import PermanentError, RetryableError
-from pipeline.runner import Job, run_job
-from pipeline.runtime import Runtime
+from pipeline.runtimes.broker import MAX_RETRIES
+from pipeline.runtimes.enqueue import Enqueue, broker_enqueue
+from pipeline.runtimes.runner import Job, run_job
+from pipeline.runtimes.runtime import Runtime
 
 __all__ = ["JOBS_QUEUE", "JobFailed", "declare_actors"]
 
