@@ -149,12 +149,6 @@ class CalendarChoice:
     booking_calendar: CalendarRef | None = None  # None: the default calendar
     additional_booking_calendars: tuple[CalendarRef, ...] = ()
 
-    @property
-    def booking_calendar_is_default(self) -> bool:
-        return self.booking_calendar is None or (
-            self.booking_calendar.mailbox is None and self.booking_calendar.is_default_calendar
-        )
-
 
 def calendars_for(settings: IntegrationSettings, mailbox: str | None) -> CalendarChoice:
     """The calendars for `mailbox`: its override's fields where set, else the integration's."""

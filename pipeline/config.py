@@ -24,6 +24,7 @@ ENVIRONMENT_VARIABLES: Mapping[str, tuple[str, ...]] = {
     "secret_cache_seconds": ("PIPELINE_SECRET_CACHE_SECONDS",),
     "ews_timeout_seconds": ("PIPELINE_EWS_TIMEOUT",),
     "max_retry_wait_seconds": ("PIPELINE_MAX_RETRY_WAIT",),
+    "retry_window_seconds": ("PIPELINE_RETRY_WINDOW",),
     "callback_base_url": ("PIPELINE_CALLBACK_URL",),
     "events_sink": ("PIPELINE_EVENTS_SINK",),
     "events_sweep_interval_seconds": ("PIPELINE_EVENTS_SWEEP_INTERVAL",),
@@ -66,6 +67,11 @@ class PipelineConfig(BaseModel):
     secret_cache_seconds: int = Field(default=300, ge=0, le=86400)
     ews_timeout_seconds: int = Field(default=30, ge=1, le=600,
                                      description="Timeout of one EWS HTTP request.")
+    retry_window_seconds: int = Field(
+        default=1800, ge=60, le=3 * 3600,
+        description="How long a job's transient failures are retried (back-off growing from 1 s "
+        "to 5 min, at least the server's BackOffMilliseconds) before it is failed for good.",
+    )
     max_retry_wait_seconds: int = Field(
         default=60, ge=0, le=840,
         description="Longest in-job wait for a throttled EWS server before the job is retried later.",

@@ -61,14 +61,7 @@ class ExchangeSecret:
 
     @classmethod
     def from_json(cls, name: str, text: str | bytes) -> ExchangeSecret:
-        try:
-            raw = json.loads(text)
-        except ValueError:
-            raw = None
-        if not isinstance(raw, dict):
-            raise PermanentError(
-                ErrorCode.INVALID_INTEGRATION, f"secret {name} is not a JSON object"
-            ) from None
+        raw = _json_object(name, text)
         known = {f.name for f in fields(cls)}
         values: dict[str, str | None] = {}
         for key in known:
@@ -97,6 +90,17 @@ class ExchangeSecret:
     def _shown(self, name: str) -> str:
         value = getattr(self, name)
         return "'***'" if name in _SECRET_FIELDS and value else repr(value)
+
+
+def _json_object(name: str, text: str | bytes | dict[str, Any]) -> dict[str, Any]:
+    """A SecretString's JSON object; errors name the secret, never its text."""
+    try:
+        raw = json.loads(text) if isinstance(text, str | bytes) else text
+    except ValueError:
+        raw = None
+    if not isinstance(raw, dict):
+        raise PermanentError(ErrorCode.INVALID_INTEGRATION, f"secret {name} is not a JSON object") from None
+    return raw
 
 
 class SecretSource:
@@ -135,47 +139,37 @@ class SecretSource:
             text = self._provider.get(name, max_age=self._max_age, force_fetch=True)
         except GetParameterError as exc:
             raise _secret_error(name, exc) from exc
-        try:
-            raw = json.loads(text) if isinstance(text, str | bytes) else text
-        except ValueError:
-            raw = None
-        if not isinstance(raw, dict):
-            raise PermanentError(ErrorCode.INVALID_INTEGRATION, f"secret {name} is not a JSON object")
-        updated = json.dumps({**raw, **changes})
+        if text is None:
+            raise PermanentError(ErrorCode.SECRET_NOT_FOUND, f"secret {name} has no value")
+        updated = json.dumps({**_json_object(name, text), **changes})
         try:
             self._provider.client.put_secret_value(SecretId=name, SecretString=updated)
         except (ClientError, BotoCoreError) as exc:
-            raise _write_error(name, exc) from None  # botocore's text may quote the request
+            raise _aws_error(name, exc, writing=True) from None  # botocore's text may quote the request
         # The provider's own cache key for get(name) (powertools keeps no public setter for one value).
         self._provider.add_to_cache(key=self._provider._build_cache_key(name=name), value=updated,
                                     max_age=self._max_age)
         return ExchangeSecret.from_json(name, updated)
 
 
-def _secret_error(name: str, exc: GetParameterError) -> Exception:
-    cause = exc.__cause__ or exc.__context__
+def _secret_error(name: str, exc: GetParameterError) -> PipelineError:
+    return _aws_error(name, exc.__cause__ or exc.__context__, writing=False)
+
+
+def _aws_error(name: str, cause: BaseException | None, *, writing: bool) -> PipelineError:
+    """A failed read or write of a secret: its AWS error code, never botocore's text."""
+    done, doing = ("written", "writing") if writing else ("read", "reading")
     if isinstance(cause, ClientError):
         code = str(cause.response.get("Error", {}).get("Code", ""))
         if code in _PERMANENT_CODES:
-            return PermanentError(ErrorCode.SECRET_NOT_FOUND, f"secret {name} cannot be read ({code})")
-        return RetryableError(ErrorCode.STORE_UNAVAILABLE, f"Secrets Manager failed reading {name} ({code})")
+            return PermanentError(ErrorCode.SECRET_NOT_FOUND, f"secret {name} cannot be {done} ({code})")
+        return RetryableError(ErrorCode.STORE_UNAVAILABLE, f"Secrets Manager failed {doing} {name} ({code})")
     if isinstance(cause, BotoCoreError):
         return RetryableError(
             ErrorCode.STORE_UNAVAILABLE,
-            f"Secrets Manager unreachable reading {name} ({type(cause).__name__})",
+            f"Secrets Manager unreachable {doing} {name} ({type(cause).__name__})",
         )
-    return PermanentError(ErrorCode.SECRET_NOT_FOUND, f"secret {name} cannot be read")
-
-
-def _write_error(name: str, exc: ClientError | BotoCoreError) -> PipelineError:
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in _PERMANENT_CODES:
-            return PermanentError(ErrorCode.SECRET_NOT_FOUND, f"secret {name} cannot be written ({code})")
-        return RetryableError(ErrorCode.STORE_UNAVAILABLE, f"Secrets Manager failed writing {name} ({code})")
-    return RetryableError(
-        ErrorCode.STORE_UNAVAILABLE, f"Secrets Manager unreachable writing {name} ({type(exc).__name__})"
-    )
+    return PermanentError(ErrorCode.SECRET_NOT_FOUND, f"secret {name} cannot be {done}")
 
 
 def secrets_client(config: PipelineConfig) -> Any:

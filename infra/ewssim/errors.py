@@ -11,13 +11,20 @@ __all__ = [
 
 
 class EwsError(Exception):
-    """A failure reported in a ResponseMessage with ResponseClass="Error"."""
+    """A failure reported in a ResponseMessage with ResponseClass="Error".
 
-    def __init__(self, code: str, message: str = "", *, http_status: int = 200) -> None:
+    back_off_ms is ErrorServerBusy's BackOffMilliseconds, rendered in the MessageXml of the
+    message or of the fault.
+    """
+
+    def __init__(
+        self, code: str, message: str = "", *, http_status: int = 200, back_off_ms: int | None = None
+    ) -> None:
         super().__init__(f"{code}: {message}" if message else code)
         self.code = code
         self.message = message or code
         self.http_status = http_status
+        self.back_off_ms = back_off_ms
 
 
 class RequestFault(EwsError):
@@ -28,8 +35,7 @@ class RequestFault(EwsError):
     """
 
     def __init__(self, code: str, message: str = "", *, back_off_ms: int | None = None) -> None:
-        super().__init__(code, message, http_status=500)
-        self.back_off_ms = back_off_ms
+        super().__init__(code, message, http_status=500, back_off_ms=back_off_ms)
 
 
 class UnauthorizedError(Exception):

@@ -21,6 +21,9 @@ class FaultKind(StrEnum):
 
     # HTTP 500 SOAP fault ErrorServerBusy whose detail carries BackOffMilliseconds (EWS throttling).
     SERVER_BUSY = "server_busy"
+    # HTTP 200 with the operation's normal response, every ResponseMessage ResponseClass="Error"
+    # ErrorServerBusy with BackOffMilliseconds in its MessageXml (the other form Exchange uses).
+    SERVER_BUSY_MESSAGE = "server_busy_message"
     # HTTP 503 with no SOAP body, as IIS answers when its request queue is full.
     HTTP_503 = "http_503"
     # The socket is closed after the request was read, without any response.

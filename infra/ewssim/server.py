@@ -23,10 +23,12 @@ from infra.ewssim.models.backend import EwsBackend
 from infra.ewssim.models.directory import Principal
 from infra.ewssim.models.folder_tree import lookup_folder
 from infra.ewssim.models.permissions import PermissionLevel
+from infra.ewssim.namespaces import Element
 from infra.ewssim.oauth import TokenIssuer
 from infra.ewssim.request_log import LogonRecord, RequestLog, RequestRecord
 from infra.ewssim.responses import OPERATIONS, RequestContext
 from infra.ewssim.responses import convert_id as _convert_id  # noqa: F401  (registers ConvertId)
+from infra.ewssim.responses.error_responses import error_response
 from infra.ewssim.schema import SchemaValidator, schema_dir_from_env
 from infra.ewssim.soap import SoapRequest, parse_request, render_fault, render_response
 from infra.ewssim.tls import TlsMaterial, generate, server_context
@@ -248,7 +250,7 @@ class EwsSimulator:
         if request is None:
             status, body, code = 500, render_fault(bad_request), bad_request.code
         elif decision.fault is not None:
-            status, body, code = self._fault(decision.fault)
+            status, body, code = self._fault(decision.fault, request)
         else:
             status, body, code = self._dispatch(caller, request)
         impersonated = (request.impersonate_smtp or request.impersonate_sid) if request else None
@@ -262,17 +264,22 @@ class EwsSimulator:
             return SoapOutcome(503, body, "text/html", decision.delay_s)
         return SoapOutcome(status, body, delay_s=decision.delay_s, drop=status == 0)
 
-    def _fault(self, rule: FaultRule) -> tuple[int, bytes, str]:
+    def _fault(self, rule: FaultRule, request: SoapRequest) -> tuple[int, bytes, str]:
         if rule.kind is FaultKind.DROP:
             return 0, b"", "(dropped)"
         if rule.kind is FaultKind.HTTP_503:
             return 503, b"<html><body>Service Unavailable</body></html>", "HTTP503"
+        busy_text = rule.message or "The server cannot service this request right now. Try again later."
+        if rule.kind is FaultKind.SERVER_BUSY_MESSAGE:
+            busy = EwsError("ErrorServerBusy", busy_text, back_off_ms=rule.back_off_ms)
+            try:
+                answer = error_response(request.operation, request.body, busy)
+                response = self._valid(request.operation, answer)
+            except EwsError as invalid:
+                return 500, render_fault(invalid), invalid.code
+            return 200, render_response(response, self.product.server_version_info()), busy.code
         if rule.kind is FaultKind.SERVER_BUSY:
-            failure = RequestFault(
-                "ErrorServerBusy",
-                rule.message or "The server cannot service this request right now. Try again later.",
-                back_off_ms=rule.back_off_ms,
-            )
+            failure = RequestFault("ErrorServerBusy", busy_text, back_off_ms=rule.back_off_ms)
         else:
             failure = RequestFault(rule.code, rule.message or f"ewssim injected {rule.code}.")
         return 500, render_fault(failure), failure.code
@@ -300,15 +307,20 @@ class EwsSimulator:
                 version,
                 app_only=caller.app_only,
             )
-            response = handler(context, request.body)
-            if self.schema is not None and (errors := self.schema.errors(response)):
-                self._record_violation(f"{operation} response violates messages.xsd: {'; '.join(errors[:5])}")
-                raise RequestFault(
-                    "ErrorInternalServerError", f"ewssim produced an invalid {operation} response."
-                )
+            response = self._valid(operation, handler(context, request.body))
             return 200, render_response(response, self.product.server_version_info()), "NoError"
         except EwsError as failure:
             return 500, render_fault(failure), failure.code
+
+    def _valid(self, operation: str, response: Element) -> Element:
+        """The response, once messages.xsd accepts it (when the check is on); else the violation is
+        recorded and the request fails with ErrorInternalServerError."""
+        if self.schema is not None and (errors := self.schema.errors(response)):
+            self._record_violation(f"{operation} response violates messages.xsd: {'; '.join(errors[:5])}")
+            raise RequestFault(
+                "ErrorInternalServerError", f"ewssim produced an invalid {operation} response."
+            )
+        return response
 
     def _impersonated(self, caller: Caller, request: SoapRequest) -> Principal | None:
         target = request.impersonate_smtp or request.impersonate_sid

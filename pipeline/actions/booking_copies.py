@@ -17,6 +17,7 @@ ever holds two.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -24,7 +25,7 @@ from pipeline.actions.calendar_access import OpenCalendar, calendar_errors, cale
 from pipeline.actions.context import ActionContext
 from pipeline.calendar_settings import calendars_for
 from pipeline.contract.booking import BookingCopy
-from pipeline.errors import ErrorCode, PermanentError
+from pipeline.errors import ErrorCode, PermanentError, PipelineError
 from pipeline.exchange.base import ExchangeGateway
 from pipeline.exchange.calendars import CalendarFolder
 from pipeline.exchange.types import EventChanges, EventDraft, EventRef, NotifyAttendees
@@ -34,9 +35,12 @@ __all__ = [
     "copy_changes",
     "create_copies",
     "delete_copies",
+    "drop_copies",
     "open_booking_calendars",
     "update_copies",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def open_booking_calendars(
@@ -96,8 +100,9 @@ def update_copies(
 ) -> tuple[BookingCopy, ...] | None:
     """Apply the update to every copy, telling nobody; the copies' new versions (None: no change).
 
-    AlwaysOverwrite with the same values: a redelivery applies it again, harmlessly. A copy
-    someone has deleted stays deleted.
+    update_event calls it before it changes the booking, so that a copy it cannot write fails the
+    job before anyone is told. AlwaysOverwrite with the same values: a redelivery applies it
+    again, harmlessly. A copy someone has deleted stays deleted.
     """
     shown = copy_changes(changes)
     if shown is None or not booking.copies:
@@ -135,6 +140,20 @@ def delete_copies(
                 gateway.cancel_event(
                     ref, delete_type=context.integration.delete_type, send_cancellations=False
                 )
+
+
+def drop_copies(context: ActionContext, booking: BookingRecord) -> None:
+    """After the booking was deleted in Exchange (process_change): delete its copies, best effort.
+
+    A copy that cannot be deleted must not stop the other changes of the notification from being
+    applied: it is logged (by code, without addresses) and left for cancel_event's app to see.
+    """
+    if not booking.copies:
+        return
+    try:
+        delete_copies(context, context.gateway(booking.mailbox), booking, look_first=False)
+    except PipelineError as failed:
+        log.warning("booking %s: its copies were not all deleted (%s)", booking.booking_key, failed.code)
 
 
 def _same(one: OpenCalendar, other: OpenCalendar) -> bool:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pipeline.actions.booking_copies import delete_copies
+from pipeline.actions.booking_copies import drop_copies
 from pipeline.actions.calendar_sync_requests import request_calendar_sync
 from pipeline.actions.context import ActionContext
 from pipeline.contract.booking import AttendeeResponseEntry, BookingState, ResponseType
@@ -166,8 +166,7 @@ def _mark_deleted(context: ActionContext, booking: BookingRecord, item_id: str) 
     )
     if marked:
         context.written([deleted])
-        # Its copies in the additional booking calendars go with it (one DeleteItem each).
-        delete_copies(context, context.gateway(booking.mailbox), booking, look_first=False)
+        drop_copies(context, booking)  # its copies go with it: one DeleteItem each
     return marked
 
 

@@ -31,6 +31,7 @@ from pipeline.actions.bookings import (
 from pipeline.actions.calendar_access import calendar_gateway
 from pipeline.actions.context import ActionContext
 from pipeline.contract import UpdateEventKwargs, UpdateEventResult
+from pipeline.contract.booking import BookingCopy
 from pipeline.errors import ErrorCode, PermanentError
 from pipeline.events.models import BookingUpdatedData
 from pipeline.exchange.base import ExchangeGateway
@@ -63,8 +64,10 @@ def update_event(context: ActionContext, kwargs: UpdateEventKwargs) -> UpdateEve
         if state is None:
             raise PermanentError(ErrorCode.ITEM_NOT_FOUND, "the booking's event is no longer in Exchange")
         if state.last_update == context.message_id:
-            # An earlier delivery of this job applied the update; only the table was left behind.
-            return _recorded(context, gateway, booking, changes, state.ref, notified=notified)
+            # An earlier delivery of this job applied the update (and, first, the copies'); only
+            # the table was left behind.
+            copies = update_copies(context, gateway, booking, changes)
+            return _recorded(context, booking, changes, state.ref, copies, notified=notified)
         start = changes.start or state.start
         end = changes.end or state.end
         if start is not None and end is not None and end <= start:
@@ -72,8 +75,10 @@ def update_event(context: ActionContext, kwargs: UpdateEventKwargs) -> UpdateEve
         if zone_only and start is not None and end is not None:
             changes = replace(changes, start=start, end=end)
         ref = state.ref
+    # The copies first: a copy that cannot be written fails the job before anyone hears of it.
+    copies = update_copies(context, gateway, booking, changes)
     new_ref = item_gateway.update_event(ref, changes, notify=notify, marker=context.message_id)
-    return _recorded(context, gateway, booking, changes, new_ref, notified=notified)
+    return _recorded(context, booking, changes, new_ref, copies, notified=notified)
 
 
 def _changes(
@@ -130,11 +135,9 @@ def _facts(kwargs: UpdateEventKwargs, booking: BookingRecord) -> BookingFacts:
 
 
 def _recorded(
-    context: ActionContext, gateway: ExchangeGateway, booking: BookingRecord, changes: EventChanges,
-    ref: EventRef, *, notified: bool,
+    context: ActionContext, booking: BookingRecord, changes: EventChanges, ref: EventRef,
+    copies: tuple[BookingCopy, ...] | None, *, notified: bool,
 ) -> UpdateEventResult:
-    # The copies follow on every delivery (the same values again are harmless), before the record.
-    copies = update_copies(context, gateway, booking, changes)
     store = context.store
     integration_id = context.integration.integration_id
     attendees = _attendees_after(booking, changes)

@@ -8,10 +8,12 @@ from pydantic import ConfigDict, Field
 
 from pipeline.contract.common import ContractModel
 
-__all__ = ["JOBS_QUEUE", "JobMessage"]
+__all__ = ["JOBS_QUEUE", "MESSAGE_ID_MAX_LENGTH", "JobMessage"]
 
 # The dramatiq queue every action listens on (the SQS FIFO queue carries it in the message too).
 JOBS_QUEUE = "ews-jobs"
+# A message id keys the job's record: longer ones are refused (dead-lettered), never truncated.
+MESSAGE_ID_MAX_LENGTH = 128
 
 
 class JobMessage(ContractModel):
@@ -44,6 +46,7 @@ class JobMessage(ContractModel):
     kwargs: dict[str, Any] = Field(description="The action's kwargs (see <actor_name>.kwargs.schema.json).")
     options: dict[str, Any] = Field(default_factory=dict, description="dramatiq message options.")
     message_id: str = Field(
-        min_length=1, max_length=128, description="Unique per job; the results table's key (a UUID)."
+        min_length=1, max_length=MESSAGE_ID_MAX_LENGTH,
+        description="Unique per job; the results table's key (a UUID).",
     )
     message_timestamp: int = Field(ge=0, description="Enqueue time, milliseconds since the Unix epoch.")

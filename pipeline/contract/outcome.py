@@ -50,6 +50,9 @@ class JobOutcome(ContractModel):
     started_at: AwareDatetime | None = Field(default=None, description="Start of the latest attempt.")
     updated_at: AwareDatetime
     finished_at: AwareDatetime | None = Field(default=None, description="When it succeeded or failed.")
+    redrives: int = Field(
+        default=0, ge=0, description="Times an operator sent the job again after it had failed."
+    )
 
 
 class JobItem(ContractModel):
@@ -85,3 +88,7 @@ class JobItem(ContractModel):
     error_message: str | None = None
     error_retryable: bool | None = None
     expires_at: int = Field(description="TTL: when DynamoDB may delete the record (epoch seconds).")
+    run_started_at: AwareDatetime | None = Field(
+        default=None, description="When the current run's first attempt began (reset by a redrive)."
+    )
+    redrives: int | None = Field(default=None, ge=0, description="Times the job was redriven.")

@@ -17,18 +17,26 @@ from pipeline.contract.message import JOBS_QUEUE
 from pipeline.errors import PermanentError, RetryableError
 from pipeline.runtimes.broker import MAX_RETRIES
 from pipeline.runtimes.enqueue import Enqueue, broker_enqueue
-from pipeline.runtimes.runner import Job, run_job
+from pipeline.runtimes.log_privacy import redact_dramatiq_messages
+from pipeline.runtimes.runner import GaveUp, Job, UnrecordableMessage, run_job
 from pipeline.runtimes.runtime import Runtime
 
 __all__ = ["JOBS_QUEUE", "JobFailed", "declare_actors"]
 
 
 class JobFailed(Exception):
-    """A job ended in a permanent failure (already recorded); stops its pipeline, never retried."""
+    """A job ended in a permanent failure (already recorded); stops its pipeline, never retried.
+
+    `dead_letter` when the outcome could not be recorded at all, or the job gave up on a transient
+    failure (for an operator to redrive): the message must then reach the broker's dead-letter
+    queue (dramatiq's own brokers put every failed message there; the SQS broker only these, as
+    the table holds the others).
+    """
 
     def __init__(self, failure: PermanentError) -> None:
-        super().__init__(str(failure))
+        super().__init__(f"{failure.code}")  # the code only: messages may quote the job's input
         self.code = failure.code
+        self.dead_letter = isinstance(failure, UnrecordableMessage | GaveUp)
 
 
 def declare_actors(
@@ -39,6 +47,7 @@ def declare_actors(
     Follow-up jobs an action enqueues (a calendar sync) go through the same broker and queue.
     """
     enqueue = broker_enqueue(broker, queue_name)
+    redact_dramatiq_messages()
     return {
         name: dramatiq.Actor(
             _perform_for(name, runtime, enqueue),
@@ -46,23 +55,25 @@ def declare_actors(
             actor_name=name,
             queue_name=queue_name,
             priority=0,
-            options={},
+            # A permanent failure is expected and recorded: dramatiq logs it at INFO, without
+            # the ERROR traceback it gives an unhandled exception.
+            options={"throws": (JobFailed,)},
         )
         for name in ACTIONS
     }
 
 
 def _perform_for(actor_name: str, runtime: Callable[[], Runtime], enqueue: Enqueue) -> Callable[..., None]:
-    def perform(*piped: Any, **kwargs: Any) -> None:
-        # A pipeline step without pipe_ignore receives the previous result positionally; the
-        # contract is keyword-only, so it is dropped here rather than failing the job.
-        del piped
+    def perform(*args: Any, **kwargs: Any) -> None:
+        # Positional arguments are not part of the contract: the runner refuses them as
+        # INVALID_MESSAGE (a pipeline step receives the previous result unless pipe_ignore is set).
         message = CurrentMessage.get_current_message()
         if message is None:
             raise RuntimeError("the CurrentMessage middleware is not installed on this broker")
         retries = int(message.options.get("retries", 0))
         job = Job(
-            message.message_id, actor_name, kwargs, final_attempt=retries >= MAX_RETRIES, attempt=retries + 1
+            message.message_id, actor_name, kwargs, final_attempt=retries >= MAX_RETRIES,
+            attempt=retries + 1, args=args,
         )
         try:
             # The outcome lives in the results table; dramatiq has no result backend to keep it.

@@ -19,8 +19,9 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-# Retryable failures are retried this many times before the job is recorded as failed for good.
-MAX_RETRIES = 8
+# A safety net only: the retry policy (pipeline.runtimes.retry_policy) fails a job for good once
+# its retry window has passed, long before this many retries (at least 2.5 s each... 5 min).
+MAX_RETRIES = 99
 MIN_BACKOFF_MS = 1_000
 MAX_BACKOFF_MS = 5 * 60_000
 # An EWS job that takes longer than this is stuck: TimeLimit interrupts it and it is retried.

@@ -38,7 +38,7 @@ from dramatiq.middleware import Pipelines
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 from pipeline.runtimes.broker import MAX_BACKOFF_MS, MIN_BACKOFF_MS
 from pipeline.runtimes.enqueue import broker_enqueue
-from pipeline.runtimes.runner import Job, run_job
+from pipeline.runtimes.runner import GaveUp, Job, UnrecordableMessage, run_job
 from pipeline.runtimes.runtime import Runtime
 from pipeline.runtimes.sqs import SqsFifoBroker, visibility_timeout_for
 
@@ -97,6 +97,15 @@ class SqsJobProcessor:
         )
         try:
             result = run_job(self.runtime, job, enqueue=self._enqueue)
+        except UnrecordableMessage as unrecordable:
+            self._reject(record, unrecordable.message)
+            return
+        except GaveUp:
+            # Recorded failed (with its job.failed event); kept in the dead-letter queue for a
+            # redrive. Acknowledged, not reported: SQS would deliver it again, and a delivery of a
+            # failed job is a redrive.
+            self._copy_to_dead_letter_queue(record)
+            return
         except PermanentError:
             return
         except RetryableError as failure:
@@ -125,6 +134,9 @@ class SqsJobProcessor:
             # queue; copy it now rather than fail it again until SQS gives up on it.
             if recorded.code is not ErrorCode.DUPLICATE_DELIVERY:
                 raise
+        self._copy_to_dead_letter_queue(record)
+
+    def _copy_to_dead_letter_queue(self, record: SQSRecord) -> None:
         dead_letter_url = self.broker.queue.dead_letter_url
         if dead_letter_url is not None:
             self.broker.queue.send(
@@ -135,7 +147,7 @@ class SqsJobProcessor:
             )
 
     def _hide_for_back_off(self, record: SQSRecord, failure: RetryableError, receive_count: int) -> None:
-        delay_ms = failure.delay_ms
+        delay_ms = failure.delay_ms  # the retry policy's, set by the runner
         if delay_ms is None:
             _, delay_ms = compute_backoff(receive_count, factor=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS)
         # The record was received moments ago, when this invocation started.

@@ -9,24 +9,27 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pipeline.actions import ACTION_FUNCTIONS
 from pipeline.actions.context import ActionContext
 from pipeline.contract import JobKwargs, JobStatus, MailboxJobKwargs, parse_kwargs
 from pipeline.contract.common import INTEGRATION_ID_PATTERN
+from pipeline.contract.message import MESSAGE_ID_MAX_LENGTH
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
 from pipeline.events.models import JobFailedData, PipelineEvent, make_event
 from pipeline.integrations import IntegrationSettings, load_integration
 from pipeline.observability import JobObservation, observe_job
 from pipeline.runtimes.enqueue import Enqueue
 from pipeline.runtimes.runtime import Runtime
+from pipeline.store.records import JobRecord
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Job", "run_job"]
+__all__ = ["GaveUp", "Job", "UnrecordableMessage", "run_job"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,22 @@ class Job:
     final_attempt: bool = False
     # Which delivery this is, counting from 1 (for logs).
     attempt: int = 1
+    # Positional arguments: never part of the contract (a pipeline step without pipe_ignore).
+    args: tuple[Any, ...] = ()
+
+
+class GaveUp(PermanentError):
+    """A transient failure that outlasted the retry window (or the runtime's last delivery): the
+    job is recorded failed, and the message goes to the dead-letter queue, so that an operator can
+    redrive it once Exchange is well again."""
+
+
+class UnrecordableMessage(PermanentError):
+    """A message whose outcome the results table cannot hold (its id is not a valid key, or the
+    write is refused): the runtime must put it in the dead-letter queue, where nothing is lost."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.INVALID_MESSAGE, message)
 
 
 def run_job(runtime: Runtime, job: Job, *, enqueue: Enqueue | None = None) -> dict[str, Any]:
@@ -65,40 +84,54 @@ def _run_observed(
     written: list[PipelineEvent],
 ) -> dict[str, Any]:
     store = runtime.store
+    _check_message_id(job.message_id)
     try:
+        if job.args:
+            raise PermanentError(
+                ErrorCode.INVALID_MESSAGE,
+                f"{len(job.args)} positional argument(s): jobs take keyword arguments only "
+                "(a pipeline step must set pipe_ignore)",
+            )
         kwargs = parse_kwargs(job.actor_name, job.kwargs)
     except PermanentError as rejected:
         failed = _job_failed_event(runtime, job, rejected, _claimed_integration(job.kwargs), None)
-        store.fail_job(
-            job.message_id, rejected.code, rejected.message, retryable=False, now=runtime.clock(),
+        code, reason = rejected.code, rejected.message
+        _recorded(lambda: store.fail_job(
+            job.message_id, code, reason, retryable=False, now=runtime.clock(),
             actor_name=job.actor_name[:64], events=failed,
-        )
+        ))
         written.extend(failed)
         raise
     observation.add_integration(kwargs.integration_id)
     mailbox = kwargs.mailbox if isinstance(kwargs, MailboxJobKwargs) else None
     try:
-        store.begin_job(job.message_id, job.actor_name, kwargs.integration_id, mailbox, runtime.clock())
+        record = store.begin_job(job.message_id, job.actor_name, kwargs.integration_id, mailbox,
+                                 runtime.clock())
     except PermanentError as duplicate:
         if duplicate.code is ErrorCode.DUPLICATE_DELIVERY:
             observation.mark_duplicate()
             return _recorded_outcome(runtime, job, duplicate)
         raise
+    if record.attempts > 1 and runtime.retry_policy.expired(record.first_attempt_at, runtime.clock()):
+        # A delivery arriving after the retry window (a worker died on its last try): give up
+        # without running, as the retry that brought it would have been refused.
+        expired = RetryableError(ErrorCode.TIMEOUT, "the job's retry window passed before it could run")
+        raise _record_failure(runtime, job, record, expired, kwargs.integration_id, mailbox, written)
     emitted: list[PipelineEvent] = []
     try:
         result = _perform(runtime, job, kwargs, enqueue, emitted)
     except PipelineError as failure:
         written.extend(emitted)
-        _record_failure(runtime, job, failure, kwargs.integration_id, mailbox, written)
-        raise
+        raise _record_failure(runtime, job, record, failure, kwargs.integration_id, mailbox,
+                              written) from failure
     except Exception as unexpected:
         # A bug or an unforeseen library error: recorded with its type only (its text could hold
         # anything) and retried, since it may be transient; the final attempt records it failed.
         log.exception("job %s (%s) raised unexpectedly", job.message_id, job.actor_name)
         written.extend(emitted)
         internal = RetryableError(ErrorCode.INTERNAL, f"unexpected {type(unexpected).__name__}")
-        _record_failure(runtime, job, internal, kwargs.integration_id, mailbox, written)
-        raise internal from unexpected
+        raise _record_failure(runtime, job, record, internal, kwargs.integration_id, mailbox,
+                              written) from unexpected
     written.extend(emitted)
     store.complete_job(job.message_id, result, runtime.clock())
     return result
@@ -130,30 +163,73 @@ def _integration(runtime: Runtime, integration_id: str) -> IntegrationSettings:
 
 
 def _record_failure(
-    runtime: Runtime, job: Job, failure: PipelineError, integration_id: str, mailbox: str | None,
-    written: list[PipelineEvent],
-) -> None:
-    will_retry = failure.retryable and not job.final_attempt
-    failed = [] if will_retry else _job_failed_event(runtime, job, failure, integration_id, mailbox)
-    try:
-        runtime.store.fail_job(job.message_id, failure.code, failure.message, will_retry, runtime.clock(),
-                               events=failed)
+    runtime: Runtime, job: Job, record: JobRecord, failure: PipelineError, integration_id: str,
+    mailbox: str | None, written: list[PipelineEvent],
+) -> PipelineError:
+    """Record the failure and return what the runtime must raise: a RetryableError carrying the
+    retry policy's delay while the retry window lasts, else a PermanentError (failed for good)."""
+    now = runtime.clock()
+    policy = runtime.retry_policy
+    if failure.retryable:
+        delay_ms = policy.delay_ms(record.attempts, getattr(failure, "delay_ms", None))
+        if not job.final_attempt and not policy.gives_up(record.first_attempt_at, now, delay_ms):
+            _store_failure(runtime, job, failure.code, failure.message, True, [])
+            return RetryableError(failure.code, failure.message, delay_ms=delay_ms)
+        minutes = (now - record.first_attempt_at).total_seconds() / 60
+        failure = GaveUp(
+            failure.code, f"{failure.message} (gave up after {record.attempts} attempt(s) in "
+            f"{minutes:.0f} min)",
+        )
+    failed = _job_failed_event(runtime, job, failure, integration_id, mailbox, record.first_attempt_at)
+    if _store_failure(runtime, job, failure.code, failure.message, False, failed):
         written.extend(failed)
+    return failure
+
+
+def _store_failure(runtime: Runtime, job: Job, code: ErrorCode, message: str, retrying: bool,
+                   events: list[PipelineEvent]) -> bool:
+    """fail_job; False when another delivery finished the job meanwhile (its record stands)."""
+    try:
+        _recorded(lambda: runtime.store.fail_job(job.message_id, code, message, retrying, runtime.clock(),
+                                                 events=events))
+        return True
     except PermanentError as duplicate:
-        # Another delivery finished the job meanwhile; its record stands.
+        if duplicate.code is not ErrorCode.DUPLICATE_DELIVERY:
+            raise
         log.warning("job %s: outcome not recorded: %s", job.message_id, duplicate.message)
+        return False
+
+
+def _recorded(write: Callable[[], object]) -> None:
+    """Run a write of the job's outcome; a write the table refuses for good (a key or an item it
+    cannot hold) makes the message unrecordable, for the dead-letter queue."""
+    try:
+        write()
+    except PermanentError as refused:
+        if refused.code is ErrorCode.DUPLICATE_DELIVERY:
+            raise
+        raise UnrecordableMessage(f"the outcome cannot be recorded ({refused.code.value})") from refused
+
+
+def _check_message_id(message_id: str) -> None:
+    if not 1 <= len(message_id) <= MESSAGE_ID_MAX_LENGTH:
+        raise UnrecordableMessage(
+            f"message_id must be 1 to {MESSAGE_ID_MAX_LENGTH} characters, not {len(message_id)}"
+        )
 
 
 def _job_failed_event(
     runtime: Runtime, job: Job, failure: PipelineError, integration_id: str | None, mailbox: str | None,
+    run: datetime | None = None,
 ) -> list[PipelineEvent]:
-    """The job.failed event for a job that failed for good; none without an integration to tell."""
+    """The job.failed event for a job that failed for good; none without an integration to tell.
+    Each run of a redriven job that fails again is a new fact, with an id of its own."""
     if integration_id is None:
         return []
     data = JobFailedData(message_id=job.message_id, actor_name=job.actor_name[:64], mailbox=mailbox,
                          error_code=failure.code, error_message=failure.message)
     return [make_event(data, integration_id=integration_id, occurred_at=runtime.clock(),
-                       cause=job.message_id)]
+                       cause=f"{job.message_id}|{run.isoformat() if run else ''}")]
 
 
 def _claimed_integration(kwargs: Mapping[str, Any]) -> str | None:

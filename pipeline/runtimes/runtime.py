@@ -13,6 +13,7 @@ from pipeline.config import PipelineConfig
 from pipeline.events.publisher import EventPublisher, build_event_publisher
 from pipeline.exchange.ews.connection import EwsConnector
 from pipeline.exchange.ews.logins import LoginFormMemory
+from pipeline.runtimes.retry_policy import RetryPolicy
 from pipeline.secrets import SecretSource, secrets_client
 from pipeline.store.base import ResultsStore
 from pipeline.store.factory import get_store
@@ -33,6 +34,8 @@ class Runtime:
     # Publishes each job's events as the job ends; None where nothing publishes inline
     # (PIPELINE_EVENTS_SINK none, or stream: the table's stream function does).
     events: EventPublisher | None = None
+    # How long transient failures are retried, and how far apart (the same on every runtime).
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
 
     @classmethod
     def from_config(cls, config: PipelineConfig, *, events_broker: dramatiq.Broker | None = None) -> Runtime:
@@ -50,4 +53,5 @@ class Runtime:
             login_forms=LoginFormMemory(store),
         )
         return cls(config=config, store=store, gateways=connector,
-                   events=build_event_publisher(config, store, utc_now, broker=events_broker))
+                   events=build_event_publisher(config, store, utc_now, broker=events_broker),
+                   retry_policy=RetryPolicy.from_config(config))

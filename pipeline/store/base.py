@@ -40,8 +40,10 @@ class ResultsStore(ABC):
     ) -> JobRecord:
         """Claim a job for this delivery: status running, attempts counted, a lease set.
 
-        Takes over a job that is retrying, or running past its lease (its worker died).
-        Raises PermanentError(DUPLICATE_DELIVERY) when the job already succeeded or failed, and
+        Takes over a job that is retrying, or running past its lease (its worker died). A job
+        that failed for good is begun again as a new run (a redrive: attempts start over,
+        run_started_at is now, redrives counts up).
+        Raises PermanentError(DUPLICATE_DELIVERY) when the job already succeeded, and
         RetryableError(DUPLICATE_DELIVERY, delay_ms=lease left) when another delivery holds it.
         """
 

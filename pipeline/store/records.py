@@ -45,6 +45,14 @@ class JobRecord:
     error_message: str | None = None
     error_retryable: bool | None = None
     expires_at: int | None = None  # the table's TTL attribute, epoch seconds
+    # When this run's first attempt began: its retry window counts from here. A redrive (an
+    # operator sending a failed job again) starts a new run.
+    run_started_at: datetime | None = None
+    redrives: int = 0
+
+    @property
+    def first_attempt_at(self) -> datetime:
+        return self.run_started_at or self.created_at
 
     def to_outcome(self) -> JobOutcome:
         """The record as published to upstream apps."""
@@ -68,6 +76,7 @@ class JobRecord:
             started_at=self.started_at,
             updated_at=self.updated_at,
             finished_at=self.finished_at,
+            redrives=self.redrives,
         )
 
 

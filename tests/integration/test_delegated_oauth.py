@@ -9,7 +9,6 @@ import json
 import logging
 import re
 import time
-import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from pipeline.runtimes.runner import Job, run_job
 from tests.integration import ews_support
 from tests.integration.ews_support import CountingSecretSource, integration, put_secret
 from tests.integration.pipeline_support import PipelineHarness, pipeline
+from tests.integration.test_secrets_never_leak import describe
 from tests.seed import APP, smtp
 
 __all__ = ["pipeline"]  # the fixture, re-exported for pytest
@@ -276,15 +276,6 @@ def test_over_https_the_token_endpoint_is_verified_too(
 def install(pipeline: PipelineHarness) -> None:
     settings = settings_for(pipeline.sim)
     pipeline.store.put_integration(INTEGRATION, settings.model_dump(mode="json", exclude_none=True))
-
-
-def describe(error: BaseException) -> str:
-    parts = ["".join(traceback.format_exception(error))]
-    seen: BaseException | None = error
-    while seen is not None:
-        parts += [str(seen), repr(seen), repr(vars(seen))]
-        seen = seen.__cause__ or seen.__context__
-    return "\n".join(parts)
 
 
 def test_jobs_record_the_revoked_mailbox_and_nothing_leaks_into_debug_logs(

@@ -111,18 +111,26 @@ def test_begin_job_creates_a_running_record_with_a_lease_and_ttl(store: DynamoDb
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
 
 
-@pytest.mark.parametrize("finish", ["complete", "fail"])
-def test_a_finished_job_is_never_begun_again(store: DynamoDbStore, finish: str) -> None:
+def test_a_succeeded_job_is_never_begun_again(store: DynamoDbStore) -> None:
     begin(store)
-    if finish == "complete":
-        store.complete_job("m-1", {"item_id": "AAMk1"}, NOW)
-    else:
-        store.fail_job("m-1", ErrorCode.UNKNOWN_MAILBOX, "no such mailbox", retryable=False, now=NOW)
+    store.complete_job("m-1", {"item_id": "AAMk1"}, NOW)
 
     with pytest.raises(PermanentError) as caught:
         begin(store, now=NOW + timedelta(days=1))
     assert caught.value.code is ErrorCode.DUPLICATE_DELIVERY
     assert store.get_job("m-1").attempts == 1  # type: ignore[union-attr]
+
+
+def test_a_failed_job_delivered_again_is_a_redrive_a_new_run(store: DynamoDbStore) -> None:
+    begin(store)
+    store.fail_job("m-1", ErrorCode.SERVER_BUSY, "busy (gave up)", retryable=False, now=NOW)
+    later = NOW + timedelta(days=1)
+
+    redriven = begin(store, now=later)
+
+    assert (redriven.status, redriven.attempts, redriven.redrives) == (JobStatus.RUNNING, 1, 1)
+    assert redriven.run_started_at == later and redriven.created_at == NOW
+    assert redriven.error_code is None and redriven.finished_at is None
 
 
 def test_a_live_lease_makes_a_second_delivery_retry_later(store: DynamoDbStore) -> None:

@@ -565,7 +565,9 @@ def test_only_the_jobs_function_reads_secrets_and_only_under_the_prefix() -> Non
             assert granted == [], name
             continue
         [statement] = granted
-        assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
+        # PutSecretValue: a personal connection's rotated OAuth refresh token is written back.
+        assert as_list(statement["Action"]) == [
+            "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]
         assert resolve(statement["Resource"]) == (
             f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{default('SecretsPrefix')}*"
         )

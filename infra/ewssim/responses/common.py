@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra.ewssim.errors import EwsError
-from infra.ewssim.namespaces import Element, add, m, new
+from infra.ewssim.namespaces import Element, add, m, new, t
 
 
 def operation_response(operation: str) -> tuple[Element, Element]:
@@ -22,7 +22,15 @@ def success(container: Element, message_tag: str) -> Element:
 def error(container: Element, message_tag: str, failure: EwsError) -> Element:
     """Append a ResponseClass="Error" message carrying the failure's code and text."""
     message = add(container, m(message_tag), ResponseClass="Error")
+    describe_failure(message, failure)
+    return message
+
+
+def describe_failure(message: Element, failure: EwsError) -> None:
+    """Write MessageText, ResponseCode, DescriptiveLinkKey and, for a throttled request, the
+    MessageXml with BackOffMilliseconds into a message whose ResponseClass is "Error"."""
     add(message, m("MessageText"), failure.message)
     add(message, m("ResponseCode"), failure.code)
     add(message, m("DescriptiveLinkKey"), "0")
-    return message
+    if failure.back_off_ms is not None:
+        add(add(message, m("MessageXml")), t("Value"), str(failure.back_off_ms), Name="BackOffMilliseconds")

@@ -35,6 +35,7 @@ from pipeline.exchange.ews.protocol import (
     pinned_version,
     protocol_class,
 )
+from pipeline.exchange.ews.server_busy import install_server_busy_back_off
 from pipeline.exchange.types import MailboxTarget
 from pipeline.integrations import AuthType, ConnectionMethod, IntegrationSettings
 from pipeline.observability import observe_ews_call
@@ -47,6 +48,10 @@ __all__ = ["EwsConnector", "LiveConnection", "resolve_target"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# Every service's ErrorServerBusy keeps the server's BackOffMilliseconds, also when it came in a
+# ResponseMessage rather than a SOAP fault (server_busy.py): errors.py turns it into delay_ms.
+install_server_busy_back_off()
 
 
 def resolve_target(settings: IntegrationSettings, mailbox: str | None) -> MailboxTarget:

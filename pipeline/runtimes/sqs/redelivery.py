@@ -74,6 +74,11 @@ class SqsRedelivery(Middleware):
 
         if exception is None or not isinstance(message, SqsMessageProxy):
             return
+        if getattr(exception, "dead_letter", False):
+            # actors.JobFailed for a message whose outcome the table could not hold: failing it
+            # makes the consumer nack it into the dead-letter queue instead of deleting it.
+            message.fail()
+            return
         if isinstance(exception, Retry) and exception.delay is not None:
             delay = int(exception.delay)
         elif isinstance(exception, Retry | Interrupt):

@@ -102,6 +102,8 @@ def job_from_item(item: Item) -> JobRecord:
         error_message=item.get("error_message"),
         error_retryable=item.get("error_retryable"),
         expires_at=item.get("expires_at"),
+        run_started_at=_time(item.get("run_started_at")),
+        redrives=item.get("redrives", 0),
     )
 
 

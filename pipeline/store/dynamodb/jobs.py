@@ -35,6 +35,7 @@ class JobTable:
         item: dict[str, Any] = {
             **key, "message_id": message_id, "actor_name": actor_name, "status": JobStatus.RUNNING.value,
             "attempts": 1, "created_at": iso(now), "started_at": iso(now), "updated_at": iso(now),
+            "run_started_at": iso(now),
             "lease_expires_ms": lease_ms, TTL_ATTRIBUTE: self._expires_at(now),
         }
         item.update({k: v for k, v in (("integration_id", integration_id), ("mailbox", mailbox)) if v})
@@ -54,6 +55,19 @@ class JobTable:
                 values={":running": JobStatus.RUNNING.value, ":retrying": JobStatus.RETRYING.value,
                         ":one": 1, ":now": iso(now), ":lease": lease_ms, ":now_ms": epoch_ms(now),
                         ":ttl": self._expires_at(now)},
+            ))
+        except ConditionFailed:
+            pass
+        try:  # a redrive: an operator sent a job that failed for good again; a new run begins
+            return job_from_item(self.table.update(
+                key,
+                "SET #status = :running, attempts = :one, started_at = :now, run_started_at = :now, "
+                "updated_at = :now, lease_expires_ms = :lease, #ttl = :ttl "
+                "ADD redrives :one REMOVE error_code, error_message, error_retryable, finished_at",
+                condition="#status = :failed",
+                names={"#status": "status", "#ttl": TTL_ATTRIBUTE},
+                values={":running": JobStatus.RUNNING.value, ":failed": JobStatus.FAILED.value,
+                        ":one": 1, ":now": iso(now), ":lease": lease_ms, ":ttl": self._expires_at(now)},
             ))
         except ConditionFailed:
             pass
