@@ -6,6 +6,7 @@ turned into dramatiq's retry or stop.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -48,7 +49,7 @@ def declare_actors(
     """
     enqueue = broker_enqueue(broker, queue_name)
     redact_dramatiq_messages()
-    return {
+    actors = {
         name: dramatiq.Actor(
             _perform_for(name, runtime, enqueue),
             broker=broker,
@@ -61,6 +62,11 @@ def declare_actors(
         )
         for name in ACTIONS
     }
+    for actor in actors.values():
+        # dramatiq's actor logs "Received args=... kwargs=..." at DEBUG: the job's mailboxes and
+        # attendees, whatever level operators choose for the rest.
+        actor.logger.setLevel(logging.INFO)
+    return actors
 
 
 def _perform_for(actor_name: str, runtime: Callable[[], Runtime], enqueue: Enqueue) -> Callable[..., None]:

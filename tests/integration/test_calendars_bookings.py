@@ -276,6 +276,24 @@ def test_writing_to_a_default_calendar_without_rights_names_it(pipeline: Pipelin
                       "to write bookings there"
 
 
+def test_a_copy_that_can_no_longer_be_written_stops_the_update_before_anyone_hears(
+    pipeline: PipelineHarness, sim: EwsSimulator, team: str
+) -> None:
+    integration_id = pipeline.install("delegate", additional_booking_calendars=[{"mailbox": team,
+                                                                                  "path": "Calendar"}])
+    ok(pipeline.run("create_event", **booking(integration_id)))
+    ok(pipeline.run("send_invite", **follow_up(integration_id)))
+    sim.grant_folder_permission(team, SVC, "Reviewer")  # the team takes back its Editor grant
+
+    outcome = pipeline.run("update_event", **follow_up(integration_id, subject="Moved", notify=True))
+
+    message = failed_for_good(outcome, ErrorCode.ACCESS_DENIED)
+    assert message == (f"{SVC} needs the Editor or Delegate permission on the additional booking calendar "
+                       f"'{team}:Calendar' of {team} to write bookings there")
+    assert stamped(sim, ALICE, KEY)[0]["subject"] == "Interview: Dana Diaz"
+    assert len(messages(sim, BOB, MEETING_REQUEST)) == 1  # no update went out
+
+
 # Per-mailbox overrides ----------------------------------------------------------------------------
 
 

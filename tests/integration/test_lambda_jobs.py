@@ -24,6 +24,7 @@ from pipeline.client import PipelineClient
 from pipeline.contract import JobStatus
 from pipeline.errors import ErrorCode
 from pipeline.runtimes.actors import JOBS_QUEUE
+from pipeline.runtimes.lambda_runtime import DEFAULT_MAX_RECEIVE_COUNT
 from pipeline.store.base import ResultsStore
 from pipeline.store.records import JobRecord
 from tests.integration.event_support import ALICE, BOB, CAROL, MEETING_REQUEST, ROOM_A, booking, messages
@@ -359,3 +360,50 @@ def test_json_that_is_not_a_dramatiq_message_is_dead_lettered_once(lambda_jobs: 
     record = setup.record(f"sqs:{event['Records'][0]['messageId']}")
     assert_failed(record, ErrorCode.INVALID_MESSAGE, retryable=False)
     assert setup.queue.dead_letter_bodies() == ['{"message_id": "x"}']
+
+
+# -- held back behind a failing job --------------------------------------------------------------
+
+
+def test_a_job_held_back_behind_its_groups_failing_one_is_never_dead_lettered(
+    sim: EwsSimulator, moto_endpoint: str, aws_credentials: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import handlers.jobs
+
+    # Given the deployed queue's maxReceiveCount (a safety net far above the retry window's
+    # attempts), and alice's second booking queued behind a first one the server keeps refusing
+    aws = AwsTestAccount(moto_endpoint)
+    queue = LambdaQueue.create(aws, max_receive_count=DEFAULT_MAX_RECEIVE_COUNT)
+    environ = aws.environ(aws.new_table(), queue.broker_url,
+                          PIPELINE_MAX_RECEIVE_COUNT=str(DEFAULT_MAX_RECEIVE_COUNT))
+    with lambda_job_handler(environ, monkeypatch) as handler:
+        store = handlers.jobs._processor().runtime.store
+        integration_id = install_integration(sim, aws, store)
+        client = PipelineClient(queue.broker, queue_name=JOBS_QUEUE)
+        for key, message_id in (("held:1", "h-1"), ("held:2", "h-2")):
+            queue.broker.enqueue(client.message("create_event", booking(integration_id, key),
+                                                message_id=message_id))
+        sim.faults.fail(FaultKind.HTTP_503, operation="CreateItem")
+
+        # When the first fails more often than the old maxReceiveCount (9) allowed, each time
+        # with the second received beside it and held back
+        for receive in range(1, 13):
+            event, response = deliver(queue, handler)
+            assert [dramatiq_id(r) for r in event["Records"]] == ["h-1", "h-2"], receive
+            assert len(failed_item_ids(response)) == 2
+            for record in event["Records"]:
+                queue.client.change_message_visibility(
+                    QueueUrl=queue.url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0)
+
+        # Then the second never ran, has no record, and is not in the dead-letter queue
+        assert store.get_job("h-2") is None
+        assert queue.dead_letter_bodies() == []
+        attempts = store.get_job("h-1")
+        assert attempts is not None and attempts.attempts == 12  # runs counted, not receives
+
+        # And once Exchange is well, both run in order, once each
+        sim.faults.reset()
+        event, response = deliver(queue, handler)
+        assert response == {"batchItemFailures": []}
+        statuses = [getattr(store.get_job(m), "status", None) for m in ("h-1", "h-2")]
+        assert statuses == [JobStatus.SUCCEEDED] * 2

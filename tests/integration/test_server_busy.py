@@ -8,18 +8,24 @@ SQS visibility timeout): it must be the server's back-off, not exchangelib's 10 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from exchangelib import FaultTolerance
+from exchangelib.errors import RateLimitError
+from exchangelib.protocol import close_connections
 
 from infra.ewssim import EwsSimulator, FaultKind
 from pipeline.contract import JobStatus
 from pipeline.errors import ErrorCode, RetryableError
+from pipeline.exchange.ews.errors import to_pipeline_error
 from pipeline.runtimes.runner import Job, run_job
 from tests.integration.event_support import ALICE, BOB, booking, follow_up
+from tests.integration.ewssim.conftest import build_account
 from tests.integration.pipeline_support import PipelineHarness, pipeline
 from tests.seed import smtp
 
@@ -99,3 +105,46 @@ def test_back_off_milliseconds_is_the_retry_delay(
     record = pipeline.store.get_job(job.message_id).to_outcome()
     assert record.status is JobStatus.RETRYING and record.error is not None
     assert (record.error.code, record.error.retryable) == (ErrorCode.SERVER_BUSY, True)
+
+
+# exchangelib's own retry policy honours the value in either form --------------------------------
+
+
+@pytest.fixture
+def fresh_protocols() -> Iterator[None]:
+    close_connections()  # a cached Protocol would keep another test's retry policy
+    yield
+    close_connections()
+
+
+@pytest.mark.parametrize("form", [FaultKind.SERVER_BUSY, FaultKind.SERVER_BUSY_MESSAGE], ids=str)
+def test_fault_tolerance_gives_up_on_a_back_off_past_its_patience(
+    sim: EwsSimulator, fresh_protocols: None, form: FaultKind
+) -> None:
+    # Before the fix the message form backed off exchangelib's 10 s instead, and retried.
+    sim.faults.fail(form, operation="ResolveNames", count=1, back_off_ms=BACK_OFF_MS)
+    account = build_account(sim, "alice", retry_policy=FaultTolerance(max_wait=20))
+
+    with pytest.raises(RateLimitError) as raised:
+        account.protocol.resolve_names(["bob"])
+
+    assert raised.value.wait == BACK_OFF_MS / 1000
+    mapped = to_pipeline_error(raised.value, "ResolveNames")
+    assert isinstance(mapped, RetryableError)
+    assert (mapped.code, mapped.delay_ms) == (ErrorCode.SERVER_BUSY, BACK_OFF_MS)
+    assert sim.request_counts() == {"ResolveNames": 1}
+
+
+@pytest.mark.parametrize("form", [FaultKind.SERVER_BUSY, FaultKind.SERVER_BUSY_MESSAGE], ids=str)
+def test_fault_tolerance_waits_the_back_off_then_retries(
+    sim: EwsSimulator, fresh_protocols: None, form: FaultKind
+) -> None:
+    sim.faults.fail(form, operation="ResolveNames", count=1, back_off_ms=300)
+    account = build_account(sim, "alice", retry_policy=FaultTolerance(max_wait=20))
+    started = time.monotonic()
+
+    [resolved] = account.protocol.resolve_names(["bob"])
+
+    assert resolved.email_address == BOB
+    assert time.monotonic() - started >= 0.3
+    assert [r.code for r in sim.request_log("ResolveNames")] == ["ErrorServerBusy", "NoError"]

@@ -27,7 +27,7 @@ from pipeline.exchange.calendars import CalendarFolder
 from pipeline.exchange.ews.connection import LiveConnection
 from pipeline.exchange.ews.folder_cache import FolderCache, FolderKey
 
-__all__ = ["calendar_folder", "find_calendar", "folder_errors"]
+__all__ = ["calendar_folder", "find_calendar", "folder_errors", "lookup_operation"]
 
 _DEFAULT_CALENDAR = "calendar"
 _CALENDAR_CLASS = "IPF.Appointment"
@@ -74,6 +74,13 @@ def find_calendar(
     return replace(calendar, lookups=lookups)
 
 
+def lookup_operation(names: Sequence[str], folder_id: str | None) -> str:
+    """The EWS operation finding this calendar takes: FindFolder when it walks names, else GetFolder."""
+    if folder_id is not None:
+        return "GetFolder"
+    return "FindFolder" if _below_start(names)[1] else "GetFolder"
+
+
 def calendar_folder(live: LiveConnection, calendar: CalendarFolder | None) -> Folder:
     """The exchangelib folder to address: the target's default calendar (no request) or a folder id."""
     root = Root(account=live.account)
@@ -97,9 +104,15 @@ def _allows(calendar: CalendarFolder, for_writing: bool) -> bool:
     return bool(calendar.can_write if for_writing else calendar.can_read)
 
 
+def _below_start(names: Sequence[str]) -> tuple[bool, list[str]]:
+    """Whether a path starts at the default calendar, and the names beneath its starting folder."""
+    at_calendar = bool(names) and names[0].casefold() == _DEFAULT_CALENDAR
+    return at_calendar, list(names[1:] if at_calendar else names)
+
+
 def _walk(live: LiveConnection, owner: str, names: Sequence[str]) -> tuple[Any, int]:
     root = Root(account=live.account)
-    at_calendar = bool(names) and names[0].casefold() == _DEFAULT_CALENDAR
+    at_calendar, below = _below_start(names)
     start_class = Calendar if at_calendar else MsgFolderRoot
     parent: Any = start_class(
         root=root,
@@ -107,7 +120,6 @@ def _walk(live: LiveConnection, owner: str, names: Sequence[str]) -> tuple[Any, 
             id=_DEFAULT_CALENDAR if at_calendar else "msgfolderroot", mailbox=Mailbox(email_address=owner)
         ),
     )
-    below = list(names[1:] if at_calendar else names)
     if not below:
         return _get(live, parent), 1
     for name in below:

@@ -120,7 +120,7 @@ class EwsGateway(ExchangeGateway):
     ) -> CalendarFolder:
         cache = self._connector.calendars
         return self._run(
-            "FindFolder" if folder_id is None else "GetFolder",
+            folders.lookup_operation(path, folder_id),
             lambda live: folders.find_calendar(live, cache, owner, path, folder_id, for_writing=for_writing),
         )
 
