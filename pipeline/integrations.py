@@ -114,6 +114,12 @@ class IntegrationSettings(BaseModel):
 
     @model_validator(mode="after")
     def _check_combinations(self) -> IntegrationSettings:
+        if self.post_as_scheduler and self.connection_method is not ConnectionMethod.IMPERSONATION:
+            # Writing into the scheduler's own calendar, as them, is what impersonation grants.
+            raise ValueError(
+                "post_as_scheduler needs the impersonation connection method (the pipeline must "
+                "act as the scheduler to organise the event from their mailbox)"
+            )
         if not (self.ews_url or self.autodiscover_email or self.autodiscover_url):
             raise ValueError("one of ews_url, autodiscover_email or autodiscover_url is required")
         for name in ("ews_url", "autodiscover_url", "oauth_authority"):

@@ -61,33 +61,32 @@ def read_busy_calendars(
             if ref.is_default_calendar and ref.owner(mailbox) == mailbox:
                 continue  # GetUserAvailability reads it
             wanted.setdefault(ref.identity(mailbox), (ref, mailbox, []))[2].append(mailbox)
-    opened: dict[str, tuple[OpenCalendar, list[tuple[str, str]]]] = {}  # by folder id
+    # By folder id: two ways of naming one calendar (with and without its mailbox) read it once,
+    # and count it once per mailbox. Retryable failures propagate: the whole job retries.
+    opened: dict[str, tuple[OpenCalendar, dict[str, str]]] = {}
     for ref, first, readers in wanted.values():
         try:
             calendar = open_calendar(context, job_gateway, ref, first, for_writing=False)
         except PermanentError as refused:
-            if refused.retryable:
-                raise
             for mailbox in readers:
                 read.errors.setdefault(mailbox, refused)
             continue
         read.lookup_requests += calendar.lookups
         assert calendar.folder is not None  # reading never skips the look-up
-        entry = opened.setdefault(calendar.folder.folder_id, (calendar, []))
-        entry[1].extend((mailbox, ref.label()) for mailbox in readers)
-    for calendar, labelled in opened.values():
+        labels = opened.setdefault(calendar.folder.folder_id, (calendar, {}))[1]
+        for mailbox in readers:
+            labels.setdefault(mailbox, ref.label())
+    for calendar, labels in opened.values():
         assert calendar.folder is not None
         try:
             with calendar_errors(calendar.gateway, calendar.description, for_writing=False):
                 reading = calendar.gateway.read_calendar(calendar.folder, start, end, detailed=detailed)
         except PermanentError as refused:
-            if refused.retryable:
-                raise
-            for mailbox, _ in labelled:
+            for mailbox in labels:
                 read.errors.setdefault(mailbox, refused)
             continue
         read.view_requests += reading.requests
-        for mailbox, label in labelled:
+        for mailbox, label in labels.items():
             read.intervals.setdefault(mailbox, []).extend((label, found) for found in reading.intervals)
     return read
 

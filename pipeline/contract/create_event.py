@@ -87,6 +87,12 @@ class CreateEventKwargs(MailboxJobKwargs):
     template_vars: dict[str, JsonValue] = Field(
         default_factory=dict, description="Variables for the Liquid subject and body templates."
     )
+    scheduler: EmailAddress | None = Field(
+        default=None,
+        description="Who booked it (the recruiter or staff member). With the integration's "
+        "post_as_scheduler, the event is created in the scheduler's calendar with the scheduler "
+        "as organiser, the invitations come from the scheduler, and `mailbox` is invited.",
+    )
 
     @model_validator(mode="after")
     def _times(self) -> CreateEventKwargs:

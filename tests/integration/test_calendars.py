@@ -244,3 +244,16 @@ def test_a_calendar_by_folder_id_and_one_under_the_top_of_the_mailbox(
     assert spans(alice) == [("2030-01-07T12:00:00Z", "busy", "Team Calendars/Sales")]
     # The id costs one GetFolder; the path from the top one FindFolder per folder name.
     assert sim.request_counts() == {GUA: 1, "GetFolder": 1, "FindFolder": 2, "FindItem": 2}
+
+
+def test_one_calendar_named_two_ways_is_read_once(pipeline: PipelineHarness, sim: EwsSimulator) -> None:
+    carols = sim.backend.mailbox(CAROL).folder("calendar").folder_id
+    book(sim, CAROL, "calendar", MONDAY + timedelta(hours=14))
+    integration_id = pipeline.install("delegate", busy_calendars=[{"mailbox": CAROL, "path": "Calendar"}],
+                                      calendar_overrides={BOB: {"busy_calendars": [{"folder_id": carols}]}})
+
+    alice, bob = succeeded(fetch(pipeline, integration_id, [ALICE, BOB]))["mailboxes"]
+
+    assert spans(alice) == [("2030-01-07T14:00:00Z", "busy", f"{CAROL}:Calendar")]
+    assert spans(bob) == [("2030-01-07T14:00:00Z", "busy", f"id:{carols}")]
+    assert sim.request_counts() == {GUA: 1, "GetFolder": 2, "FindItem": 1}
