@@ -66,16 +66,19 @@ def is_redelivery(context: ActionContext) -> bool:
 
 
 def with_job_mailbox(
-    target: MailboxTarget, required: Iterable[str], calendar_owner: str | None = None
+    target: MailboxTarget, required: Iterable[str], calendar_owner: str | None = None,
+    person: str | None = None,
 ) -> tuple[str, ...]:
     """The required attendees; when the event is in someone else's calendar, the job's person is one.
 
     With the dedicated method the event sits in the service mailbox's calendar, and a booking
     calendar may be another mailbox's shared calendar (`calendar_owner`; default: the target's);
     that mailbox organises it, so the person the booking is for must be invited like everyone else.
+    So too when the event is posted as its scheduler: `person` (default: the target's user) is
+    the job's mailbox then, and the scheduler the target.
     """
     emails = [email.lower() for email in required]
-    person = target.user
+    person = (person or target.user or "").lower() or None
     owner = (calendar_owner or target.mailbox).lower()
     if person and person != owner and person not in emails:
         emails.insert(0, person)

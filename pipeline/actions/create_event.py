@@ -45,7 +45,11 @@ __all__ = ["create_event"]
 
 def create_event(context: ActionContext, kwargs: CreateEventKwargs) -> CreateEventResult:
     """Create the booking's event (unsent) once, however often the job is delivered."""
-    gateway = context.gateway(kwargs.mailbox)
+    # Posting as the scheduler (SmartRecruiters' "use scheduler's name"): the pipeline acts as the
+    # scheduler, whose calendar holds the event and who organises it; the job's person is invited.
+    # Follow-up jobs reach it through the booking's calendar mailbox (calendar_gateway).
+    scheduler = kwargs.scheduler if context.integration.post_as_scheduler else None
+    gateway = context.gateway(scheduler or kwargs.mailbox)
     # Found and rendered before the claim: a calendar that cannot be written to, or a template
     # that fails, leaves no claim and nothing in Exchange.
     main, copies = open_booking_calendars(context, gateway, kwargs.mailbox)
@@ -139,7 +143,8 @@ def _draft(
         time_zone=kwargs.time_zone,
         location=kwargs.location,
         required_attendees=with_job_mailbox(
-            gateway.target, (a.email for a in kwargs.required_attendees), calendar_owner
+            gateway.target, (a.email for a in kwargs.required_attendees), calendar_owner,
+            person=kwargs.mailbox,
         ),
         optional_attendees=tuple(a.email for a in kwargs.optional_attendees),
         rooms=tuple(kwargs.rooms),

@@ -19,6 +19,7 @@ from tests.integration.callback_support import PushRig, rig
 from tests.integration.event_support import (
     ALICE,
     BOB,
+    CAROL,
     MEETING_REQUEST,
     booking,
     follow_up,
@@ -314,3 +315,31 @@ def test_a_change_whose_update_event_job_has_not_recorded_it_yet_waits(
     assert waiting.error.code is ErrorCode.CONFLICT
     assert organiser_item(rig, account, integration_id).start == later  # not moved back
     assert events_of(rig, integration_id, EventType.BOOKING_RESTORED) == []
+
+
+def test_a_booking_posted_as_its_scheduler_is_locked_and_hears_responses(
+    rig: PushRig, account: Any
+) -> None:
+    # post_as_scheduler: the event is carol's (the scheduler's); her calendar is the one watched.
+    integration_id = rig.pipeline.install("impersonation", lock_appointments=True, post_as_scheduler=True)
+    subscribed = rig.pipeline.run("subscribe_mailbox", integration_id=integration_id, mailbox=CAROL,
+                                  status_frequency_minutes=5)
+    assert subscribed.status is JobStatus.SUCCEEDED, subscribed.error
+    kwargs = booking(integration_id, optional_attendees=[], rooms=[], scheduler=CAROL)
+    for action, job in (("create_event", kwargs), ("send_invite", follow_up(integration_id))):
+        outcome = rig.pipeline.run(action, **job)
+        assert outcome.status is JobStatus.SUCCEEDED, outcome.error
+    drain(rig)
+    record = rig.pipeline.store.get_booking(integration_id, KEY)
+    carol = account("carol")
+
+    item = carol.calendar.get(id=record.item_id)
+    move_in_outlook(item)
+    [request] = [m for m in account("bob").inbox.all() if m.item_class == MEETING_REQUEST]
+    request.decline()
+    drain(rig)
+
+    assert carol.calendar.get(id=record.item_id).start == BOOKED_START  # moved back
+    after = rig.pipeline.store.get_booking(integration_id, KEY)
+    assert after.state is BookingState.RESTORED
+    assert after.responses[BOB].response is ResponseType.DECLINED
