@@ -145,13 +145,15 @@ class MotoServerProcess:
     them share one GIL, and moto's FIFO bookkeeping alone can fill a core.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, module: str = "moto.server") -> None:
+        # `module` is the server's command: moto.server, or infra.moto_server_serialized where the
+        # process serves DynamoDB and racing conditional writes must behave as DynamoDB's do.
         with socket.socket() as probe:  # a free port; moto's CLI does not report the one it got
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", module, "-H", "127.0.0.1", "-p", str(port)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         self.pid = self._process.pid
         self.endpoint = f"http://127.0.0.1:{port}"

@@ -23,6 +23,7 @@ ENVIRONMENT_VARIABLES: Mapping[str, tuple[str, ...]] = {
     "job_timeout_seconds": ("PIPELINE_JOB_TIMEOUT",),
     "secret_cache_seconds": ("PIPELINE_SECRET_CACHE_SECONDS",),
     "ews_timeout_seconds": ("PIPELINE_EWS_TIMEOUT",),
+    "ews_connect_timeout_seconds": ("PIPELINE_EWS_CONNECT_TIMEOUT",),
     "max_retry_wait_seconds": ("PIPELINE_MAX_RETRY_WAIT",),
     "retry_window_seconds": ("PIPELINE_RETRY_WINDOW",),
     "callback_base_url": ("PIPELINE_CALLBACK_URL",),
@@ -67,6 +68,11 @@ class PipelineConfig(BaseModel):
     secret_cache_seconds: int = Field(default=300, ge=0, le=86400)
     ews_timeout_seconds: int = Field(default=30, ge=1, le=600,
                                      description="Timeout of one EWS HTTP request.")
+    ews_connect_timeout_seconds: int = Field(
+        default=5, ge=1, le=120,
+        description="Longest wait for the EWS server (or its token endpoint) to accept a connection: "
+        "an unreachable server fails the attempt this soon, not after the request timeout.",
+    )
     retry_window_seconds: int = Field(
         default=1800, ge=60, le=3 * 3600,
         description="How long a job's transient failures are retried (back-off growing from 1 s "
@@ -102,7 +108,7 @@ class PipelineConfig(BaseModel):
     def _waits_fit_in_a_job(self) -> PipelineConfig:
         # exchangelib's FaultTolerance would otherwise sleep past the Lambda timeout and the
         # job would die without recording its outcome.
-        for field in ("ews_timeout_seconds", "max_retry_wait_seconds"):
+        for field in ("ews_timeout_seconds", "ews_connect_timeout_seconds", "max_retry_wait_seconds"):
             if getattr(self, field) >= self.job_timeout_seconds:
                 raise ValueError(
                     f"{field} ({ENVIRONMENT_VARIABLES[field][0]}) must be below job_timeout_seconds "

@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.aws_clients import aws_client
 from pipeline.config import PipelineConfig
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
+from pipeline.secret_payloads import withhold_secret_payloads
 
 __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
@@ -31,6 +32,7 @@ __all__ = [
     "SecretSource",
     "scrub",
     "scrub_loggers",
+    "store_secret",
 ]
 
 DEFAULT_MAX_AGE_SECONDS = 300
@@ -116,7 +118,8 @@ class SecretSource:
         # An injected client (or provider) lets tests point at moto and Lambda reuse one client.
         self._provider = provider or SecretsProvider(boto3_client=boto3_client)
         self._max_age = max_age_seconds
-        scrub_loggers(_BOTOCORE_LOGGERS)
+        # botocore's DEBUG records of Secrets Manager calls carry SecretString: withheld whole.
+        withhold_secret_payloads()
 
     def get(self, name: str, refresh: bool = False) -> ExchangeSecret:
         try:
@@ -177,12 +180,37 @@ def secrets_client(config: PipelineConfig) -> Any:
     return aws_client("secretsmanager", config)
 
 
+def store_secret(client: Any, name: str, text: str) -> bool:
+    """Create the secret, or add `text` as its new version; True when it was created.
+
+    `text` is checked to be a credentials object first. Errors name the secret, never its text.
+    """
+    ExchangeSecret.from_json(name, text)
+    try:
+        client.create_secret(Name=name, SecretString=text)
+        return True
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code", "")) != "ResourceExistsException":
+            raise _aws_error(name, exc, writing=True) from None
+    except BotoCoreError as exc:
+        raise _aws_error(name, exc, writing=True) from None
+    try:
+        client.put_secret_value(SecretId=name, SecretString=text)
+    except (ClientError, BotoCoreError) as exc:
+        raise _aws_error(name, exc, writing=True) from None
+    return False
+
+
 # Keeping credentials out of logs -----------------------------------------------------------------
+# The patterns below redact what libraries log of a connection: Authorization headers and OAuth
+# tokens, whose values are URL-safe by construction. A secret's own text (a password may hold
+# anything) is never matched by a pattern: the records that carry it, botocore's of Secrets
+# Manager calls, are withheld whole (pipeline.secret_payloads).
 
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer|ntlm|negotiate)?\s*[^'\",}\s]+"),
     re.compile(r"(?i)\b(basic|bearer|ntlm|negotiate)\s+[A-Za-z0-9+/=._\-~]{8,}"),
-    # JSON inside JSON (a SecretString in a logged response body) escapes its quotes with backslashes.
+    # Quotes escaped with backslashes too: a token in JSON inside JSON.
     re.compile(
         r"(?i)((?:password|passwd|client_secret|access_token|refresh_token)[\\'\"]*\s*[:=]\s*[\\'\"]*)"
         r"[^\\'\"&,}\s]+"
@@ -209,8 +237,6 @@ class SecretScrubbingFilter(logging.Filter):
 
 
 _SCRUBBED: set[str] = set()
-# botocore's DEBUG records include GetSecretValue response bodies.
-_BOTOCORE_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.httpchecksum")
 
 
 def scrub_loggers(names: Iterable[str]) -> None:

@@ -115,11 +115,20 @@ class SqsJobProcessor:
 
     def _decode(self, record: SQSRecord) -> dramatiq.Message[Any]:
         try:
-            message = dramatiq.Message.decode(record.body.encode())
+            data = record.body.encode()
+            fields = dramatiq.get_encoder().decode(data)
+            message = dramatiq.Message.decode(data)
         except Exception as exc:
             raise UndecodableRecord(f"the body is not a dramatiq message ({type(exc).__name__})") from exc
-        if not isinstance(message.kwargs, dict) or not message.message_id or not message.actor_name:
-            raise UndecodableRecord("the message lacks message_id, actor_name or a kwargs object")
+        # dramatiq makes up a message_id that is missing (each redelivery would be a new job), and
+        # JSON from another language may put anything in any field: run_job relies on these types.
+        envelope = (fields.get("message_id"), fields.get("actor_name"))
+        if not all(isinstance(value, str) and value for value in envelope) or not isinstance(
+            message.kwargs, dict
+        ):
+            raise UndecodableRecord("the message lacks message_id, actor_name (strings) or a kwargs object")
+        if not isinstance(message.options, dict):
+            raise UndecodableRecord("the message's options are not an object")
         return message
 
     def _reject(self, record: SQSRecord, reason: str) -> None:

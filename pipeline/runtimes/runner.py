@@ -84,7 +84,7 @@ def _run_observed(
     written: list[PipelineEvent],
 ) -> dict[str, Any]:
     store = runtime.store
-    _check_message_id(job.message_id)
+    _check_envelope(job)
     try:
         if job.args:
             raise PermanentError(
@@ -211,11 +211,18 @@ def _recorded(write: Callable[[], object]) -> None:
         raise UnrecordableMessage(f"the outcome cannot be recorded ({refused.code.value})") from refused
 
 
-def _check_message_id(message_id: str) -> None:
-    if not 1 <= len(message_id) <= MESSAGE_ID_MAX_LENGTH:
+def _check_envelope(job: Job) -> None:
+    """The message id keys the record, and it and the action name are stored: both must be text
+    the table can hold (JSON can carry lone surrogates, which no UTF-8 store takes)."""
+    if not 1 <= len(job.message_id) <= MESSAGE_ID_MAX_LENGTH:
         raise UnrecordableMessage(
-            f"message_id must be 1 to {MESSAGE_ID_MAX_LENGTH} characters, not {len(message_id)}"
+            f"message_id must be 1 to {MESSAGE_ID_MAX_LENGTH} characters, not {len(job.message_id)}"
         )
+    for name, value in (("message_id", job.message_id), ("actor_name", job.actor_name)):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnrecordableMessage(f"{name} is not valid Unicode text (a lone surrogate)") from None
 
 
 def _job_failed_event(

@@ -49,6 +49,7 @@ class Runtime:
             secrets,
             concurrency=config.worker_concurrency,
             request_timeout_s=config.ews_timeout_seconds,
+            connect_timeout_s=config.ews_connect_timeout_seconds,
             # Which logon name form worked is kept on the integration's item for other processes.
             login_forms=LoginFormMemory(store),
         )

@@ -28,6 +28,7 @@ from pipeline.events.sweeper import EventSweeper
 from pipeline.observability import configure_logging
 from pipeline.runtimes.actors import JOBS_QUEUE, declare_actors
 from pipeline.runtimes.broker import build_broker
+from pipeline.runtimes.broker_check import check_broker
 from pipeline.runtimes.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -83,14 +84,23 @@ class WorkerProcess:
         self.broker.close()
 
 
-def run_worker(processes: int = 1, threads: int = 8) -> int:
-    """Run workers until SIGTERM/SIGINT; more than one process runs as child processes."""
+def run_worker(processes: int = 1, threads: int | None = None,
+               config: PipelineConfig | None = None) -> int:
+    """Run workers until SIGTERM/SIGINT; more than one process runs as child processes.
+
+    `threads` defaults to PIPELINE_CONCURRENCY (worker_concurrency). Raises ValueError for a bad
+    configuration and BrokerUnavailable when the broker cannot be reached (an SQS queue that does
+    not exist, say) before anything starts.
+    """
+    config = config or PipelineConfig.from_env()
+    threads = threads or config.worker_concurrency
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # The pipeline's own lines as structured JSON with the job's correlation id, as in Lambda.
     configure_logging()
     if processes > 1:
         return _run_children(processes, threads)
-    process = WorkerProcess(PipelineConfig.from_env(), threads=threads)
+    process = WorkerProcess(config, threads=threads)
+    check_broker(process.broker)
     stopping = threading.Event()
     _on_signals(lambda: stopping.set())
     process.start()

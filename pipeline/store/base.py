@@ -243,6 +243,14 @@ class ResultsStore(ABC):
         """The stored integration with its update time, or None."""
 
     @abstractmethod
+    def list_integrations(self) -> list[IntegrationRecord]:
+        """Every stored integration, by id (a scan: for operators, not for jobs)."""
+
+    @abstractmethod
+    def delete_integration(self, integration_id: str) -> bool:
+        """Remove an integration's settings; False when there were none. Its secrets stay."""
+
+    @abstractmethod
     def record_login_form(self, integration_id: str, form: str) -> None:
         """Note on the integration's item which logon name form worked (IntegrationRecord.login_form),
         leaving its settings untouched; nothing happens for an integration not in the table."""

@@ -60,6 +60,7 @@ VOLATILE_ITEM_FIELDS = frozenset({
 })
 VOLATILE_RECORD_FIELDS = frozenset({
     "created_at", "updated_at", "started_at", "finished_at", "lease_expires_at", "expires_at",
+    "run_started_at",
     "item_id", "change_key",  # in create_event's result
 })
 

@@ -28,6 +28,12 @@ def test_values_come_from_their_variables() -> None:
     assert config.callback_base_url == "https://hooks.example.com/ews"
 
 
+def test_connecting_to_ews_has_a_short_timeout_of_its_own() -> None:
+    assert PipelineConfig.from_env({}).ews_connect_timeout_seconds == 5
+    config = PipelineConfig.from_env({"PIPELINE_EWS_CONNECT_TIMEOUT": "2", "PIPELINE_EWS_TIMEOUT": "45"})
+    assert (config.ews_connect_timeout_seconds, config.ews_timeout_seconds) == (2, 45)
+
+
 def test_aws_default_region_is_the_fallback() -> None:
     assert PipelineConfig.from_env({"AWS_DEFAULT_REGION": "ap-south-1"}).aws_region == "ap-south-1"
 
@@ -38,6 +44,9 @@ def test_aws_default_region_is_the_fallback() -> None:
     ({"PIPELINE_BROKER": "kafka://broker"}, "PIPELINE_BROKER"),
     ({"AWS_ENDPOINT_URL": "localhost:5000"}, "AWS_ENDPOINT_URL"),
     ({"PIPELINE_EWS_TIMEOUT": "300"}, "PIPELINE_EWS_TIMEOUT"),
+    ({"PIPELINE_EWS_CONNECT_TIMEOUT": "0"}, "PIPELINE_EWS_CONNECT_TIMEOUT"),
+    ({"PIPELINE_JOB_TIMEOUT": "30", "PIPELINE_EWS_TIMEOUT": "20", "PIPELINE_EWS_CONNECT_TIMEOUT": "30"},
+     "PIPELINE_EWS_CONNECT_TIMEOUT"),
     ({"PIPELINE_JOB_TIMEOUT": "60", "PIPELINE_MAX_RETRY_WAIT": "60"}, "PIPELINE_MAX_RETRY_WAIT"),
 ])
 def test_a_bad_value_names_its_variable(environ: dict[str, str], variable: str) -> None:

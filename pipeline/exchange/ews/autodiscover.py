@@ -9,14 +9,28 @@ from exchangelib import Configuration, FailFast
 from exchangelib.autodiscover import Autodiscovery
 from exchangelib.credentials import BaseCredentials
 
-from pipeline.exchange.ews.protocol import autodiscover_protocol_class, exchangelib_auth_type, forget_protocol
+from pipeline.exchange.ews.protocol import (
+    HttpTimeout,
+    autodiscover_protocol_class,
+    exchangelib_auth_type,
+    forget_protocol,
+)
 from pipeline.integrations import IntegrationSettings
 
 __all__ = ["discover_ews_url"]
 
 
-def discover_ews_url(settings: IntegrationSettings, credentials: BaseCredentials, email: str) -> str | None:
-    """The EWS URL autodiscover gives for `email` (None when it names none); exchangelib errors pass."""
+def discover_ews_url(
+    settings: IntegrationSettings,
+    credentials: BaseCredentials,
+    email: str,
+    *,
+    timeout: HttpTimeout | None = None,
+) -> str | None:
+    """The EWS URL autodiscover gives for `email` (None when it names none); exchangelib errors pass.
+
+    `timeout` (requests' form) applies to a configured autodiscover URL; DNS-driven discovery keeps
+    exchangelib's own."""
     if settings.autodiscover_url:
         protocol = autodiscover_protocol_class(settings)(
             config=Configuration(
@@ -26,6 +40,8 @@ def discover_ews_url(settings: IntegrationSettings, credentials: BaseCredentials
                 retry_policy=FailFast(),
             )
         )
+        if timeout is not None:
+            protocol.TIMEOUT = timeout
         try:
             answer = protocol.get_user_settings(user=email)
         finally:

@@ -32,6 +32,7 @@ from pipeline.exchange.ews.protocol import (
     build_credentials,
     exchangelib_auth_type,
     forget_protocol,
+    http_timeout,
     pinned_version,
     protocol_class,
 )
@@ -106,16 +107,17 @@ class EwsConnector:
         *,
         concurrency: int = 4,
         request_timeout_s: float | None = None,
+        connect_timeout_s: float | None = None,
         login_forms: LoginFormMemory | None = None,
     ) -> None:
         self._secrets = secrets
         # Process memory only unless given one backed by the results table (Runtime does).
         self._login_forms = login_forms or LoginFormMemory()
-        self._delegated = DelegatedTokens(secrets)
+        self._delegated = DelegatedTokens(secrets, connect_timeout_s=connect_timeout_s)
         self.max_connections = max(1, concurrency)
         # Calendars found by path or id (ews/folders.py), shared by this process's jobs.
         self.calendars = FolderCache()
-        self._timeout = request_timeout_s
+        self._timeout = http_timeout(connect_timeout_s, request_timeout_s)
         self._lock = threading.RLock()
         self._pools: dict[tuple[str, str], _Pool] = {}
         self._endpoints: dict[tuple[object, ...], str] = {}
@@ -305,6 +307,7 @@ class EwsConnector:
                 forget_protocol(config, cached)
         protocol = wanted(config=config)
         if self._timeout is not None:
+            # Per protocol, never on the class: exchangelib hands TIMEOUT to every requests call.
             protocol.TIMEOUT = self._timeout
         if protocol.config.version is None or protocol.config.version.build is None:
             with ews_errors("ConvertId (version detection)"):
@@ -325,7 +328,7 @@ class EwsConnector:
         if known:
             return known
         email = settings.autodiscover_email or email
-        url = discover_ews_url(settings, credentials, email)
+        url = discover_ews_url(settings, credentials, email, timeout=self._timeout)
         if not url:
             raise PermanentError(ErrorCode.AUTODISCOVER_FAILED, f"autodiscover gave no EWS URL for {email}")
         with self._lock:

@@ -36,7 +36,7 @@ from exchangelib import OAuth2AuthorizationCodeCredentials
 
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
 from pipeline.exchange.ews.errors import to_pipeline_error
-from pipeline.exchange.ews.protocol import Tls12Adapter, token_url
+from pipeline.exchange.ews.protocol import Tls12Adapter, http_timeout, token_url
 from pipeline.integrations import IntegrationSettings
 from pipeline.secrets import ExchangeSecret, SecretSource
 
@@ -116,9 +116,17 @@ class DelegatedOAuth2Credentials(OAuth2AuthorizationCodeCredentials):
 class DelegatedTokens:
     """Redeems users' refresh tokens and keeps the rotated ones; one per connector, thread-safe."""
 
-    def __init__(self, secrets: SecretSource, *, timeout_s: float = _TOKEN_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        secrets: SecretSource,
+        *,
+        timeout_s: float = _TOKEN_TIMEOUT_S,
+        connect_timeout_s: float | None = None,
+    ) -> None:
         self._secrets = secrets
-        self._timeout = timeout_s
+        # requests' (connect, read) form when a connect timeout is set: an unreachable authority
+        # fails in seconds.
+        self._timeout = http_timeout(connect_timeout_s, timeout_s)
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         # A rotated refresh token whose write-back failed: the only valid one, kept for the next try.

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import requests.exceptions
+import urllib3.exceptions
 from exchangelib import errors as ews
 from exchangelib.fields import InvalidFieldForVersion
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
@@ -96,6 +97,27 @@ def _network_code(exc: BaseException) -> ErrorCode | None:
     return None
 
 
+def _connect_failure(exc: BaseException) -> tuple[ErrorCode, str] | None:
+    """When no connection to the server could be made: CONNECTION_DROPPED (refused, unreachable, an
+    unknown name) or TIMEOUT (no answer within the connect timeout), and what to say; else None."""
+    causes = list(_causes(exc))
+    # urllib3 raises NewConnectionError (a ConnectTimeoutError) when connecting fails at once.
+    failed = next((c for c in reversed(causes) if isinstance(c, urllib3.exceptions.ConnectTimeoutError)),
+                  None)
+    if failed is None:
+        return None
+    pool = next((c.pool for c in causes if isinstance(c, urllib3.exceptions.MaxRetryError)), None)
+    server = f"{pool.host}:{pool.port}" if pool is not None else "the server"
+    if isinstance(failed, urllib3.exceptions.NewConnectionError):
+        why = next((c.strerror for c in reversed(causes) if isinstance(c, OSError) and c.strerror), None)
+        return ErrorCode.CONNECTION_DROPPED, f"cannot connect to {server}" + (f" ({why})" if why else "")
+    # urllib3 raises it with the connection, whose timeout is the connect timeout it waited.
+    waited = getattr(failed.args[0], "timeout", None) if failed.args else None
+    within = f"{waited:g} s" if isinstance(waited, int | float) else "the connect timeout"
+    return ErrorCode.TIMEOUT, (f"cannot connect to {server}: no answer within {within} "
+                               "(PIPELINE_EWS_CONNECT_TIMEOUT)")
+
+
 def is_auth_failure(exc: BaseException) -> bool:
     """The server or the token endpoint refused the credentials (HTTP 401 or an OAuth error)."""
     return isinstance(exc, ews.UnauthorizedError | OAuth2Error)
@@ -144,6 +166,12 @@ def to_pipeline_error(exc: BaseException, operation: str = "EWS") -> PipelineErr
     if is_auth_failure(exc):
         return PermanentError(ErrorCode.AUTH_FAILED, message)
     network = _network_code(exc)
+    unreachable = _connect_failure(exc) if network is not ErrorCode.TLS_ERROR else None
+    if unreachable is not None:
+        # Nothing was sent: the server is down, or the URL or a firewall is wrong. Said plainly,
+        # not as exchangelib's ErrorTimeoutExpired around urllib3's "Max retries exceeded".
+        unreachable_code, why = unreachable
+        return _make(unreachable_code, f"{operation}: {why}")
     if network is not None:
         # exchangelib turns dropped connections and timeouts into ErrorTimeoutExpired/ErrorServerBusy
         # with a made-up back-off; the root cause is what upstream can act on.

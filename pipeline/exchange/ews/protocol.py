@@ -35,6 +35,7 @@ from pipeline.integrations import AuthType, ConnectionMethod, IntegrationSetting
 from pipeline.secrets import ExchangeSecret
 
 __all__ = [
+    "HttpTimeout",
     "UnverifiedAutodiscoverProtocol",
     "UnverifiedProtocol",
     "VerifiedAutodiscoverProtocol",
@@ -44,6 +45,7 @@ __all__ = [
     "build_credentials",
     "exchangelib_auth_type",
     "forget_protocol",
+    "http_timeout",
     "pinned_version",
     "protocol_class",
     "token_url",
@@ -76,6 +78,18 @@ class VerifiedAutodiscoverProtocol(AutodiscoverProtocol):
 
 class UnverifiedAutodiscoverProtocol(AutodiscoverProtocol):
     HTTP_ADAPTER_CLS = NoVerifyTls12Adapter
+
+
+HttpTimeout = float | tuple[float, float]
+
+
+def http_timeout(connect_s: float | None, read_s: float | None) -> HttpTimeout | None:
+    """The timeout requests takes for EWS: (connect, read) when a connect timeout is set, so that an
+    unreachable server fails in seconds; exchangelib's own TIMEOUT stands in for a missing part;
+    None leaves exchangelib's alone."""
+    if connect_s is None:
+        return read_s
+    return (connect_s, read_s if read_s is not None else Protocol.TIMEOUT)
 
 
 def protocol_class(settings: IntegrationSettings) -> type[Protocol]:
@@ -139,7 +153,24 @@ def build_credentials(
             ErrorCode.INVALID_INTEGRATION,
             f"secret {secret_name} needs username and password for {settings.auth_type}",
         )
-    return Credentials(login or secret.username, secret.password)
+    login = login or secret.username
+    if settings.auth_type is AuthType.BASIC and not _latin1(f"{login}:{secret.password}"):
+        # requests encodes Basic credentials as Latin-1; it would fail with a UnicodeEncodeError
+        # whose repr quotes the whole password. NTLM sends any text.
+        raise PermanentError(
+            ErrorCode.INVALID_INTEGRATION,
+            f"secret {secret_name}: the username or password has characters that Basic "
+            "authentication cannot send (outside Latin-1); use ntlm",
+        )
+    return Credentials(login, secret.password)
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def access_type_for(settings: IntegrationSettings) -> str:

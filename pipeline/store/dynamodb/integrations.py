@@ -9,7 +9,7 @@ from typing import Any
 
 from pipeline.errors import ErrorCode, PermanentError
 from pipeline.store.dynamodb.items import integration_from_item, iso
-from pipeline.store.dynamodb.keys import integration_key
+from pipeline.store.dynamodb.keys import INTEGRATION_PREFIX, integration_key
 from pipeline.store.dynamodb.table import ConditionFailed, TableClient
 from pipeline.store.records import IntegrationRecord
 
@@ -35,6 +35,17 @@ class IntegrationTable:
     def get_integration_record(self, integration_id: str) -> IntegrationRecord | None:
         item = self.table.get(integration_key(integration_id))
         return None if item is None else integration_from_item(item)
+
+    def list_integrations(self) -> list[IntegrationRecord]:
+        items = self.table.scan(prefix=INTEGRATION_PREFIX)
+        return sorted((integration_from_item(item) for item in items), key=lambda r: r.integration_id)
+
+    def delete_integration(self, integration_id: str) -> bool:
+        try:
+            self.table.delete(integration_key(integration_id), condition="attribute_exists(pk)")
+        except ConditionFailed:
+            return False
+        return True
 
     def record_login_form(self, integration_id: str, form: str) -> None:
         # One attribute, so that settings written meanwhile by someone else stay as they are; an

@@ -10,6 +10,7 @@ __all__ = [
     "BOOKING_ITEM_ATTRIBUTE",
     "BOOKING_ITEM_INDEX",
     "EVENT_TTL_DAYS",
+    "INTEGRATION_PREFIX",
     "PENDING_EVENTS_INDEX",
     "PENDING_PARTITION",
     "TOKEN_INDEX",
@@ -72,9 +73,12 @@ def calendar_sync_key(integration_id: str, mailbox: str) -> dict[str, str]:
     return {"pk": f"CALENDAR_SYNC#{integration_id}#{mailbox.lower()}", "sk": "CALENDAR_SYNC"}
 
 
+INTEGRATION_PREFIX = "INTEGRATION#"
+
+
 def integration_key(integration_id: str) -> dict[str, str]:
     """Key of an integration's settings."""
-    return {"pk": f"INTEGRATION#{integration_id}", "sk": "INTEGRATION"}
+    return {"pk": f"{INTEGRATION_PREFIX}{integration_id}", "sk": "INTEGRATION"}
 
 
 def create_table(client: Any, table_name: str) -> None:

@@ -162,5 +162,11 @@ class DynamoDbStore(ResultsStore):
     def get_integration_record(self, integration_id: str) -> IntegrationRecord | None:
         return self._integrations.get_integration_record(integration_id)
 
+    def list_integrations(self) -> list[IntegrationRecord]:
+        return self._integrations.list_integrations()
+
+    def delete_integration(self, integration_id: str) -> bool:
+        return self._integrations.delete_integration(integration_id)
+
     def record_login_form(self, integration_id: str, form: str) -> None:
         self._integrations.record_login_form(integration_id, form)

@@ -142,6 +142,23 @@ class TableClient:
         """_call for the operations that name their tables inside the request (transactions)."""
         return self._call(operation, lambda TableName, **rest: call(**rest), **kwargs)
 
+    def delete(self, key: Mapping[str, str], condition: str | None = None) -> None:
+        """Delete one item, if condition holds (else ConditionFailed)."""
+        self._call("DeleteItem", self.client.delete_item, Key=_to_wire(key),
+                   **_expressions(condition, None, None))
+
+    def scan(self, *, prefix: str) -> Iterator[Item]:
+        """Every item whose pk starts with `prefix` (a full scan: for rare operator commands)."""
+        kwargs: dict[str, Any] = {"FilterExpression": "begins_with(pk, :prefix)",
+                                  "ExpressionAttributeValues": _to_wire({":prefix": prefix})}
+        while True:
+            reply = self._call("Scan", self.client.scan, **kwargs)
+            for item in reply.get("Items", []):
+                yield _from_wire(item)
+            if "LastEvaluatedKey" not in reply:
+                return
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+
     def query(self, index_name: str, key_attribute: str, key_value: str, *, limit: int | None = None,
               ) -> Iterator[Item]:
         """Every item of a secondary index with key_attribute = key_value, in sort-key order."""
