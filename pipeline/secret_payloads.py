@@ -10,8 +10,9 @@ the payload of a record, before any handler sees it, when
 
 - the record's operation is Secrets Manager's (a request: its OperationModel's service, or the
   prepared request's X-Amz-Target header), or
-- the payload names a secret value field (SecretString, SecretBinary): read as JSON, or, when it
-  does not parse, by the field's name in its bytes (a response body says nothing of its service).
+- the payload names a secret value field (SecretString, SecretBinary), found by its name in the
+  bytes, or by reading them as JSON when they escape characters (a response body says nothing of
+  its service).
 
 A record that cannot be checked is withheld too. Only the payloads go; what was called, where,
 and how big the payload was stay in the line.
@@ -112,6 +113,8 @@ def _names_a_secret_value(payload: Any) -> bool:
         raw = bytes(payload)
         if any(field.encode() in raw for field in _VALUE_FIELDS):
             return True
+        if b"\\u" not in raw:  # only an escape could spell a field's name otherwise
+            return False
         try:
             payload = json.loads(raw)
         except (ValueError, RecursionError):

@@ -122,8 +122,10 @@ def _run_observed(
         result = _perform(runtime, job, kwargs, enqueue, emitted)
     except PipelineError as failure:
         written.extend(emitted)
-        raise _record_failure(runtime, job, record, failure, kwargs.integration_id, mailbox,
-                              written) from failure
+        recorded = _record_failure(runtime, job, record, failure, kwargs.integration_id, mailbox, written)
+        if recorded is failure:
+            raise  # failed for good as it was raised: its own traceback, no cause to add
+        raise recorded from failure
     except Exception as unexpected:
         # A bug or an unforeseen library error: recorded with its type only (its text could hold
         # anything) and retried, since it may be transient; the final attempt records it failed.

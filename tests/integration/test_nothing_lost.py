@@ -98,3 +98,15 @@ def test_dramatiq_logs_a_permanent_failure_without_the_jobs_kwargs(
     assert ALICE not in text and BOB not in text and "Dana Diaz" not in text  # ...not by its kwargs
     errors = [r for r in ours if r.name.startswith("dramatiq") and r.levelno >= logging.ERROR]
     assert errors == []  # an expected, recorded failure is not an unhandled exception
+
+
+def test_a_permanent_failure_is_raised_as_itself_not_as_its_own_cause(pipeline: PipelineHarness) -> None:
+    # `raise failure from failure` made the exception its own cause: code walking the chain (a
+    # log formatter, a leak check) looped forever.
+    job = Job("no-integration", "create_event", booking("no-such-integration"))
+
+    with pytest.raises(PermanentError) as raised:
+        run_job(pipeline.runtime, job)
+
+    assert raised.value.code is ErrorCode.UNKNOWN_INTEGRATION
+    assert raised.value.__cause__ is not raised.value

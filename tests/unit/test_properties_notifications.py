@@ -62,7 +62,7 @@ def body_of(events: list[str], response_class: str = "Success", subscription: st
 @st.composite
 def event_parts(draw: st.DrawFn) -> list[tuple[str, Event]]:
     """1 to 5 item events: their XML and what they say."""
-    parts = []
+    parts: list[tuple[str, Event]] = []
     for number in range(draw(st.integers(min_value=1, max_value=5))):
         kind = draw(st.sampled_from(sorted(EVENT_TYPES)))
         item, folder, watermark = draw(ids), draw(ids), f"w{number}-{draw(ids)}"
