@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import dramatiq
+import pytest
 
 from pipeline.errors import ErrorCode
 from pipeline.events.models import (
@@ -38,6 +39,7 @@ from pipeline.events.models import (
 from pipeline.events.sinks import EVENT_ACTOR_NAME, EVENT_SOURCE
 from pipeline.exchange.calendar_items import ResponseType
 from pipeline.runtimes.broker import build_broker
+from pipeline.store.dynamodb import DynamoDbStore
 from tests.integration.runtime_support import AwsTestAccount, wait_for
 from tests.seed import smtp
 
@@ -236,3 +238,27 @@ def assert_no_personal_data(text: str) -> None:
     """Fail when log output shows any of the sample events' personal data."""
     leaked = [value for value in PERSONAL if value.lower() in text.lower()]
     assert not leaked, f"personal data in the logs: {leaked}"
+
+
+# Fixtures shared by the sink and stream tests (their modules import moto_endpoint and
+# aws_credentials, which these build on).
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, aws_credentials: None) -> AwsTestAccount:
+    return AwsTestAccount(moto_endpoint)
+
+
+@pytest.fixture
+def table(aws: AwsTestAccount) -> str:
+    return aws.new_table()
+
+
+@pytest.fixture
+def store(aws: AwsTestAccount, table: str) -> DynamoDbStore:
+    return DynamoDbStore(aws.client("dynamodb"), table)
+
+
+@pytest.fixture
+def target(aws: AwsTestAccount) -> BusTarget:
+    return BusTarget.create(aws)

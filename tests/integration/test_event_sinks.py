@@ -36,9 +36,13 @@ from tests.integration.event_sink_support import (
     TcpProxy,
     assert_no_personal_data,
     at_port,
+    aws,
     delivered_ids,
     free_port,
     sample_events,
+    store,
+    table,
+    target,
 )
 from tests.integration.moto_server import moto_endpoint  # noqa: F401
 from tests.integration.runtime_support import (
@@ -50,27 +54,9 @@ from tests.integration.runtime_support import (
 )
 from tests.integration.worker_support import delete_queue, own_queue_name
 
+__all__ = ["aws", "store", "table", "target"]  # the shared fixtures, re-exported for pytest
+
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
-
-
-@pytest.fixture
-def aws(moto_endpoint: str, aws_credentials: None) -> AwsTestAccount:  # noqa: F811
-    return AwsTestAccount(moto_endpoint)
-
-
-@pytest.fixture
-def table(aws: AwsTestAccount) -> str:
-    return aws.new_table()
-
-
-@pytest.fixture
-def store(aws: AwsTestAccount, table: str) -> DynamoDbStore:
-    return DynamoDbStore(aws.client("dynamodb"), table)
-
-
-@pytest.fixture
-def target(aws: AwsTestAccount) -> BusTarget:
-    return BusTarget.create(aws)
 
 
 def pending_ids(store: DynamoDbStore) -> set[str]:

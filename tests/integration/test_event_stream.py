@@ -21,33 +21,19 @@ from tests.integration.event_sink_support import (
     ALICE,
     BusTarget,
     assert_no_personal_data,
+    aws,
     delivered_ids,
     sample_events,
+    store,
+    table,
+    target,
 )
 from tests.integration.moto_server import REGION, moto_endpoint  # noqa: F401
 from tests.integration.runtime_support import AwsTestAccount, FakeLambdaContext, aws_credentials  # noqa: F401
 
+__all__ = ["aws", "store", "table", "target"]  # the shared fixtures, re-exported for pytest
+
 Handler = Any
-
-
-@pytest.fixture
-def aws(moto_endpoint: str, aws_credentials: None) -> AwsTestAccount:  # noqa: F811
-    return AwsTestAccount(moto_endpoint)
-
-
-@pytest.fixture
-def table(aws: AwsTestAccount) -> str:
-    return aws.new_table()
-
-
-@pytest.fixture
-def store(aws: AwsTestAccount, table: str) -> DynamoDbStore:
-    return DynamoDbStore(aws.client("dynamodb"), table)
-
-
-@pytest.fixture
-def target(aws: AwsTestAccount) -> BusTarget:
-    return BusTarget.create(aws)
 
 
 class TableStream:
