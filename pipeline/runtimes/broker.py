@@ -13,11 +13,11 @@ from dramatiq.middleware import (
     CurrentMessage,
     Interrupt,
     Middleware,
-    Pipelines,
-    Retries,
     ShutdownNotifications,
     TimeLimit,
 )
+
+from pipeline.runtimes.durable_enqueue import DurablePipelines, DurableRetries
 
 # A safety net only: the retry policy (pipeline.runtimes.retry_policy) fails a job for good once
 # its retry window has passed, long before this many retries (at least 2.5 s each... 5 min).
@@ -43,7 +43,8 @@ def _only_requested_retries(retries: int, exception: BaseException) -> bool:
 
 
 def worker_middleware(time_limit_ms: int = JOB_TIME_LIMIT_MS) -> list[Middleware]:
-    """dramatiq's defaults, with retries limited to the failures the runner marks as transient.
+    """dramatiq's defaults, with retries limited to the failures the runner marks as transient, and
+    retries and pipeline steps that wait out a broker outage (pipeline.runtimes.durable_enqueue).
 
     `time_limit_ms` must not exceed the job timeout that sizes the results table's lease, or a job
     could still run when a redelivery takes it over.
@@ -53,8 +54,8 @@ def worker_middleware(time_limit_ms: int = JOB_TIME_LIMIT_MS) -> list[Middleware
         TimeLimit(time_limit=time_limit_ms),
         ShutdownNotifications(),
         Callbacks(),
-        Pipelines(),
-        Retries(
+        DurablePipelines(),
+        DurableRetries(
             max_retries=MAX_RETRIES,
             min_backoff=MIN_BACKOFF_MS,
             max_backoff=MAX_BACKOFF_MS,

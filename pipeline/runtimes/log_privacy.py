@@ -18,6 +18,7 @@ __all__ = ["DRAMATIQ_WORKER_LOGGERS", "MessageRedactingFilter", "redact_dramatiq
 
 # The loggers of dramatiq that are handed messages (dramatiq.logging.get_logger names them).
 DRAMATIQ_WORKER_LOGGERS = ("dramatiq.worker.WorkerThread", "dramatiq.middleware.retries.Retries",
+                           "dramatiq.middleware.retries.DurableRetries",
                            "dramatiq.middleware.age_limit.AgeLimit")
 
 

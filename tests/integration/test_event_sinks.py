@@ -33,12 +33,10 @@ from tests.integration.event_sink_support import (
     START,
     BusTarget,
     QueueConsumer,
-    TcpProxy,
     assert_no_personal_data,
     at_port,
     aws,
     delivered_ids,
-    free_port,
     sample_events,
     store,
     table,
@@ -52,6 +50,7 @@ from tests.integration.runtime_support import (
     redis_url_with_namespace,
     wait_for,
 )
+from tests.integration.tcp_proxy import TcpProxy, free_port
 from tests.integration.worker_support import delete_queue, own_queue_name
 
 __all__ = ["aws", "store", "table", "target"]  # the shared fixtures, re-exported for pytest
