@@ -34,6 +34,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -102,6 +103,9 @@ def parse_options(argv: list[str] | None) -> tuple[ChaosOptions, argparse.Namesp
 
 def main(argv: list[str] | None = None) -> int:
     options, args = parse_options(argv)
+    # A SIGTERM (a timeout, an operator's kill) unwinds like Ctrl-C, so the private brokers, moto
+    # servers, the simulator and the consumers are all stopped instead of left running.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
                         ("AWS_DEFAULT_REGION", "us-east-1")):

@@ -54,8 +54,13 @@ def chaos_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                "--free-busy", str(FREE_BUSY), "--mailboxes", "6", "--kills", "1",
                "--storm-seconds", "5", "--chaos-seconds", "25", "--send-seconds", "10",
                "--drain-timeout", "180", "--seed", "9", "--json", str(figures)]
-    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
-                              check=False)
+    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = run.communicate(timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        run.terminate()  # the benchmark stops its brokers, servers and consumers on SIGTERM
+        stdout, stderr = run.communicate(timeout=120)
+    finished = subprocess.CompletedProcess(command, run.returncode, stdout, stderr)
     assert figures.exists(), (f"the benchmark wrote no figures:\n{finished.stdout[-3000:]}\n"
                               f"{finished.stderr[-3000:]}")
     data: dict[str, Any] = json.loads(figures.read_text())
