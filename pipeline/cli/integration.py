@@ -6,6 +6,7 @@ Secrets Manager, referenced by name (secret_name) and never printed.
 
 from __future__ import annotations
 
+import logging
 import sys
 import uuid
 from pathlib import Path
@@ -126,7 +127,14 @@ def test(output: Output, integration_id: str, mailbox: str | None) -> int:
                        EXIT_USAGE)
     job = Job(message_id=f"cli-check-{uuid.uuid4()}", actor_name="check_connection",
               kwargs={"integration_id": integration_id, "mailbox": mailbox}, final_attempt=True)
-    report = run_job(Runtime.from_config(config), job)
+    # The runner's "job failed (CODE)" line is for workers' logs; without logging configured
+    # Python would print it on stderr beside this command's own one-line error.
+    job_log, quiet = logging.getLogger("pipeline.observability"), logging.NullHandler()
+    job_log.addHandler(quiet)
+    try:
+        report = run_job(Runtime.from_config(config), job)
+    finally:
+        job_log.removeHandler(quiet)
     steps = []
     for step in report["steps"]:
         entry = fix_for(step["error_code"]) if step.get("error_code") else None

@@ -19,7 +19,9 @@ def worker(output: Output, processes: int, threads: int | None) -> int:
     """Run the pipeline's actors until SIGTERM or Ctrl-C (in-flight jobs finish first).
 
     Refuses to start without PIPELINE_BROKER (stub:// must be asked for explicitly), and fails
-    fast when the broker cannot be reached or its SQS queue does not exist.
+    fast when the broker cannot be reached or its SQS queue does not exist. Exits 75 when it
+    loses its Redis connection, for its supervisor to start a fresh worker (the messages this one
+    held in memory return to the queue once its heartbeat has lapsed).
     """
     from pipeline.cli.environment import load_config, require_broker_url
     from pipeline.runtimes.broker_check import BrokerUnavailable

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlparse
 
 import dramatiq
@@ -17,7 +17,10 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from pipeline.runtimes.durable_enqueue import DurablePipelines, DurableRetries
+from pipeline.runtimes.durable_enqueue import DurablePipelines, DurableRetries, enqueue_until_accepted
+
+if TYPE_CHECKING:
+    from dramatiq.brokers.redis import RedisBroker
 
 # A safety net only: the retry policy (pipeline.runtimes.retry_policy) fails a job for good once
 # its retry window has passed, long before this many retries (at least 2.5 s each... 5 min).
@@ -66,9 +69,13 @@ def worker_middleware(time_limit_ms: int = JOB_TIME_LIMIT_MS) -> list[Middleware
 
 
 def build_broker(url: str, *, time_limit_ms: int = JOB_TIME_LIMIT_MS,
-                 make_global: bool = True) -> dramatiq.Broker:
+                 make_global: bool = True, for_worker: bool = False) -> dramatiq.Broker:
     """A broker for `stub://`, `redis://…`, `amqp://…` or `sqs://QUEUE`, made the global broker
     unless `make_global` is False (a second broker of a process, e.g. the events sink's).
+
+    `for_worker`: the broker a worker consumes from. On Redis its enqueue waits out an outage
+    (pipeline.runtimes.durable_enqueue), since the consumer itself enqueues due delayed messages;
+    an upstream app's broker keeps failing fast, so the app learns its send did not happen.
 
     A redis:// URL may carry `namespace`, `heartbeat_timeout` (ms) and `maintenance_chance` in its
     query, for dramatiq's RedisBroker.
@@ -79,10 +86,11 @@ def build_broker(url: str, *, time_limit_ms: int = JOB_TIME_LIMIT_MS,
     if scheme == "stub":
         broker = StubBroker(middleware=middleware)
     elif scheme in ("redis", "rediss"):
-        from dramatiq.brokers.redis import RedisBroker
+        from dramatiq.brokers.redis import RedisBroker  # redis-py only where Redis is used
 
         connection_url, options = _redis_broker_options(url)
-        broker = RedisBroker(url=connection_url, middleware=middleware, **options)
+        redis_broker = _worker_redis_broker() if for_worker else RedisBroker
+        broker = redis_broker(url=connection_url, middleware=middleware, **options)
     elif scheme in ("amqp", "amqps"):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
@@ -113,3 +121,47 @@ def _redis_broker_options(url: str) -> tuple[str, dict[str, Any]]:
         else:
             connection_query.append((key, value))
     return parsed._replace(query=urlencode(connection_query)).geturl(), options
+
+
+
+def _worker_redis_broker() -> type[RedisBroker]:
+    """RedisBroker for a worker, closing two gaps dramatiq's consumer has under a Redis outage.
+
+    - Its enqueue waits out an outage: the consumer moves due delayed messages (retries whose
+      back-off is over) with `broker.enqueue`, and one that failed was left behind.
+    - It reports a lost connection in `connection_lost`. dramatiq's ConsumerThread then drops
+      the delayed and prefetched messages it holds in memory, though Redis still counts them as
+      this worker's (its acknowledgement sets) and hands them back only once the worker's
+      heartbeat is `heartbeat_timeout` old. So the worker exits for its supervisor to start a
+      fresh one (run_worker), and the messages come back instead of waiting for the next deploy.
+    """
+    import threading
+
+    from dramatiq.brokers.redis import RedisBroker
+    from dramatiq.errors import ConnectionClosed
+
+    class WorkerRedisBroker(RedisBroker):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.connection_lost = threading.Event()
+
+        def enqueue(self, message: dramatiq.Message[Any], *,
+                    delay: int | None = None) -> dramatiq.Message[Any]:
+            return enqueue_until_accepted(super().enqueue, message, delay=delay)
+
+        @property
+        def consumer_class(self) -> type[Any]:
+            lost = self.connection_lost
+            base: type[Any] = super().consumer_class
+
+            class ReportingConsumer(base):
+                def __next__(self) -> Any:
+                    try:
+                        return super().__next__()
+                    except ConnectionClosed:
+                        lost.set()
+                        raise
+
+            return ReportingConsumer
+
+    return WorkerRedisBroker

@@ -14,6 +14,12 @@ unreachable, so the original is acknowledged only once its successor is on the q
 worker dies meanwhile the original was never acknowledged and is delivered again; the runner's
 claims make a rerun of work that already took effect a no-op. An enqueue the broker refuses for
 any other reason fails the message, so the consumer rejects it into the dead-letter queue.
+
+dramatiq's Redis consumer has the same gap of its own: it moves a delayed message (a retry whose
+back-off is over) to its queue with `broker.enqueue` and acknowledges the delayed copy after, and
+when that enqueue meets an outage the message is left in the worker's acknowledgement set, which
+Redis hands back only once the worker is dead (bench/chaos.py found jobs stuck so). A worker's
+Redis broker (pipeline.runtimes.broker) therefore enqueues through `enqueue_until_accepted` too.
 """
 
 from __future__ import annotations
@@ -27,7 +33,13 @@ import dramatiq
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import Pipelines, Retries
 
-__all__ = ["DurablePipelines", "DurableRetries", "EnqueueUntilAccepted", "broker_unavailable_errors"]
+__all__ = [
+    "DurablePipelines",
+    "DurableRetries",
+    "EnqueueUntilAccepted",
+    "broker_unavailable_errors",
+    "enqueue_until_accepted",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,35 +64,43 @@ def broker_unavailable_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def enqueue_until_accepted(
+    enqueue: Callable[..., dramatiq.Message[Any]], message: dramatiq.Message[Any], *, delay: int | None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dramatiq.Message[Any]:
+    """`enqueue(message, delay=delay)`, tried again while the broker cannot be reached."""
+    unavailable = broker_unavailable_errors()
+    wait = FIRST_WAIT_S
+    attempts = 0
+    while True:
+        try:
+            enqueued = enqueue(message, delay=delay)
+        except unavailable as exc:
+            attempts += 1
+            # The actor and message id only: the message's kwargs hold mailboxes and attendees.
+            logger.warning("The broker did not take %s[%s] (%s, attempt %d); trying again in %.1f s.",
+                           message.actor_name, message.message_id, type(exc).__name__, attempts, wait)
+            sleep(wait)
+            wait = min(wait * 2, LONGEST_WAIT_S)
+            continue
+        if attempts:
+            logger.warning("The broker took %s[%s] after %d failed attempt(s).",
+                           message.actor_name, message.message_id, attempts)
+        return enqueued
+
+
 class EnqueueUntilAccepted:
     """A broker whose `enqueue` waits out an outage of the real one; everything else passes through."""
 
     def __init__(self, broker: dramatiq.Broker, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._broker = broker
         self._sleep = sleep
-        self._unavailable = broker_unavailable_errors()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._broker, name)
 
     def enqueue(self, message: dramatiq.Message[Any], *, delay: int | None = None) -> dramatiq.Message[Any]:
-        wait = FIRST_WAIT_S
-        attempts = 0
-        while True:
-            try:
-                enqueued = self._broker.enqueue(message, delay=delay)
-            except self._unavailable as exc:
-                attempts += 1
-                # The actor and message id only: the message's kwargs hold mailboxes and attendees.
-                logger.warning("The broker did not take %s[%s] (%s, attempt %d); trying again in %.1f s.",
-                               message.actor_name, message.message_id, type(exc).__name__, attempts, wait)
-                self._sleep(wait)
-                wait = min(wait * 2, LONGEST_WAIT_S)
-                continue
-            if attempts:
-                logger.warning("The broker took %s[%s] after %d failed attempt(s).",
-                               message.actor_name, message.message_id, attempts)
-            return enqueued
+        return enqueue_until_accepted(self._broker.enqueue, message, delay=delay, sleep=self._sleep)
 
 
 def _fail_on_refusal(message: Any, what: str, exc: Exception) -> None:

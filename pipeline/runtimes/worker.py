@@ -33,7 +33,7 @@ from pipeline.runtimes.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WorkerProcess", "run_worker"]
+__all__ = ["EXIT_BROKER_CONNECTION_LOST", "WorkerProcess", "run_worker", "wait_until_stopped"]
 
 
 class WorkerProcess:
@@ -48,7 +48,7 @@ class WorkerProcess:
         # The time limit is the job timeout that sizes the table's lease: a job past it is cut
         # short and retried, never still running when a redelivery takes it over.
         self.time_limit_ms = config.job_timeout_seconds * 1000
-        self.broker = build_broker(config.broker_url, time_limit_ms=self.time_limit_ms)
+        self.broker = build_broker(config.broker_url, time_limit_ms=self.time_limit_ms, for_worker=True)
         self._runtime = runtime
         self.actors = declare_actors(self.broker, self.runtime, queue_name)
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads or config.worker_concurrency)
@@ -105,9 +105,26 @@ def run_worker(processes: int = 1, threads: int | None = None,
     _on_signals(lambda: stopping.set())
     process.start()
     log.info("worker started: %d threads on %s", threads, process.config.broker_url.split("://")[0])
-    stopping.wait()
+    exit_code = wait_until_stopped(stopping, getattr(process.broker, "connection_lost", None))
     log.info("stopping: finishing in-flight jobs")
     process.stop()
+    return exit_code
+
+
+# sysexits' EX_TEMPFAIL: a supervisor (systemd Restart=on-failure, Kubernetes) starts a new worker.
+EXIT_BROKER_CONNECTION_LOST = 75
+
+
+def wait_until_stopped(stopping: threading.Event, connection_lost: threading.Event | None, *,
+                       poll_seconds: float = 0.5) -> int:
+    """Wait for SIGTERM/SIGINT (exit 0) or for a lost Redis connection (exit 75, see
+    pipeline.runtimes.broker: the worker's held messages return only once it is gone)."""
+    while not stopping.wait(poll_seconds):
+        if connection_lost is not None and connection_lost.is_set():
+            log.warning("lost the connection to Redis: exiting with %d for the supervisor to start a "
+                        "fresh worker; the messages this one held return to the queue once its "
+                        "heartbeat is older than heartbeat_timeout", EXIT_BROKER_CONNECTION_LOST)
+            return EXIT_BROKER_CONNECTION_LOST
     return 0
 
 

@@ -19,6 +19,7 @@ import dramatiq
 import pytest
 
 from pipeline.runtimes.broker import build_broker
+from pipeline.runtimes.worker import EXIT_BROKER_CONNECTION_LOST, wait_until_stopped
 from tests.integration.brokers import amqp_url, redis_url, sqs_url  # noqa: F401
 from tests.integration.event_sink_support import at_port
 from tests.integration.moto_server import moto_endpoint  # noqa: F401
@@ -55,7 +56,7 @@ def broker_behind_proxy(request: pytest.FixtureRequest) -> Iterator[tuple[dramat
     if url.startswith("redis"):
         url += f"?namespace=outage-{uuid.uuid4().hex[:8]}"
     proxy = TcpProxy(upstream_port=_upstream_port(url)).start()
-    broker = build_broker(_through_proxy(url, proxy.port), make_global=False)
+    broker = build_broker(_through_proxy(url, proxy.port), make_global=False, for_worker=True)
     try:
         yield broker, proxy
     finally:
@@ -65,8 +66,11 @@ def broker_behind_proxy(request: pytest.FixtureRequest) -> Iterator[tuple[dramat
         proxy.stop()
 
 
-def _take_the_broker_down(proxy: TcpProxy) -> None:
-    """Cut the broker off now, and bring it back after OUTAGE_S."""
+def _take_the_broker_down(proxy: TcpProxy, *, after_s: float = 0.0) -> None:
+    """Cut the broker off (now, or `after_s` from now), and bring it back OUTAGE_S later."""
+    if after_s:
+        threading.Timer(after_s, _take_the_broker_down, args=(proxy,)).start()
+        return
     proxy.stop()
     threading.Timer(OUTAGE_S, proxy.start).start()
 
@@ -99,6 +103,55 @@ def test_a_retry_outlives_an_outage_that_starts_as_the_job_fails(
     # RabbitMQ also redelivers the unacknowledged original when the connection drops, so the job
     # may run a third time: at least once is the broker's promise, the runner's claims dedupe.
     assert _run_until(broker, retried, flaky.send), f"the retry never ran (runs: {runs})"
+
+
+def test_a_worker_that_loses_redis_hands_back_what_it_held_by_exiting(request: pytest.FixtureRequest) -> None:
+    # dramatiq's consumer drops the delayed copy it holds when its connection fails, while Redis
+    # still counts it as the worker's. The worker says so (ews-pipeline worker then exits 75), and
+    # once it is gone a fresh worker gets the message back: here it is due during the outage.
+    namespace = f"outage-{uuid.uuid4().hex[:8]}"
+    options = f"namespace={namespace}&heartbeat_timeout=1000&maintenance_chance=1000000"
+    url = f"{request.getfixturevalue('redis_url')}?{options}"
+    proxy = TcpProxy(upstream_port=_upstream_port(url)).start()
+    queue = f"outage-{uuid.uuid4().hex[:8]}"
+    runs: list[int] = []
+    retried = threading.Event()
+
+    def declare(broker: dramatiq.Broker) -> dramatiq.Actor[Any, Any]:
+        @dramatiq.actor(broker=broker, queue_name=queue, actor_name="flaky", max_retries=3)
+        def flaky() -> None:
+            runs.append(len(runs) + 1)
+            if len(runs) == 1:
+                _take_the_broker_down(proxy, after_s=0.5)
+                raise dramatiq.Retry(delay=1_000)
+            retried.set()
+        return flaky
+
+    first = build_broker(_through_proxy(url, proxy.port), make_global=False, for_worker=True)
+    flaky = declare(first)
+    worker = dramatiq.Worker(first, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        flaky.send()
+        lost: threading.Event = first.connection_lost  # type: ignore[attr-defined]
+        assert lost.wait(WAIT_FOR_SUCCESSOR_S), "the worker never noticed it lost Redis"
+        assert wait_until_stopped(threading.Event(), lost, poll_seconds=0.01) == EXIT_BROKER_CONNECTION_LOST
+    finally:
+        if not proxy.up:
+            proxy.start()
+        worker.stop(timeout=5_000)
+        first.close()
+    # As its supervisor would: a fresh worker, with a fresh worker id.
+    second = build_broker(url, make_global=False, for_worker=True)
+    declare(second)
+    replacement = dramatiq.Worker(second, worker_threads=1, worker_timeout=100)
+    replacement.start()
+    try:
+        assert retried.wait(WAIT_FOR_SUCCESSOR_S), f"the delayed retry never came back (runs: {runs})"
+    finally:
+        replacement.stop(timeout=5_000)
+        second.close()
+        proxy.stop()
 
 
 @pytest.mark.parametrize("broker_behind_proxy", ["redis_url", "amqp_url", "sqs_url"], indirect=True)

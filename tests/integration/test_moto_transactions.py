@@ -31,7 +31,8 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             TableName=TABLE, BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                   {"AttributeName": "sk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                       {"AttributeName": "sk", "KeyType": "RANGE"}],
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
         yield dynamodb
@@ -80,7 +81,8 @@ def test_a_write_that_fails_halfway_is_undone(client: Any) -> None:
                         "ExpressionAttributeValues": {":n": {"N": "8"}}}},
             _put("new"),
             # Adding a number to a string fails only when the update is applied.
-            {"Update": {"TableName": TABLE, "Key": _key("kept-too"), "UpdateExpression": "SET s = :s ADD s :one",
+            {"Update": {"TableName": TABLE, "Key": _key("kept-too"),
+                        "UpdateExpression": "SET s = :s ADD s :one",
                         "ExpressionAttributeValues": {":s": {"S": "text"}, ":one": {"N": "1"}}}},
         ])
     assert refused.value.response["Error"]["Code"] in ("ValidationException", "TransactionCanceledException")

@@ -101,3 +101,15 @@ def test_the_next_step_is_enqueued_once_whatever_the_outage(outage: int) -> None
     DurablePipelines(sleep=lambda _seconds: None).after_process_message(broker, message, result=None)
     assert not message.failed
     assert broker.enqueued == [("send_invite", None)]
+
+
+def test_a_worker_stops_with_0_on_a_signal_and_with_75_when_it_lost_its_broker() -> None:
+    from threading import Event
+
+    from pipeline.runtimes.worker import EXIT_BROKER_CONNECTION_LOST, wait_until_stopped
+
+    signalled, lost = Event(), Event()
+    signalled.set()
+    assert wait_until_stopped(signalled, lost, poll_seconds=0.01) == 0
+    lost.set()
+    assert wait_until_stopped(Event(), lost, poll_seconds=0.01) == EXIT_BROKER_CONNECTION_LOST == 75
