@@ -72,11 +72,13 @@ FIXES: Mapping[ErrorCode, Fix] = {
                           "Grant delegate access: Add-MailboxFolderPermission -Identity "
                           "user:\\Calendar -User svc -AccessRights Editor; check "
                           "Get-CASMailbox user | fl Ews* and Set-CASMailbox -EwsEnabled $true."),
-    _E.IMPERSONATION_DENIED: Fix("The service account has not been granted ApplicationImpersonation on "
-                                 "this mailbox (or the OAuth app lacks full_access_as_app).",
-                                 "New-ManagementRoleAssignment -Role ApplicationImpersonation -User svc "
-                                 "(scoped if you like); for OAuth grant the app full_access_as_app and "
-                                 "admin-consent it."),
+    _E.IMPERSONATION_DENIED: Fix("The service account may not act as this mailbox: on premises it lacks "
+                                 "ApplicationImpersonation over it (or the management scope leaves the "
+                                 "mailbox out); on Exchange Online the app lacks EWS.AccessAsApp for it.",
+                                 "On premises: infra/exchange/Grant-EwsImpersonation.ps1 (a role assignment "
+                                 "limited by a management scope); on Exchange Online, where "
+                                 "ApplicationImpersonation is retired: infra/exchange/Grant-EwsAppAccess.ps1 "
+                                 "(RBAC for Applications)."),
     _E.AUTODISCOVER_FAILED: Fix("Autodiscover found no EWS endpoint for the address (DNS, SCP or the "
                                 "autodiscover URL is wrong or blocked).",
                                 "Set ews_url to https://mail.example.com/EWS/Exchange.asmx instead, or "

@@ -76,10 +76,10 @@ def test_test_prints_each_step_and_exits_1_with_the_fix(
     assert report["ok"] is False
     last = report["steps"][-1]
     assert (last["ok"], last["error_code"]) == (False, "IMPERSONATION_DENIED")
-    assert last["fix"].startswith("New-ManagementRoleAssignment")
+    assert last["fix"].startswith("On premises: infra/exchange/Grant-EwsImpersonation.ps1")
     text = cli("integration", "test", "imp-not-granted", "--mailbox", smtp("alice"))
     assert "FAIL  connection_method: IMPERSONATION_DENIED" in text.stdout
-    assert "fix: New-ManagementRoleAssignment" in text.stdout
+    assert "fix: On premises: infra/exchange/Grant-EwsImpersonation.ps1" in text.stdout
 
 
 def test_remove_and_unknown_ids(cli: CliInvoker, stack: LocalStack, tmp_path: Path) -> None:

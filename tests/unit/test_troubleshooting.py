@@ -27,7 +27,9 @@ def test_the_situations_operators_meet_are_covered() -> None:
     for needed in ("ews disabled", "firewall", "tls", "version", "impersonation", "delegate",
                    "throttling", "blocked callback"):
         assert needed in situations
-    assert FIXES[ErrorCode.IMPERSONATION_DENIED].fix.startswith("New-ManagementRoleAssignment")
+    # Each fix for impersonation names the script for its side (on premises, Exchange Online).
+    impersonation = FIXES[ErrorCode.IMPERSONATION_DENIED].fix
+    assert "Grant-EwsImpersonation.ps1" in impersonation and "Grant-EwsAppAccess.ps1" in impersonation
 
 
 def test_codes_are_looked_up_as_text() -> None:
