@@ -73,7 +73,9 @@ def test_the_faults_happened(chaos_run: dict[str, Any]) -> None:
     chaos = chaos_run["faults"]["outcomes"]["chaos"]
     for fault in ("server_busy", "server_busy_message", "http_503", "drop"):
         assert chaos.get(fault, 0) > 0, f"no {fault} was injected: {chaos}"
-    assert chaos_run["faults"]["slow_requests"] > 0
+    # Slow answers come in short slices (0.4 s in 10 s at this size): they always happen, but at
+    # two dozen bookings a slice may find no request in flight, so the slices are what is counted.
+    assert chaos_run["faults"]["slow_slices"] > 0
     assert chaos_run["faults"]["storm_requests"] > 0
     for name in RUNTIMES:
         runtime = chaos_run["runtimes"][name]
