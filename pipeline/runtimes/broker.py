@@ -138,7 +138,6 @@ def _worker_redis_broker() -> type[RedisBroker]:
     import threading
 
     from dramatiq.brokers.redis import RedisBroker
-    from dramatiq.errors import ConnectionClosed
 
     class WorkerRedisBroker(RedisBroker):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -158,7 +157,10 @@ def _worker_redis_broker() -> type[RedisBroker]:
                 def __next__(self) -> Any:
                     try:
                         return super().__next__()
-                    except ConnectionClosed:
+                    except Exception:
+                        # Any failure here makes the ConsumerThread drop this consumer and the
+                        # messages it prefetched (ConnectionClosed, or BusyLoadingError while
+                        # Redis reloads its append-only file).
                         lost.set()
                         raise
 
