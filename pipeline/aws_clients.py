@@ -8,6 +8,7 @@ import boto3
 from botocore.config import Config
 
 from pipeline.config import PipelineConfig
+from pipeline.log_privacy.aws_credentials import withhold_aws_credentials
 
 __all__ = ["aws_client"]
 
@@ -22,6 +23,8 @@ def aws_client(
     across threads, and a connection pool with a connection for every worker thread. `options`
     (timeouts, retries) are merged over that.
     """
+    # botocore's DEBUG records of signed requests carry the session token.
+    withhold_aws_credentials()
     botocore_config = Config(max_pool_connections=config.aws_pool_connections)
     if options is not None:
         botocore_config = botocore_config.merge(options)

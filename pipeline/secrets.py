@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.aws_clients import aws_client
 from pipeline.config import PipelineConfig
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
-from pipeline.secret_payloads import withhold_secret_payloads
+from pipeline.log_privacy.secret_payloads import withhold_secret_payloads
 
 __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
@@ -205,7 +205,7 @@ def store_secret(client: Any, name: str, text: str) -> bool:
 # The patterns below redact what libraries log of a connection: Authorization headers and OAuth
 # tokens, whose values are URL-safe by construction. A secret's own text (a password may hold
 # anything) is never matched by a pattern: the records that carry it, botocore's of Secrets
-# Manager calls, are withheld whole (pipeline.secret_payloads).
+# Manager calls, are withheld whole (pipeline.log_privacy.secret_payloads).
 
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer|ntlm|negotiate)?\s*[^'\",}\s]+"),

@@ -41,6 +41,9 @@ def sqs_client_for(endpoint_url: str | None, region: str | None) -> Any:
     import boto3
     from botocore.config import Config
 
+    from pipeline.log_privacy.aws_credentials import withhold_aws_credentials
+
+    withhold_aws_credentials()  # botocore's DEBUG records of signed requests carry the session token
     return boto3.session.Session().client(
         "sqs",
         endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,

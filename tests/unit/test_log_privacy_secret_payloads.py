@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.secret_payloads import SecretPayloadFilter
+from pipeline.log_privacy.secret_payloads import SecretPayloadFilter
 
 PASSWORD = 'Tr0ub4dor &3, horse "battery" staple}x'
 SECRET_BODY = json.dumps({"Name": "s", "SecretString": json.dumps({"password": PASSWORD})}).encode()
