@@ -211,12 +211,17 @@ class SqsEventSourcePoller:
     """
 
     def __init__(self, sqs_client: Any, queue_url: str, handler: Callable[[dict[str, Any], Any], Any], *,
-                 concurrency: int, batch_size: int = 10, region: str = "us-east-1") -> None:
+                 concurrency: int, batch_size: int = 10, region: str = "us-east-1",
+                 wait_seconds: int = 0) -> None:
         self.client = sqs_client
         self.queue_url = queue_url
         self.handler = handler
         self.batch_size = batch_size
         self.region = region
+        # 0: short polls with a pause when empty (moto's own SQS re-scans the queue in a loop
+        # while it long-polls and does not wake when a message group unlocks); more: long polls,
+        # as Lambda's, for the harness's moto (infra.moto_sqs), whose long poll wakes on either.
+        self.wait_seconds = wait_seconds
         self.counts = BatchCounts()
         self._stop = threading.Event()
         self._arn = sqs_client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
@@ -239,17 +244,14 @@ class SqsEventSourcePoller:
             received = self.client.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=self.batch_size,
-                # Lambda long-polls, which costs nothing in AWS. moto's long poll re-scans the queue
-                # in a loop and does not wake when a message group unlocks, so short polls with a
-                # brief pause when empty are both cheaper here and closer to Lambda's latency.
-                WaitTimeSeconds=0,
+                WaitTimeSeconds=self.wait_seconds,
                 MessageSystemAttributeNames=["All"],
                 ReceiveRequestAttemptId=uuid.uuid4().hex,
             ).get("Messages", [])
             if received:
                 pause = EMPTY_POLL_PAUSE_S[0]
                 self._invoke(received)
-            else:
+            elif not self.wait_seconds:
                 self._stop.wait(pause)
                 pause = min(pause * 2, EMPTY_POLL_PAUSE_S[1])
 

@@ -1,6 +1,8 @@
 """Bookings through every runtime: jobs/s and EWS requests per job, against the EWS simulator.
 
-A booking is the pipeline create_event | send_invite (2 jobs), sent with PipelineClient.book.
+A booking is one job, create_event with send_invitations (PipelineClient.book): one CreateItem
+that saves the event and sends its invitations. --two-jobs sends create_event | send_invite
+instead (PipelineClient.create_then_invite), the path for apps that hold an event before inviting.
 Each run enqueues all bookings first, then starts the consumers and times until the last job
 has finished; it then checks every job record (succeeded) and every organiser's calendar (each
 booking exactly once, invitations sent) through the simulator's control API.
@@ -24,7 +26,7 @@ The table shows, per job, the CPU each of them used while the jobs ran (w/m/q/s:
 moto for SQS, simulator), and the boto3 calls the runtime made.
 
     python bench/bookings_throughput.py [--bookings 500] [--latency-ms 0,50]
-        [--runtimes stub,redis,amqp,sqs,lambda] [--threads 16] [--mailboxes 50]
+        [--runtimes stub,redis,amqp,sqs,lambda] [--threads 16] [--mailboxes 50] [--two-jobs]
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class RunSpec:
     stall_seconds: float
     simulator_pid: int
     sqs_moto_pid: int
+    two_jobs: bool = False  # create_event | send_invite instead of one create_event that invites
 
 
 @dataclass(frozen=True)
@@ -173,12 +176,15 @@ class Window:
         return cpu, dict(self._calls.snapshot() - self._calls_before)
 
 
-def enqueue(client: PipelineClient, bookings: tuple[dict[str, Any], ...]) -> tuple[str, ...]:
+def enqueue(client: PipelineClient, bookings: tuple[dict[str, Any], ...], two_jobs: bool) -> tuple[str, ...]:
     ids: list[str] = []
     for kwargs in bookings:
-        pipeline = client.book(kwargs)
-        pipeline.run()
-        ids.extend(message.message_id for message in pipeline.messages)
+        if two_jobs:
+            pipeline = client.create_then_invite(kwargs)
+            pipeline.run()
+            ids.extend(message.message_id for message in pipeline.messages)
+        else:
+            ids.append(client.send(client.book(kwargs)).message_id)
     return tuple(ids)
 
 
@@ -198,7 +204,7 @@ def run_worker(spec: RunSpec, calls: AwsCallCounter) -> RunResult:
     broker.flush_all()  # leftovers of an interrupted earlier run would skew the count
     client = PipelineClient(broker, queue_name=BENCH_QUEUE)
     started = time.monotonic()
-    ids = enqueue(client, spec.bookings)
+    ids = enqueue(client, spec.bookings, spec.two_jobs)
     enqueued = time.monotonic()
     worker = dramatiq.Worker(broker, worker_threads=spec.threads)
     window = Window(spec, calls)
@@ -235,7 +241,7 @@ def run_lambda(spec: RunSpec, calls: AwsCallCounter) -> RunResult:
     sender = SqsFifoBroker.from_url(spec.broker_url)
     client = PipelineClient(sender, queue_name=BENCH_QUEUE)
     started = time.monotonic()
-    ids = enqueue(client, spec.bookings)
+    ids = enqueue(client, spec.bookings, spec.two_jobs)
     enqueued = time.monotonic()
     sqs = boto3.client("sqs", endpoint_url=parse_sqs_url(spec.broker_url)[1]["endpoint_url"],
                        region_name=REGION,
@@ -376,7 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--bookings", type=int, default=500, help="bookings per run (2 jobs each)")
+    parser.add_argument("--bookings", type=int, default=500, help="bookings per run")
+    parser.add_argument("--two-jobs", action="store_true",
+                        help="book with create_event | send_invite (2 jobs) instead of one job")
     parser.add_argument("--latency-ms", default="0,50", help="simulator latency per EWS request, a list")
     parser.add_argument("--runtimes", default=",".join(RUNTIMES), help="a list of " + ",".join(RUNTIMES))
     parser.add_argument("--threads", type=int, default=16,
@@ -402,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         sqs_moto = MotoServerProcess()
         try:
             install_integration(aws_endpoint, sim.ews_url)
-            print(f"{args.bookings} bookings x 2 jobs over {args.mailboxes} organisers; impersonation + "
+            jobs = "2 jobs (create_event | send_invite)" if args.two_jobs else "1 job (send_invitations)"
+            print(f"{args.bookings} bookings x {jobs} over {args.mailboxes} organisers; impersonation + "
                   f"Basic; {args.threads} worker threads (dramatiq) / concurrent pollers (Lambda, batch 10); "
                   f"{os.cpu_count()} CPUs")
             print(f"{'runtime':<7} {'latency':>8} {'jobs':>6} {'seconds':>8} {'jobs/s':>8} {'EWS/job':>8} "
@@ -415,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                     tag = f"{runtime}-{latency:.0f}ms-{uuid.uuid4().hex[:6]}"
                     spec = RunSpec(runtime, latency, broker_url(runtime, sqs_moto.endpoint),
                                    make_bookings(tag, args.bookings, args.mailboxes), args.threads,
-                                   aws_endpoint, args.stall_seconds, sim.pid, sqs_moto.pid)
+                                   aws_endpoint, args.stall_seconds, sim.pid, sqs_moto.pid,
+                                   args.two_jobs)
                     sim.reset(seed, latency)
                     # spawn, not fork: this process runs moto's server threads.
                     context = multiprocessing.get_context("spawn")

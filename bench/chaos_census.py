@@ -3,11 +3,13 @@
 Exchange is the ground truth for effects:
 - events: organisers' calendar items stamped with a booking key (the BookingKey extended
   property); more than one per key is a duplicate event;
-- invitations: meeting requests per attendee per booking (the subject names the booking key);
-  more than one is a duplicate invitation.
+- invitations: meeting requests per attendee per booking (the subject names the booking key), in
+  the Inbox or, once answered (a room answers at once), in Deleted Items; more than one is a
+  duplicate invitation.
 The table and the dead-letter queue are the truth for jobs:
-- a job sent is every booking's create_event, its send_invite once create_event succeeded (the
-  pipeline enqueues the next step only then), and every free/busy lookup;
+- a job sent is every booking's first job (create_event), its next (send_invite, when the booking
+  takes two jobs) once that succeeded (the pipeline enqueues the next step only then), and every
+  free/busy lookup;
 - a job without a record: sent, with no job record in the table and not in the dead-letter queue;
 - a missing booking: neither an event nor a job of it failed for good; an uninvited one: an event
   whose invitations did not all arrive, with no job of it failed for good.
@@ -24,7 +26,7 @@ from typing import Any
 
 from bench_support import SimulatorProcess
 from boto3.dynamodb.types import TypeDeserializer
-from chaos_load import Load, Sent
+from chaos_load import Load, Sent, sent_jobs
 
 from pipeline.contract.message import JOBS_QUEUE
 from pipeline.runtimes.broker import build_broker
@@ -34,6 +36,9 @@ __all__ = ["ExchangeContents", "Figures", "JobRow", "count", "locate_in_redis", 
            "read_exchange", "read_failed_events", "read_jobs"]
 
 MEETING_REQUEST = "IPM.Schedule.Meeting.Request"
+# Where an attendee's meeting requests are: the Inbox, or Deleted Items once answered (a room's
+# Resource Booking Attendant answers at once, and Exchange moves the request there).
+INVITATION_FOLDERS = ("inbox", "deleteditems")
 BOOKING_KEY_PROPERTY = "PropertyName=BookingKey"  # how the simulator names the stamp's property
 _DESERIALIZE = TypeDeserializer().deserialize
 
@@ -60,8 +65,9 @@ def read_exchange(sim: SimulatorProcess, organisers: Iterable[str],
                 unsent.update(keys)
     invitations: Counter[tuple[str, str]] = Counter()
     for attendee in sorted(set(attendees)):
-        invitations.update((attendee, item["subject"]) for item in sim.folder_items(attendee, "inbox")
-                           if item.get("item_class") == MEETING_REQUEST)
+        for folder in INVITATION_FOLDERS:
+            invitations.update((attendee, item["subject"]) for item in sim.folder_items(attendee, folder)
+                               if item.get("item_class") == MEETING_REQUEST)
     return ExchangeContents(events, unsent, invitations)
 
 
@@ -165,6 +171,7 @@ class Figures:
     runtime: str
     bookings: int = 0
     invalid_bookings: int = 0
+    jobs_per_booking: int = 0
     jobs_sent: int = 0
     succeeded: int = 0
     failed: int = 0
@@ -197,13 +204,9 @@ def count(runtime: str, load: Load, sent: Sent, jobs: dict[str, JobRow], failed_
     """The figures of one runtime (the process faults are filled in by the caller)."""
     figures = Figures(runtime, bookings=len(load.bookings),
                       invalid_bookings=sum(not booking.valid for booking in load.bookings))
-    expected: list[str] = list(sent.free_busy)
-    for create_id, invite_id in sent.bookings.values():
-        expected.append(create_id)
-        created = jobs.get(create_id)
-        if created is not None and created.status == "succeeded":
-            expected.append(invite_id)
+    expected = sent_jobs(sent, lambda m: m in jobs and jobs[m].status == "succeeded")
     figures.jobs_sent = len(expected)
+    figures.jobs_per_booking = max((len(ids) for ids in sent.bookings.values()), default=0)
     rows = [jobs[message_id] for message_id in expected if message_id in jobs]
     figures.succeeded = sum(row.status == "succeeded" for row in rows)
     failed = [row for row in rows if row.status == "failed"]
@@ -255,6 +258,10 @@ def _count_bookings(figures: Figures, load: Load, sent: Sent, jobs: dict[str, Jo
             figures.missing_bookings += 1
         elif min(requests) == 0 or exchange.unsent_requests[booking.key]:
             figures.uninvited_bookings += 1
+            if len(figures.stragglers) < 5:
+                figures.stragglers.append(
+                    f"booking {booking.key}: {events} event(s), meeting requests per attendee {requests}, "
+                    f"{exchange.unsent_requests[booking.key]} item(s) whose requests were not sent")
 
 
 def _list_problems(figures: Figures, load: Load, sent: Sent) -> None:

@@ -1,5 +1,9 @@
 """The chaos benchmark's load: bookings and free/busy jobs, and the upstream app that sends them.
 
+A booking is one job, create_event with send_invitations (PipelineClient.book), or with
+`two_jobs` create_event | send_invite (PipelineClient.create_then_invite), the path of apps that
+hold an event before inviting.
+
 Bookings round-robin over the organisers (the first `mailboxes` staff members of the demo's
 company), each inviting one other staff member and one room, in 30-minute slots of their own; the
 subject names the booking key, so that invitations in inboxes can be told apart. A few bookings
@@ -17,15 +21,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import dramatiq
 
 from infra.demo import organisation as org
 from pipeline.client import PipelineClient
 from pipeline.runtimes.broker import build_broker
 
-__all__ = ["Booking", "Load", "Sender", "make_load"]
+__all__ = ["Booking", "Load", "Sender", "booking_jobs", "make_load", "sent_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -98,24 +105,48 @@ def make_load(tag: str, integration_id: str, *, bookings: int, mailboxes: int, i
     return Load(tuple(made), lookups)
 
 
+def booking_jobs(client: PipelineClient, kwargs: dict[str, Any], *,
+                 two_jobs: bool) -> tuple[list[dramatiq.Message[Any]], Callable[[], object]]:
+    """A booking's messages, in pipeline order, and how to send it (again, with the same ids)."""
+    make = getattr(client, "create_then_invite", client.book) if two_jobs else client.book
+    made: Any = make(kwargs)
+    if isinstance(made, dramatiq.pipeline):
+        return list(made.messages), made.run
+    return [made], lambda: client.send(made)
+
+
 @dataclass
 class Sent:
-    """What the app has sent so far: message ids per booking (create_event, send_invite) and per lookup."""
+    """What the app has sent so far: message ids per booking (in pipeline order) and per lookup."""
 
-    bookings: dict[str, tuple[str, str]] = field(default_factory=dict)
+    bookings: dict[str, tuple[str, ...]] = field(default_factory=dict)
     free_busy: list[str] = field(default_factory=list)
     resends: int = 0  # sends tried again after a broker error
+
+
+def sent_jobs(sent: Sent, succeeded: Callable[[str], bool]) -> list[str]:
+    """The jobs sent so far: every lookup, every booking's first job, and each next step of a
+    booking whose previous step succeeded (the pipeline enqueues it only then)."""
+    ids = list(sent.free_busy)
+    for steps in list(sent.bookings.values()):
+        for position, message_id in enumerate(steps):
+            if position and not succeeded(steps[position - 1]):
+                break
+            ids.append(message_id)
+    return ids
 
 
 class Sender(threading.Thread):
     """Sends a runtime's load over `seconds`, interleaving lookups with bookings."""
 
-    def __init__(self, runtime: str, broker_url: str, load: Load, seconds: float) -> None:
+    def __init__(self, runtime: str, broker_url: str, load: Load, seconds: float, *,
+                 two_jobs: bool = False) -> None:
         super().__init__(name=f"sender-{runtime}", daemon=True)
         self.runtime = runtime
         self.broker_url = broker_url
         self.load = load
         self.seconds = seconds
+        self.two_jobs = two_jobs
         self.sent = Sent()
         self.error: BaseException | None = None
         self._stopping = threading.Event()
@@ -143,10 +174,9 @@ class Sender(threading.Thread):
             if self._stopping.wait(max(0.0, started + number * pause - time.monotonic())):
                 return
             if isinstance(job, Booking):
-                pipeline = client.book(job.kwargs)
-                create, invite = pipeline.messages
-                self._until_sent(pipeline.run)
-                self.sent.bookings[job.key] = (create.message_id, invite.message_id)
+                messages, send = booking_jobs(client, job.kwargs, two_jobs=self.two_jobs)
+                self._until_sent(send)
+                self.sent.bookings[job.key] = tuple(message.message_id for message in messages)
             else:
                 message = client.message("fetch_free_busy", job)
                 self._until_sent(lambda message=message: client.send(message))

@@ -24,8 +24,10 @@ def _share(part: float, whole: float) -> str:
 def print_report(report: RunReport) -> None:
     options = report.options
     print()
-    print(f"Chaos run: {options.bookings} bookings ({options.invalid_bookings} for a mailbox that does not "
-          f"exist) + {options.free_busy} free/busy jobs per runtime over {options.mailboxes} organisers; "
+    steps = max((figures.jobs_per_booking for figures in report.figures), default=0)
+    print(f"Chaos run: {options.bookings} bookings of {steps} job(s) ({options.invalid_bookings} for a "
+          f"mailbox that does not exist) + {options.free_busy} free/busy jobs per runtime over "
+          f"{options.mailboxes} organisers; "
           f"{options.workers} consumer processes x {options.threads} threads per runtime; "
           f"{report.seconds:.0f} s in all")
     _print_faults(report)
@@ -43,9 +45,12 @@ def print_report(report: RunReport) -> None:
     for figures in report.figures:
         _print_details(figures)
     print()
+    total = sum(report.cpu_seconds.values())
+    share = total / (report.seconds * (os.cpu_count() or 1)) if report.seconds else 0.0
     print(f"machine: {os.cpu_count()} CPUs, load average {report.load_before[0]:.1f} before, "
           f"{report.load_after[0]:.1f} after (1 min); CPU s: "
-          + ", ".join(f"{name} {seconds:.0f}" for name, seconds in report.cpu_seconds.items()))
+          + ", ".join(f"{name} {seconds:.0f}" for name, seconds in report.cpu_seconds.items())
+          + f"; {total:.0f} in all, {100 * share:.0f}% of the machine over the run")
     if report.schema_violations:
         print(f"! {len(report.schema_violations)} simulator response(s) violated messages.xsd, e.g. "
               f"{report.schema_violations[0]}")

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import boto3
 from bench_support import SimulatorProcess, process_cpu_seconds
@@ -38,6 +37,7 @@ from chaos_census import (
 )
 from chaos_faults import FaultController, FaultTally
 from chaos_load import Load, Sender, make_load
+from chaos_progress import Progress, ProgressWatcher
 from chaos_runtimes import RuntimeStack, Timeouts, build_stack
 
 from infra.demo import organisation as org
@@ -49,8 +49,8 @@ __all__ = ["Action", "ChaosOptions", "RunReport", "plan_actions", "run_chaos"]
 log = logging.getLogger(__name__)
 
 SHARED_BROKER_URLS = {"redis": "redis://127.0.0.1:6379/15", "amqp": "amqp://guest:guest@127.0.0.1:5672/%2F"}
-POLL_S = 3.0
-PROGRESS_S = 15.0
+TICK_S = 0.2  # how often the fault schedule and the supervisor look at the clock
+READY_TIMEOUT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class ChaosOptions:
     broker_down_seconds: float = 3.0
     seed: int | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
+    two_jobs: bool = False  # each booking as create_event | send_invite instead of one job
 
 
 @dataclass(frozen=True, order=True)
@@ -114,50 +115,6 @@ class RunReport:
         return not self.schema_violations and all(not f.problems for f in self.figures)
 
 
-class Progress:
-    """How many of a runtime's jobs sent so far have finished, read from its table in batches."""
-
-    def __init__(self, stack: RuntimeStack, sender: Sender) -> None:
-        self.stack = stack
-        self.sender = sender
-        self.final: dict[str, str] = {}
-        self._dynamodb = boto3.client("dynamodb", endpoint_url=stack.aws.endpoint, region_name=REGION)
-
-    def expected(self) -> list[str]:
-        ids = list(self.sender.sent.free_busy)
-        for create_id, invite_id in list(self.sender.sent.bookings.values()):
-            ids.append(create_id)
-            if self.final.get(create_id) == "succeeded":
-                ids.append(invite_id)
-        return ids
-
-    def poll(self) -> tuple[int, int]:
-        """(finished, sent) after reading the unfinished jobs' records."""
-        for _ in range(2):  # a create_event that just succeeded makes its send_invite expected
-            pending = [m for m in self.expected() if m not in self.final]
-            for start in range(0, len(pending), 100):
-                self._read(pending[start:start + 100])
-        expected = self.expected()
-        return sum(m in self.final for m in expected), len(expected)
-
-    def done(self) -> bool:
-        finished, sent = self.poll()
-        return not self.sender.is_alive() and finished == sent
-
-    def _read(self, ids: list[str]) -> None:
-        request: dict[str, Any] = {self.stack.table: {
-            "Keys": [{"pk": {"S": f"JOB#{m}"}, "sk": {"S": "JOB"}} for m in ids],
-            "ProjectionExpression": "message_id, #s", "ExpressionAttributeNames": {"#s": "status"},
-            "ConsistentRead": True,
-        }}
-        while request:
-            answer = self._dynamodb.batch_get_item(RequestItems=request)
-            for item in answer["Responses"].get(self.stack.table, []):
-                if item["status"]["S"] in ("succeeded", "failed"):
-                    self.final[item["message_id"]["S"]] = item["status"]["S"]
-            request = answer.get("UnprocessedKeys") or {}
-
-
 def _brokers(options: ChaosOptions) -> dict[str, BrokerServer]:
     brokers: dict[str, BrokerServer] = {}
     for runtime in options.runtimes:
@@ -195,21 +152,36 @@ def run_chaos(options: ChaosOptions, say: Callable[[str], None] = print) -> RunR
                                        bookings=options.bookings, mailboxes=options.mailboxes,
                                        invalid=options.invalid_bookings, free_busy=options.free_busy)
                  for stack in stacks}
-        senders = {stack.name: Sender(stack.name, stack.broker_url, loads[stack.name], options.send_seconds)
+        senders = {stack.name: Sender(stack.name, stack.broker_url, loads[stack.name], options.send_seconds,
+                                      two_jobs=options.two_jobs)
                    for stack in stacks}
         for stack in stacks:
             stack.pool.start()
+        _wait_until_consuming(stacks, timeline, say)
         faults = FaultController(sim, rate=options.fault_rate, slow_ms=(options.timeouts.ews_s + 1) * 1000,
                                  rng=rng)
         progress = {stack.name: Progress(stack, senders[stack.name]) for stack in stacks}
-        _chaos_phase(options, rng, stacks, senders, progress, faults, timeline, say)
-        _drain(options, stacks, progress, timeline, say)
+        begun = time.monotonic()
+        watcher = ProgressWatcher(progress, begun, say)
+        watcher.start()
+        try:
+            _chaos_phase(options, rng, stacks, senders, faults, begun, timeline, say)
+            _drain(options, stacks, senders, watcher, timeline, say)
+        finally:
+            watcher.stop()
         faults.close()
         cpu = {"simulator": process_cpu_seconds(sim.pid),
-               **{f"moto-{stack.name}": process_cpu_seconds(stack.aws.pid) for stack in stacks}}
+               **{f"moto-{stack.name}": process_cpu_seconds(stack.aws.pid) for stack in stacks},
+               **{f"consumers-{stack.name}": stack.pool.live_cpu_seconds() for stack in stacks},
+               **{f"broker-{name}": broker.cpu_seconds() for name, broker in brokers.items()},
+               "benchmark": time.process_time()}
+        stopping = time.monotonic()
         for stack in stacks:
             stack.pool.stop()
+        counting = time.monotonic()
         figures = _census(sim, stacks, loads, senders, faults.tally.stopped_at)
+        timeline.append(f"consumers stopped in {counting - stopping:.0f} s, counted in "
+                        f"{time.monotonic() - counting:.0f} s")
         violations: list[str] = sim.control("GET", "schema/violations")
         return RunReport(options, figures, faults.tally, timeline, time.monotonic() - started, load_before,
                          os.getloadavg(), cpu, violations, logs)
@@ -221,14 +193,29 @@ def run_chaos(options: ChaosOptions, say: Callable[[str], None] = print) -> RunR
         sim.close()
 
 
+def _wait_until_consuming(stacks: list[RuntimeStack], timeline: list[str],
+                          say: Callable[[str], None]) -> None:
+    """The chaos phase starts once every consumer consumes (imports take seconds on a loaded machine)."""
+    begun = time.monotonic()
+    while not all(stack.pool.ready() for stack in stacks):
+        if time.monotonic() - begun > READY_TIMEOUT_S:
+            raise RuntimeError(f"consumers not ready within {READY_TIMEOUT_S:.0f} s: "
+                               f"{[stack.name for stack in stacks if not stack.pool.ready()]}")
+        for stack in stacks:
+            stack.pool.revive()
+        time.sleep(TICK_S)
+    line = f"consumers ready after {time.monotonic() - begun:.1f} s"
+    timeline.append(line)
+    say(line)
+
+
 def _chaos_phase(options: ChaosOptions, rng: random.Random, stacks: list[RuntimeStack],
-                 senders: dict[str, Sender], progress: dict[str, Progress], faults: FaultController,
+                 senders: dict[str, Sender], faults: FaultController, begun: float,
                  timeline: list[str], say: Callable[[str], None]) -> None:
     by_name = {stack.name: stack for stack in stacks}
     actions = plan_actions(options, rng)
     background: list[threading.Thread] = []
     faults.start()
-    begun = time.monotonic()
 
     def note(text: str) -> None:
         line = f"{time.monotonic() - begun:7.1f} s  {text}"
@@ -249,7 +236,6 @@ def _chaos_phase(options: ChaosOptions, rng: random.Random, stacks: list[Runtime
 
     for sender in senders.values():
         sender.start()
-    last_progress = 0.0
     while (elapsed := time.monotonic() - begun) < options.chaos_seconds:
         while actions and actions[0].at <= elapsed:
             action = actions.pop(0)
@@ -264,46 +250,37 @@ def _chaos_phase(options: ChaosOptions, rng: random.Random, stacks: list[Runtime
                 background.append(thread)
         for stack in stacks:
             stack.pool.revive()
-        if elapsed - last_progress >= PROGRESS_S:
-            last_progress = elapsed
-            say(_progress_line(elapsed, progress))
-        time.sleep(0.2)
+        time.sleep(TICK_S)
     for thread in background:
         thread.join()
     faults.stop()
     note("faults stop")
 
 
-def _drain(options: ChaosOptions, stacks: list[RuntimeStack], progress: dict[str, Progress],
-           timeline: list[str], say: Callable[[str], None]) -> None:
+def _drain(options: ChaosOptions, stacks: list[RuntimeStack], senders: dict[str, Sender],
+           watcher: ProgressWatcher, timeline: list[str], say: Callable[[str], None]) -> None:
+    """Wait until every runtime's jobs have finished (the watcher's last poll), or the timeout;
+    the supervisor keeps restarting consumers that exit meanwhile."""
     begun = time.monotonic()
-    last_progress = begun
     waiting = {stack.name for stack in stacks}
     while waiting and time.monotonic() - begun < options.drain_timeout:
         for stack in stacks:
             stack.pool.revive()
-        waiting = {name for name in waiting if not progress[name].done()}
-        if time.monotonic() - last_progress >= PROGRESS_S:
-            last_progress = time.monotonic()
-            say(_progress_line(options.chaos_seconds + last_progress - begun, progress))
-        if waiting:
-            time.sleep(POLL_S)
-    for tracker in progress.values():
-        tracker.sender.stop()
+        for name in sorted(waiting):
+            if watcher.done(name):
+                waiting.discard(name)
+                note = f"{name}: drained after {time.monotonic() - begun:.0f} s"
+                timeline.append(note)
+                say(note)
+        time.sleep(TICK_S)
+    for sender in senders.values():
+        sender.stop()
     line = f"drained after {time.monotonic() - begun:.0f} s"
     if waiting:
+        say(watcher.line())
         line += f"; still running: {sorted(waiting)}"
     timeline.append(line)
     say(line)
-
-
-def _progress_line(elapsed: float, progress: dict[str, Progress]) -> str:
-    parts = []
-    for name, tracker in progress.items():
-        finished, sent = tracker.poll()
-        parts.append(f"{name} {finished}/{sent}")
-    load = os.getloadavg()[0]
-    return f"{elapsed:7.1f} s  finished/sent: {'  '.join(parts)}  (load {load:.1f})"
 
 
 def _census(sim: SimulatorProcess, stacks: list[RuntimeStack], loads: dict[str, Load],
@@ -324,9 +301,10 @@ def _census(sim: SimulatorProcess, stacks: list[RuntimeStack], loads: dict[str, 
         result.resends = sender.sent.resends
         if sender.error is not None:
             result.problems.append(f"the sender failed: {sender.error!r}")
-        if stack.name == "redis" and result.stragglers:
-            where = locate_in_redis(stack.broker_url, [line.split()[0] for line in result.stragglers])
+        jobs = [line for line in result.stragglers if not line.startswith("booking ")]
+        if stack.name == "redis" and jobs:
+            where = locate_in_redis(stack.broker_url, [line.split()[0] for line in jobs])
             result.stragglers = [f"{line}; in Redis: {where.get(line.split()[0]) or 'nowhere'}"
-                                 for line in result.stragglers]
+                                 if line in jobs else line for line in result.stragglers]
         figures.append(result)
     return figures

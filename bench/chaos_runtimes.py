@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from bench_support import ROOT, MotoServerProcess
+from bench_support import ROOT, MotoServerProcess, process_cpu_seconds
 from chaos_brokers import BrokerServer
 
 from infra.demo import organisation as org
@@ -41,6 +41,12 @@ __all__ = ["RUNTIMES", "ProcessPool", "RuntimeStack", "Timeouts", "broker_url"]
 RUNTIMES = ("redis", "amqp", "sqs", "lambda")
 BENCH = Path(__file__).resolve().parent
 SECRET_NAME = "chaos/impersonation/service"
+# The emulated event source mapping long-polls as Lambda's does; the harness's moto wakes a long
+# poll when a message arrives or a message group unlocks (infra.moto_sqs).
+LAMBDA_LONG_POLL_S = 5
+# What a consumer logs once it consumes (pipeline.runtimes.worker, bench/lambda_container.py).
+WORKER_READY = "worker started:"
+LAMBDA_READY = "lambda container ready:"
 FAKE_CREDENTIAL = "local"
 
 
@@ -76,18 +82,47 @@ def broker_url(runtime: str, broker: BrokerServer | None, aws_endpoint: str, tag
             f"&visibility_timeout={visibility}&max_receive_count={DEFAULT_MAX_RECEIVE_COUNT}")
 
 
-class ProcessPool:
-    """`count` copies of one command, killed on demand and always replaced."""
+def _cpu_or_nothing(process: subprocess.Popen[bytes]) -> float:
+    try:
+        return process_cpu_seconds(process.pid)
+    except (OSError, IndexError, ValueError):  # already gone
+        return 0.0
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], count: int, log: Path) -> None:
+
+class ProcessPool:
+    """`count` copies of one command, killed on demand and always replaced.
+
+    `ready_marker` is the line each process logs once it consumes; `cpu_seconds` adds up the CPU
+    of the processes gone (killed or stopped) so far, read just before they went.
+    """
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], count: int, log: Path,
+                 ready_marker: str) -> None:
         self.name = name
         self.command = command
         self.env = env
         self.count = count
         self.log = log
+        self.ready_marker = ready_marker.encode()
         self.processes: list[subprocess.Popen[bytes]] = []
         self.kills: list[tuple[float, int]] = []  # (time.time(), pid)
         self.exits: list[tuple[int, int]] = []  # (pid, exit code) of processes that ended by themselves
+        self.cpu_seconds = 0.0
+
+    def _note_cpu(self, process: subprocess.Popen[bytes]) -> None:
+        self.cpu_seconds += _cpu_or_nothing(process)
+
+    def ready(self) -> bool:
+        """Every process started so far has logged its ready line."""
+        started = len(self.kills) + len(self.exits) + self.count
+        try:
+            return self.log.read_bytes().count(self.ready_marker) >= started
+        except OSError:
+            return False
+
+    def live_cpu_seconds(self) -> float:
+        """CPU of the processes gone so far and of those running now."""
+        return self.cpu_seconds + sum(_cpu_or_nothing(p) for p in self.processes if p.poll() is None)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         out: IO[bytes] = self.log.open("ab")
@@ -104,6 +139,7 @@ class ProcessPool:
         """SIGKILL one live process at random and start its replacement; returns the pid killed."""
         live = [process for process in self.processes if process.poll() is None]
         victim = rng.choice(live or self.processes)
+        self._note_cpu(victim)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         self.kills.append((time.time(), victim.pid))
@@ -121,6 +157,7 @@ class ProcessPool:
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
+                self._note_cpu(process)
                 process.terminate()
         deadline = time.monotonic() + 60
         for process in self.processes:
@@ -169,10 +206,13 @@ def build_stack(runtime: str, broker: BrokerServer | None, ews_url: str, *, work
     url = broker_url(runtime, broker, aws.endpoint, tag, timeouts)
     env = consumer_environment(url, table, aws.endpoint, threads, timeouts)
     if runtime == "lambda":
-        command = [sys.executable, str(BENCH / "lambda_container.py"), "--pollers", str(threads)]
+        command = [sys.executable, str(BENCH / "lambda_container.py"), "--pollers", str(threads),
+                   "--wait-seconds", str(LAMBDA_LONG_POLL_S)]
+        marker = LAMBDA_READY
     else:
         command = [sys.executable, "-m", "pipeline.cli", "worker", "--threads", str(threads)]
-    pool = ProcessPool(runtime, command, env, workers, logs / f"{runtime}.log")
+        marker = WORKER_READY
+    pool = ProcessPool(runtime, command, env, workers, logs / f"{runtime}.log", marker)
     return RuntimeStack(runtime, tag, aws, broker, url, table, integration_id, pool)
 
 
@@ -193,8 +233,9 @@ def consumer_environment(url: str, table: str, aws_endpoint: str, threads: int,
         "AWS_ACCESS_KEY_ID": FAKE_CREDENTIAL,
         "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIAL,
         "PYTHONPATH": str(ROOT),
-        # Lambda's Powertools: no EMF lines or X-Ray (no daemon here), warnings only.
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        # The pipeline's lines at INFO: one per job outcome, and the worker's "worker started:"
+        # that the pool waits for. Powertools: no EMF lines or X-Ray (no daemon here).
+        "POWERTOOLS_LOG_LEVEL": "INFO",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }

@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pollers", type=int, default=8, help="concurrent invocations")
+    parser.add_argument("--wait-seconds", type=int, default=0,
+                        help="long-poll this long (needs the harness's moto, infra.moto_sqs); 0: short polls")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         config=Config(max_pool_connections=args.pollers + 4, retries={"mode": "standard"}),
     )
     pollers = SqsEventSourcePoller(client, processor.broker.queue.url, jobs.lambda_handler,
-                                   concurrency=args.pollers)
+                                   concurrency=args.pollers, wait_seconds=args.wait_seconds)
     stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     pollers.start()
+    print(f"lambda container ready: {args.pollers} pollers", flush=True)
     stopping.wait()
     pollers.stop()
     return 0

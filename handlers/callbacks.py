@@ -3,24 +3,25 @@ connectivity check Exchange admins run: GET /check/{integration_id}.
 
 Behind an HTTP API or a function URL (both send payload format 2.0). Parses the request, calls
 pipeline.notifications.receive_push or pipeline.callback_check.check_connectivity, and maps its
-answer or error to HTTP in one place.
+answer or error to HTTP in one place. Each route imports what it calls when it first runs: the
+connectivity check never loads the notification parser (exchangelib), nor the check the queue.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline.callback_check import CHECK_CONTENT_TYPE, check_connectivity
 from pipeline.errors import ErrorCode, PipelineError
-from pipeline.notifications import receive_push
 from pipeline.observability import emit_metric, trace_lambda_handler
 from pipeline.runtimes.enqueue import DependencySlot, QueueingDependencies
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 __all__ = ["CallbackDependencies", "app", "lambda_handler", "use_dependencies"]
 
@@ -47,6 +48,8 @@ logging.getLogger("aws_lambda_powertools.event_handler").setLevel(logging.INFO)
 
 @app.post("/notifications/<token>")
 def notification(token: str) -> Response[str]:
+    from pipeline.notifications import receive_push
+
     event = app.current_event
     raw = event.body or ""
     body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
@@ -59,6 +62,8 @@ def notification(token: str) -> Response[str]:
 
 @app.get("/check/<integration_id>")
 def connectivity_check(integration_id: str) -> Response[str]:
+    from pipeline.callback_check import CHECK_CONTENT_TYPE, check_connectivity
+
     answer = check_connectivity(integration_id, store=_dependencies.get().store)
     emit_metric("ConnectivityChecks", MetricUnit.Count, 1, status=str(answer.status))
     # The same headers for 200 and 404; no-store, so that no proxy keeps an answer for later.

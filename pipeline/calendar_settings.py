@@ -185,7 +185,7 @@ def validate_overrides(value: Any, handler: Callable[[Any], Any]) -> Any:
         position = keys.index(loc[0]) if loc and loc[0] in keys else 0
         inner = ".".join("mailbox" if part == "[key]" else str(part) for part in loc[1:])
         where = f"entry {position}" + (f" ({inner})" if inner else "")
-        raise ValueError(f"{where}: {first['msg']}") from None
+        raise ValueError(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def check_calendar_settings(

@@ -1,8 +1,13 @@
 """PipelineClient: how a Python upstream app enqueues ews-pipeline jobs with dramatiq's own API.
 
     client = PipelineClient(broker)
-    client.book({"integration_id": "acme", "mailbox": "alice@example.com", ...}).run()
+    client.send(client.book({"integration_id": "acme", "mailbox": "alice@example.com", ...}))
     client.send(client.message("cancel_event", {...}))
+
+A booking is one job (`book`: create_event with send_invitations, one CreateItem that creates the
+event and invites everyone). An app that holds an event before inviting sends create_event alone
+(`message("create_event", ...)`) and later `invite(...)`, or both at once as a pipeline
+(`create_then_invite`).
 
 Messages are built by actor name, so the app needs no actors declared and no Runtime: the
 workers own the actors. Every kwargs is validated against its action's contract model first, so
@@ -24,7 +29,6 @@ from pipeline.contract import (
     ACTIONS,
     CreateEventKwargs,
     JobKwargs,
-    SendInviteKwargs,
     describe_validation_error,
 )
 from pipeline.contract.booking import BookingItem
@@ -81,22 +85,37 @@ class PipelineClient:
 
     def book(
         self, kwargs: CreateEventKwargs | Mapping[str, Any], *, message_id: str | None = None
+    ) -> dramatiq.Message[Any]:
+        """A booking in one job: create_event with send_invitations, whose one CreateItem saves the
+        event and sends its invitations. Enqueue it with `send`."""
+        if isinstance(kwargs, CreateEventKwargs):
+            kwargs = kwargs.model_copy(update={"send_invitations": True})
+        else:
+            kwargs = {**kwargs, "send_invitations": True}
+        return self.message("create_event", kwargs, message_id=message_id)
+
+    def invite(
+        self, booking: CreateEventKwargs | Mapping[str, Any], *, message_id: str | None = None,
+        **options: Any,
+    ) -> dramatiq.Message[Any]:
+        """The send_invite job for a held booking, named by its integration_id, mailbox and
+        booking_key (create_event's kwargs will do)."""
+        fields = booking.model_dump() if isinstance(booking, CreateEventKwargs) else booking
+        kwargs = {name: fields.get(name) for name in ("integration_id", "mailbox", "booking_key")}
+        return self.message("send_invite", kwargs, message_id=message_id, **options)
+
+    def create_then_invite(
+        self, kwargs: CreateEventKwargs | Mapping[str, Any], *, message_id: str | None = None
     ) -> dramatiq.pipeline:
-        """The booking pipeline: create_event | send_invite for the same booking.
+        """A booking in two jobs: create_event (held, unsent) piped to send_invite.
 
         send_invite ignores create_event's result (pipe_ignore) and names the booking itself, so
         the raw messages stay readable by any language. Call `.run()` on it to enqueue.
         """
         create = self.message("create_event", kwargs, message_id=message_id)
-        invite = self.message(
-            "send_invite",
-            SendInviteKwargs(
-                integration_id=create.kwargs["integration_id"],
-                mailbox=create.kwargs["mailbox"],
-                booking_key=create.kwargs["booking_key"],
-            ),
-            pipe_ignore=True,
-        )
+        if create.kwargs.get("send_invitations"):
+            raise InvalidJob("create_then_invite holds the event for send_invite: leave send_invitations out")
+        invite = self.invite(create.kwargs, pipe_ignore=True)
         return dramatiq.pipeline([create, invite], broker=self.broker)
 
     def send(self, message: dramatiq.Message[Any], *, delay_ms: int | None = None) -> dramatiq.Message[Any]:

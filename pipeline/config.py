@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["ENVIRONMENT_VARIABLES", "PipelineConfig"]
+__all__ = ["DEFAULT_SETTINGS_CACHE_SECONDS", "ENVIRONMENT_VARIABLES", "PipelineConfig"]
 
 # Field name -> environment variables, first one set wins. One place, so that the error for a
 # bad value can name the variable the operator has to fix.
@@ -22,6 +22,7 @@ ENVIRONMENT_VARIABLES: Mapping[str, tuple[str, ...]] = {
     "job_ttl_days": ("PIPELINE_JOB_TTL_DAYS",),
     "job_timeout_seconds": ("PIPELINE_JOB_TIMEOUT",),
     "secret_cache_seconds": ("PIPELINE_SECRET_CACHE_SECONDS",),
+    "settings_cache_seconds": ("PIPELINE_SETTINGS_CACHE_SECONDS",),
     "ews_timeout_seconds": ("PIPELINE_EWS_TIMEOUT",),
     "ews_connect_timeout_seconds": ("PIPELINE_EWS_CONNECT_TIMEOUT",),
     "max_retry_wait_seconds": ("PIPELINE_MAX_RETRY_WAIT",),
@@ -31,6 +32,10 @@ ENVIRONMENT_VARIABLES: Mapping[str, tuple[str, ...]] = {
     "events_sweep_interval_seconds": ("PIPELINE_EVENTS_SWEEP_INTERVAL",),
     "events_sweep_age_seconds": ("PIPELINE_EVENTS_SWEEP_AGE",),
 }
+
+# How long a process's jobs use the integration settings they read before reading them again: an
+# edit made elsewhere is seen this soon, and a busy worker reads each integration this seldom.
+DEFAULT_SETTINGS_CACHE_SECONDS = 5
 
 # A redelivery may take over a job whose worker has been silent this long past the job timeout:
 # the margin covers clock skew between workers and the final table write.
@@ -66,6 +71,11 @@ class PipelineConfig(BaseModel):
         description="Longest a job may run: the Lambda function's timeout (at most 900 s).",
     )
     secret_cache_seconds: int = Field(default=300, ge=0, le=86400)
+    settings_cache_seconds: int = Field(
+        default=DEFAULT_SETTINGS_CACHE_SECONDS, ge=0, le=300,
+        description="How long jobs use integration settings read before (0: read them for every "
+        "job); an edit made in another process is seen within it, one made in this one at once.",
+    )
     ews_timeout_seconds: int = Field(default=30, ge=1, le=600,
                                      description="Timeout of one EWS HTTP request.")
     ews_connect_timeout_seconds: int = Field(

@@ -213,8 +213,9 @@ def load_integration(raw: Mapping[str, Any]) -> IntegrationSettings:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
             where = ".".join(str(part) for part in error["loc"]) or "settings"
-            # Cross-field messages are ours and name fields only; field messages are pydantic's.
-            problems.append(f"{where}: {error['msg']}")
+            # Cross-field messages are ours and name fields only; field messages are pydantic's,
+            # which puts "Value error, " before the message of a ValueError a validator raised.
+            problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
         integration = raw.get("integration_id", "?")
         raise PermanentError(
             ErrorCode.INVALID_INTEGRATION,

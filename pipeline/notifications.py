@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.errors import ErrorCode, PermanentError
-from pipeline.exchange.ews.notifications import ok_answer, parse_send_notification, unsubscribe_answer
 from pipeline.exchange.push import PushDelivery, PushEvent, PushNotification
 from pipeline.renewals import request_renewal
 from pipeline.runtimes.enqueue import Enqueue
@@ -81,10 +80,14 @@ def receive_push(
             ErrorCode.PAYLOAD_TOO_LARGE, f"the notification body exceeds {MAX_BODY_BYTES} bytes"
         )
     record = _subscription_for(token, store)
-    delivery = parse_send_notification(body)
+    # exchangelib reads the body and writes the answer: it loads with the first POST that names a
+    # known token, not with the callbacks handler (whose connectivity check never needs it).
+    from pipeline.exchange.ews import notifications as soap
+
+    delivery = soap.parse_send_notification(body)
     if record.status is not SubscriptionStatus.ACTIVE:
         log.info("push for %s subscription %s: answering Unsubscribe", record.status, record.record_id)
-        return CallbackAnswer(unsubscribe_answer(), True, record.record_id)
+        return CallbackAnswer(soap.unsubscribe_answer(), True, record.record_id)
     for notification in delivery.notifications:
         if notification.subscription_id != record.subscription_id:
             raise PermanentError(
@@ -103,9 +106,9 @@ def receive_push(
         renewal = request_renewal(store, enqueue, record, clock())
         log.warning("Exchange reported %s for subscription %s: renewal enqueued from its last good "
                     "watermark", ", ".join(delivery.errors), record.record_id)
-        return CallbackAnswer(ok_answer(), False, record.record_id, enqueued, renewal)
+        return CallbackAnswer(soap.ok_answer(), False, record.record_id, enqueued, renewal)
     store.record_notification(record.record_id, clock(), _newest_watermark(delivery))
-    return CallbackAnswer(ok_answer(), False, record.record_id, enqueued)
+    return CallbackAnswer(soap.ok_answer(), False, record.record_id, enqueued)
 
 
 def _subscription_for(token: str, store: ResultsStore) -> SubscriptionRecord:

@@ -13,8 +13,9 @@ One Powertools Logger, Metrics and Tracer per process, created here once:
   in Lambda (CloudWatch Logs turns them into metrics); off elsewhere unless PIPELINE_METRICS=on,
   where operators ship stdout with the CloudWatch agent. POWERTOOLS_METRICS_DISABLED=true always
   turns them off. Emitting a metric never fails a job.
-- Traces: an X-Ray subsegment per job and per EWS call. Powertools disables the Tracer outside
-  Lambda (and under POWERTOOLS_TRACE_DISABLED), so local runs and tests talk to no daemon.
+- Traces: an X-Ray subsegment per job and per EWS call, while tracing is on: inside Lambda unless
+  POWERTOOLS_TRACE_DISABLED (Powertools' rule), so local runs and tests talk to no daemon. The
+  Tracer, and the X-Ray SDK it imports (a quarter of a second), are built only then.
 """
 
 from __future__ import annotations
@@ -30,17 +31,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.base import SingleMetric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from pipeline.contract import ACTIONS
 from pipeline.errors import ErrorCode, PipelineError
 from pipeline.secrets import scrub
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
 
 __all__ = [
     "NAMESPACE",
@@ -58,6 +61,7 @@ __all__ = [
     "set_metrics_enabled",
     "trace_lambda_handler",
     "tracer",
+    "tracing_enabled",
 ]
 
 SERVICE = "ews-pipeline"
@@ -79,15 +83,48 @@ class ScrubbingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(service=SERVICE, logger_formatter=ScrubbingFormatter())
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-# botocore only: EWS calls get their own named subsegments below, which say more than raw HTTP.
-tracer = Tracer(service=SERVICE, patch_modules=["botocore"])
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
+def tracing_enabled() -> bool:
+    """Whether this process traces: Powertools' own rule (in Lambda, not SAM local, not disabled)."""
+    from aws_lambda_powertools.tracing.tracer import Tracer  # lazy inside: it imports no X-Ray SDK
+
+    return not Tracer._is_tracer_disabled()
+
+
+@cache
+def tracer() -> Tracer | None:
+    """The process's Powertools Tracer, or None while tracing is off (the X-Ray SDK stays unimported)."""
+    if not tracing_enabled():
+        return None
+    from aws_lambda_powertools import Tracer
+
+    # botocore only: EWS calls get their own named subsegments below, which say more than raw HTTP.
+    return Tracer(service=SERVICE, patch_modules=["botocore"])
+
+
 def trace_lambda_handler(handler: Handler) -> Handler:
-    """tracer.capture_lambda_handler, keeping the handler's signature for type checkers."""
-    return cast(Handler, tracer.capture_lambda_handler(handler))
+    """tracer.capture_lambda_handler while tracing is on (else the handler itself), keeping its
+    signature for type checkers."""
+    active = tracer()
+    if active is None:
+        return handler
+    return cast(Handler, active.capture_lambda_handler(handler))
+
+
+@contextmanager
+def _subsegment(name: str, **annotations: str) -> Iterator[None]:
+    """An X-Ray subsegment with these annotations while tracing is on; nothing otherwise."""
+    active = tracer()
+    if active is None:
+        yield
+        return
+    with active.provider.in_subsegment(name) as subsegment:
+        for key, value in annotations.items():
+            subsegment.put_annotation(key, value)
+        yield
 
 
 def configure_logging() -> None:
@@ -201,6 +238,8 @@ class JobObservation:
 def observe_job(message_id: str, actor: str, attempt: int, final_attempt: bool) -> Iterator[JobObservation]:
     """Log keys, a trace subsegment, an outcome line and metrics around one job delivery."""
     # The actor name comes from the message: a made-up one must not mint new metric dimensions.
+    from pipeline.contract import ACTIONS  # loaded with the runner by now; not with every handler
+
     actor = actor if actor in ACTIONS else "unknown"
     outer_keys = dict(logger.thread_safe_get_current_keys())
     logger.thread_safe_append_keys(correlation_id=message_id, actor=actor, attempt=attempt)
@@ -209,9 +248,7 @@ def observe_job(message_id: str, actor: str, attempt: int, final_attempt: bool) 
     outcome = Outcome.INTERRUPTED
     failure: PipelineError | None = None
     try:
-        with tracer.provider.in_subsegment(f"job {actor}") as subsegment:
-            subsegment.put_annotation("action", actor)
-            subsegment.put_annotation("message_id", message_id)
+        with _subsegment(f"job {actor}", action=actor, message_id=message_id):
             try:
                 yield observation
             except PipelineError as error:
@@ -255,8 +292,7 @@ def observe_ews_call(operation: str) -> Iterator[None]:
     """A trace subsegment and an EwsLatency data point around one EWS operation (failed ones too)."""
     started = time.perf_counter()
     try:
-        with tracer.provider.in_subsegment(f"ews {operation}") as subsegment:
-            subsegment.put_annotation("operation", operation)
+        with _subsegment(f"ews {operation}", operation=operation):
             yield
     finally:
         elapsed_ms = (time.perf_counter() - started) * 1000

@@ -14,16 +14,20 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.aws_clients import aws_client
-from pipeline.config import PipelineConfig
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
 from pipeline.log_privacy.secret_payloads import withhold_secret_payloads
+
+if TYPE_CHECKING:
+    # Powertools' parameters package imports boto3 (0.2 s): only a SecretSource needs it, and
+    # scrub() is imported by every handler.
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    from pipeline.config import PipelineConfig
 
 __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
@@ -115,6 +119,8 @@ class SecretSource:
         boto3_client: Any = None,
         max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS,
     ) -> None:
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
         # An injected client (or provider) lets tests point at moto and Lambda reuse one client.
         self._provider = provider or SecretsProvider(boto3_client=boto3_client)
         self._max_age = max_age_seconds
@@ -122,6 +128,8 @@ class SecretSource:
         withhold_secret_payloads()
 
     def get(self, name: str, refresh: bool = False) -> ExchangeSecret:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
         try:
             text = self._provider.get(name, max_age=self._max_age, force_fetch=refresh)
         except GetParameterError as exc:
@@ -138,6 +146,8 @@ class SecretSource:
         The current version is read first (not the cached one), so that a change someone made
         meanwhile survives; the cache then holds the new version. Errors name the secret only.
         """
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
         try:
             text = self._provider.get(name, max_age=self._max_age, force_fetch=True)
         except GetParameterError as exc:
@@ -177,6 +187,8 @@ def _aws_error(name: str, cause: BaseException | None, *, writing: bool) -> Pipe
 
 def secrets_client(config: PipelineConfig) -> Any:
     """A Secrets Manager client for the configured region and endpoint (moto server when set)."""
+    from pipeline.aws_clients import aws_client  # boto3; scrub() alone, which handlers import, needs none
+
     return aws_client("secretsmanager", config)
 
 

@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         simulator.seed(seed)
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
+        simulator.stop()
         print(f"ewssim: bad seed data in {args.config}: {exc!r}", file=sys.stderr)
         return 2
 

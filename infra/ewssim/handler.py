@@ -14,6 +14,7 @@ import re
 import socketserver
 import ssl
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -95,8 +96,14 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
         payload = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path.startswith(CONTROL_PREFIX):
             self._send(*handle_control(self.simulator, method, self.path, payload), _JSON)
+        elif self.path.lower().startswith(EWS_PATH):
+            # IIS authenticates before EWS sees the verb: a client may run the NTLM handshake on a GET
+            # (@ewsjs/xhr does) and send its request on the authenticated connection. Only then is the
+            # verb refused (the simulator serves no service description).
+            if self._authenticate() is not None:
+                self._send(405, b"", "text/plain", {"Allow": "POST"})
         else:
-            self._send(405 if self.path.lower().startswith(EWS_PATH) else 404, b"", "text/plain")
+            self._send(404, b"", "text/plain")
 
     # Endpoints --------------------------------------------------------------------------------
 
@@ -110,6 +117,9 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
         if outcome.drop:
             # Close without a byte of response, as a crashed front end or a reset connection would.
             self.close_connection = True
+            return
+        if outcome.stream is not None:
+            self._send_stream(outcome.status, outcome.stream, outcome.content_type)
             return
         self._send(outcome.status, outcome.body, outcome.content_type)
 
@@ -209,6 +219,28 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
+
+
+    def _send_stream(self, status: int, chunks: Iterator[bytes], content_type: str) -> None:
+        """A chunked answer whose chunks leave as the iterator gives them (a streaming connection);
+        a client that hangs up ends it."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            self.wfile.flush()
+            for chunk in chunks:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
 
 
 class EwsHttpServer(ThreadingHTTPServer):

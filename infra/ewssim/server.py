@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import threading
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,11 +27,11 @@ from infra.ewssim.models.permissions import PermissionLevel
 from infra.ewssim.namespaces import Element
 from infra.ewssim.oauth import TokenIssuer
 from infra.ewssim.request_log import LogonRecord, RequestLog, RequestRecord
-from infra.ewssim.responses import OPERATIONS, RequestContext
+from infra.ewssim.responses import OPERATIONS, STREAMING_OPERATIONS, RequestContext
 from infra.ewssim.responses import convert_id as _convert_id  # noqa: F401  (registers ConvertId)
 from infra.ewssim.responses.error_responses import error_response
 from infra.ewssim.schema import SchemaValidator, schema_dir_from_env
-from infra.ewssim.soap import SoapRequest, parse_request, render_fault, render_response
+from infra.ewssim.soap import SoapRequest, parse_request, render_fault, render_response, render_streamed
 from infra.ewssim.tls import TlsMaterial, generate, server_context
 from infra.ewssim.versions import DEFAULT_PRODUCT, Product, admit, product
 
@@ -50,6 +51,9 @@ class SoapOutcome:
     delay_s: float = 0.0
     # Close the connection without any response.
     drop: bool = False
+    # A streamed answer (GetStreamingEvents): the envelopes to write one by one on the open connection,
+    # each as soon as the iterator gives it (body is then empty).
+    stream: Iterator[bytes] | None = None
 
 
 class EwsSimulator:
@@ -247,12 +251,13 @@ class EwsSimulator:
         operation = request.operation if request is not None else "(unparseable)"
         self.requests.count(operation)
         decision = self.faults.decide(operation) if request is not None else Decision()
+        stream: Iterator[bytes] | None = None
         if request is None:
             status, body, code = 500, render_fault(bad_request), bad_request.code
         elif decision.fault is not None:
             status, body, code = self._fault(decision.fault, request)
         else:
-            status, body, code = self._dispatch(caller, request)
+            status, body, code, stream = self._dispatch(caller, request)
         impersonated = (request.impersonate_smtp or request.impersonate_sid) if request else None
         self.requests.record(
             RequestRecord(
@@ -262,7 +267,7 @@ class EwsSimulator:
         )
         if status == 503:
             return SoapOutcome(503, body, "text/html", decision.delay_s)
-        return SoapOutcome(status, body, delay_s=decision.delay_s, drop=status == 0)
+        return SoapOutcome(status, body, delay_s=decision.delay_s, drop=status == 0, stream=stream)
 
     def _fault(self, rule: FaultRule, request: SoapRequest) -> tuple[int, bytes, str]:
         if rule.kind is FaultKind.DROP:
@@ -284,7 +289,9 @@ class EwsSimulator:
             failure = RequestFault(rule.code, rule.message or f"ewssim injected {rule.code}.")
         return 500, render_fault(failure), failure.code
 
-    def _dispatch(self, caller: Caller, request: SoapRequest) -> tuple[int, bytes, str]:
+    def _dispatch(
+        self, caller: Caller, request: SoapRequest
+    ) -> tuple[int, bytes, str, Iterator[bytes] | None]:
         operation = request.operation
         try:
             version = admit(self.product, request.request_version, operation, request.body)
@@ -293,7 +300,8 @@ class EwsSimulator:
             ):
                 raise SchemaValidationError(errors[0])
             handler = OPERATIONS.get(operation)
-            if handler is None:
+            streamed = STREAMING_OPERATIONS.get(operation)
+            if handler is None and streamed is None:
                 # Not ErrorInvalidRequest: exchangelib takes that for a wrong API version and retries
                 # every version before raising an unrelated error.
                 raise RequestFault(
@@ -306,11 +314,25 @@ class EwsSimulator:
                 impersonated,
                 version,
                 app_only=caller.app_only,
+                time_zone=request.time_zone_context,
             )
+            if streamed is not None:
+                answers = streamed(context, request.body)
+                return 200, b"", "NoError", self._streamed(operation, answers)
+            assert handler is not None
             response = self._valid(operation, handler(context, request.body))
-            return 200, render_response(response, self.product.server_version_info()), "NoError"
+            return 200, render_response(response, self.product.server_version_info()), "NoError", None
         except EwsError as failure:
-            return 500, render_fault(failure), failure.code
+            return 500, render_fault(failure), failure.code, None
+
+    def _streamed(self, operation: str, answers: Iterator[Element]) -> Iterator[bytes]:
+        """The envelopes of a streamed answer; one that fails the schema check ends the stream."""
+        version = self.product.server_version_info()
+        for answer in answers:
+            try:
+                yield render_streamed(self._valid(operation, answer), version)
+            except EwsError:
+                return
 
     def _valid(self, operation: str, response: Element) -> Element:
         """The response, once messages.xsd accepts it (when the check is on); else the violation is

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from infra.ewssim.errors import EwsError, RequestFault, SchemaValidationError
-from infra.ewssim.namespaces import NSMAP, SOAP_NS, TYPES_NS, Element, add, local_name, s, t
+from infra.ewssim.namespaces import MESSAGES_NS, NSMAP, SOAP_NS, TYPES_NS, Element, add, local_name, s, t
 from infra.ewssim.versions import DEFAULT_PRODUCT, PRODUCTS
 
 ERRORS_NS = "http://schemas.microsoft.com/exchange/services/2006/errors"
@@ -34,6 +34,8 @@ class SoapRequest:
     impersonate_smtp: str | None
     impersonate_sid: str | None
     headers: tuple[Element, ...] = ()  # the soap:Header's elements, for the schema check
+    # TimeZoneContext's TimeZoneDefinition Id: the zone of the request's times without an offset.
+    time_zone_context: str | None = None
 
 
 def parse_request(payload: bytes) -> SoapRequest:
@@ -48,7 +50,7 @@ def parse_request(payload: bytes) -> SoapRequest:
     operation = body[0]
     header = envelope.find(s("Header"))
     version: str | None = None
-    smtp = sid = None
+    smtp = sid = zone = None
     if header is not None:
         version_el = header.find(t("RequestServerVersion"))
         if version_el is not None:
@@ -59,11 +61,14 @@ def parse_request(payload: bytes) -> SoapRequest:
             smtp = smtp or impersonation.findtext(f"{t('ConnectingSID')}/{t('SmtpAddress')}")
             sid = impersonation.findtext(f"{t('ConnectingSID')}/{t('PrincipalName')}")
             sid = sid or impersonation.findtext(f"{t('ConnectingSID')}/{t('SID')}")
+        definition = header.find(f"{t('TimeZoneContext')}/{t('TimeZoneDefinition')}")
+        if definition is not None:
+            zone = definition.get("Id") or definition.get("Name") or None
     name = local_name(operation)
     if name in _REQUEST_SUFFIXED:
         name = name.removesuffix("Request")
     headers = tuple(child for child in header if isinstance(child.tag, str)) if header is not None else ()
-    return SoapRequest(name, operation, version, smtp, sid, headers)
+    return SoapRequest(name, operation, version, smtp, sid, headers, zone)
 
 
 def _envelope() -> tuple[Element, Element, Element]:
@@ -81,6 +86,19 @@ def render_response(response_body: Element, server_version: dict[str, str] | Non
         version.set(key, value)
     body.append(response_body)
     return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+
+
+def render_streamed(response_body: Element, server_version: dict[str, str] | None = None) -> bytes:
+    """One envelope of a streamed answer (GetStreamingEvents), as Exchange writes them on the open
+    connection: in the SOAP namespace by default (`<Envelope xmlns="...soap/envelope/">`), without
+    an XML declaration, which is where the EWS Managed API's stream parser looks for each one."""
+    envelope = etree.Element(s("Envelope"), nsmap={None: SOAP_NS, "m": MESSAGES_NS, "t": TYPES_NS})
+    header = add(envelope, s("Header"))
+    version = etree.SubElement(header, t("ServerVersionInfo"))
+    for key, value in (server_version or SERVER_VERSION).items():
+        version.set(key, value)
+    add(envelope, s("Body")).append(response_body)
+    return etree.tostring(envelope, encoding="utf-8")
 
 
 def render_fault(failure: EwsError) -> bytes:

@@ -19,7 +19,9 @@ https://learn.microsoft.com/en-us/previous-versions/office/developer/exchange-se
 - a property newer than the requested version is not in that version's schema: asking for it is a
   schema violation, and AllProperties answers leave it out (IsOrganizer: "introduced in Exchange
   Server 2013", .../web-service-reference/isorganizer; LastModifiedName and LastModifiedTime:
-  Exchange 2007 SP1, .../lastmodifiedname and .../lastmodifiedtime).
+  Exchange 2007 SP1, .../lastmodifiedname and .../lastmodifiedtime; StartTimeZone and EndTimeZone:
+  Exchange 2010, .../starttimezone and .../endtimezone), and an item's time zone is MeetingTimeZone
+  below Exchange 2010 (.../meetingtimezone), StartTimeZone and EndTimeZone from it on.
 """
 
 from __future__ import annotations
@@ -66,8 +68,13 @@ OPERATION_SINCE: dict[str, str] = {
 FIELD_SINCE: dict[str, str] = {
     "item:LastModifiedName": "Exchange2007_SP1",
     "item:LastModifiedTime": "Exchange2007_SP1",
+    "calendar:StartTimeZone": "Exchange2010",
+    "calendar:EndTimeZone": "Exchange2010",
     "calendar:IsOrganizer": "Exchange2013",
 }
+# Item properties an answer carries only below a schema version: StartTimeZone and EndTimeZone took
+# over from MeetingTimeZone in Exchange 2010.
+FIELD_UNTIL: dict[str, str] = {"calendar:MeetingTimeZone": "Exchange2010"}
 _NEWEST_FIELD = max(_RANK[since] for since in FIELD_SINCE.values())
 
 
@@ -170,4 +177,5 @@ def _check_field_uris(body: Element, rank: int) -> None:
 def omitted_fields(version: str) -> frozenset[str]:
     """The FieldURIs an answer for this schema version leaves out (they are newer)."""
     rank = _RANK[version]
-    return frozenset(uri for uri, since in FIELD_SINCE.items() if rank < _RANK[since])
+    newer = {uri for uri, since in FIELD_SINCE.items() if rank < _RANK[since]}
+    return frozenset(newer | {uri for uri, until in FIELD_UNTIL.items() if rank >= _RANK[until]})

@@ -1,4 +1,5 @@
-"""What the event actions share: finding a booking's record, spotting a redelivery, the event's text.
+"""What the event actions share: finding a booking's record, spotting a redelivery, the event's
+text, and how invitations that went out are reported.
 
 Not an action itself; create_event, send_invite, update_event and cancel_event build on it.
 """
@@ -11,12 +12,14 @@ from typing import Any
 from pipeline.actions.context import ActionContext
 from pipeline.contract.common import Attendee
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
+from pipeline.events.models import BookingInvitationsSentData, PipelineEvent
 from pipeline.exchange.types import EventRef, MailboxTarget
 from pipeline.store.records import BookingRecord
 from pipeline.templates import TemplatePerson, render_body, render_subject
 
 __all__ = [
     "booking_ref",
+    "invitations_sent",
     "is_redelivery",
     "render_event_text",
     "require_booking",
@@ -59,10 +62,20 @@ def booking_ref(booking: BookingRecord) -> EventRef:
     return EventRef(item_id=booking.item_id, change_key=booking.change_key, mailbox=booking.calendar_mailbox)
 
 
+def invitations_sent(
+    context: ActionContext, booking_key: str, recipients: Iterable[str], *, cause: str | None = None
+) -> PipelineEvent:
+    """booking.invitations_sent: `recipients` were sent the meeting requests, by send_invite's
+    UpdateItem or by create_event's CreateItem (send_invitations). `cause` as for context.event."""
+    return context.event(
+        BookingInvitationsSentData(recipients=list(recipients)), booking_key=booking_key, cause=cause
+    )
+
+
 def is_redelivery(context: ActionContext) -> bool:
-    """True when an earlier delivery of this very message began running it (and may have written)."""
-    job = context.store.get_job(context.message_id)
-    return job is not None and job.attempts > 1
+    """True when an earlier delivery of this very message began running it (and may have written);
+    begin_job counted the attempts, so this reads nothing."""
+    return context.redelivered
 
 
 def with_job_mailbox(

@@ -31,6 +31,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pipeline.actions.booking_copies import drop_copies
+from pipeline.actions.bookings import CREATION_IN_PROGRESS_DELAY_MS
 from pipeline.actions.calendar_sync_requests import request_calendar_sync
 from pipeline.actions.context import ActionContext
 from pipeline.contract.booking import AttendeeResponseEntry, BookingState, ResponseType
@@ -176,6 +177,14 @@ def _apply(context: ActionContext, calendar: _Calendar, item: ChangedItem, kinds
     booking = context.store.get_booking(integration_id, item.booking_key or "")
     if booking is None or not _live_booking_here(booking, calendar):
         return None
+    if booking.pending:
+        # Its create_event job (or the one taking over from a dead one) is recording the item now.
+        # Writing the item id here would make that job take the booking for recorded, and skip its
+        # copies, its events and its state; the change is applied once the record is there.
+        raise RetryableError(
+            ErrorCode.CONFLICT, f"booking {booking.booking_key!r} is still being created",
+            delay_ms=CREATION_IN_PROGRESS_DELAY_MS,
+        )
     moved_out = bool(kinds & _RELOCATED) and item.parent_folder_id != calendar.folder_id()
     if item.is_cancelled or moved_out:
         return "cancelled" if _mark_deleted(context, booking, item.item_id) else None

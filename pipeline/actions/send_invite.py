@@ -1,4 +1,8 @@
-"""send_invite: send the meeting requests of an event that create_event saved, at most once.
+"""send_invite: send the meeting requests of an event that create_event held, at most once.
+
+For apps that hold an event before inviting: create_event without send_invitations saves it
+unsent, and this job invites later. (A booking in one job is create_event with send_invitations,
+whose CreateItem invites; send_invite then finds the invitations recorded and sends nothing.)
 
 Exactly once, in one EWS request on the common path:
 
@@ -16,12 +20,12 @@ Then the recipients and the new change key are recorded in the booking record.
 
 from __future__ import annotations
 
-from pipeline.actions.bookings import booking_ref, require_booking
+from pipeline.actions.bookings import booking_ref, invitations_sent, require_booking
 from pipeline.actions.calendar_access import calendar_gateway
 from pipeline.actions.context import ActionContext
 from pipeline.contract import SendInviteKwargs, SendInviteResult
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
-from pipeline.events.models import BookingInvitationsSentData, PipelineEvent
+from pipeline.events.models import PipelineEvent
 from pipeline.exchange.base import ExchangeGateway
 from pipeline.exchange.types import EventRef
 
@@ -49,22 +53,23 @@ def send_invite(context: ActionContext, kwargs: SendInviteKwargs) -> SendInviteR
         ref, recipients, already_sent = _after_conflict(context, gateway, booking_ref(booking))
     written: list[PipelineEvent] = []
 
-    def invitations_sent(added: tuple[str, ...]) -> list[PipelineEvent]:
-        written[:] = [context.event(BookingInvitationsSentData(recipients=list(added)),
-                                    booking_key=kwargs.booking_key)]
+    def reported(added: tuple[str, ...]) -> list[PipelineEvent]:
+        written[:] = [invitations_sent(context, kwargs.booking_key, added)]
         return written
 
-    # One write: the recipients, the item's new change key, the state and the event together.
-    context.store.record_invites_sent(
-        context.integration.integration_id, kwargs.booking_key, recipients, context.now(),
-        item=(ref.item_id, ref.change_key), events=invitations_sent,
-    )
-    context.written(written)
-    return SendInviteResult(
+    result = SendInviteResult(
         booking_key=kwargs.booking_key,
         sent_to=[] if already_sent else list(recipients),
         already_sent=already_sent,
     )
+    # One write: the recipients, the item's new change key, the state, the event and the job's
+    # success together, decided on the booking as read above (no second read unless it changed).
+    context.finish(result, lambda done: context.store.record_invites_sent(
+        context.integration.integration_id, kwargs.booking_key, recipients, context.now(),
+        item=(ref.item_id, ref.change_key), events=reported, seen=booking, completes=done,
+    ))
+    context.written(written)
+    return result
 
 
 def _after_conflict(

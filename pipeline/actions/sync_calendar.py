@@ -39,8 +39,7 @@ def sync_calendar(context: ActionContext, kwargs: SyncCalendarKwargs) -> SyncCal
     gateway = context.gateway(kwargs.mailbox)
     counts = {"changed": 0, "deleted": 0, "skipped": 0}
     pages = 0
-    complete = False
-    while pages < kwargs.max_pages:
+    while True:
         try:
             page = gateway.sync_calendar(state, kwargs.page_size)
         except PermanentError as refused:
@@ -51,14 +50,24 @@ def sync_calendar(context: ActionContext, kwargs: SyncCalendarKwargs) -> SyncCal
         pages += 1
         events = [event for change in page.changes
                   if (event := _event_for(context, kwargs.mailbox, change, counts)) is not None]
+        if page.includes_last_item or pages >= kwargs.max_pages:
+            break
         context.store.save_calendar_sync(
             integration_id, kwargs.mailbox, page.sync_state, context.now(), events
         )
         context.written(events)
         state = page.sync_state
-        if page.includes_last_item:
-            complete = True
-            break
+    # The job's last write: the state, the last page's events and the job's success together.
+    result = context.finish(
+        _result(counts, pages, page.includes_last_item, restarted),
+        lambda done: context.store.save_calendar_sync(
+            integration_id, kwargs.mailbox, page.sync_state, context.now(), events, completes=done),
+    )
+    context.written(events)
+    return result
+
+
+def _result(counts: dict[str, int], pages: int, complete: bool, restarted: bool) -> SyncCalendarResult:
     return SyncCalendarResult(
         changed=counts["changed"], deleted=counts["deleted"], bookings_skipped=counts["skipped"],
         pages=max(pages, 1), complete=complete, restarted=restarted,

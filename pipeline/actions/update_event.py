@@ -143,7 +143,7 @@ def _recorded(
     attendees = _attendees_after(booking, changes)
     if attendees != booking.attendees and notified:
         added = [email for email in attendees if email not in booking.attendees]
-        store.record_invites_sent(integration_id, booking.booking_key, added, context.now())
+        store.record_invites_sent(integration_id, booking.booking_key, added, context.now(), seen=booking)
     start = changes.start or booking.booked_start
     end = changes.end or booking.booked_end
     moves = changes.start is not None or changes.end is not None
@@ -168,11 +168,14 @@ def _recorded(
     updated = context.event(
         BookingUpdatedData(start=start, end=end, notified=notified), booking_key=booking.booking_key
     )
-    store.update_booking(integration_id, booking.booking_key, record, context.now(), events=[updated])
-    context.written([updated])
-    return UpdateEventResult(
+    result = UpdateEventResult(
         booking_key=booking.booking_key, item_id=ref.item_id, change_key=ref.change_key, notified=notified
     )
+    # The job's last write: the change, its event and the job's success in one transaction.
+    context.finish(result, lambda done: store.update_booking(
+        integration_id, booking.booking_key, record, context.now(), events=[updated], completes=done))
+    context.written([updated])
+    return result
 
 
 def _attendees_after(booking: BookingRecord, changes: EventChanges) -> tuple[str, ...]:

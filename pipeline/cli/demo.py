@@ -15,11 +15,16 @@ __all__ = ["demo"]
 def demo(output: Output, verbose: bool) -> int:
     """Run a realistic batch of jobs through the pipeline, locally; exit 1 if any check fails.
 
-    With --json the report is still text; the last line is a JSON summary.
+    With --json the report goes to stderr, and stdout has only the JSON summary.
     """
+    import contextlib
+    import sys
+
     from infra.demo.run import run_demo
 
-    code = run_demo(verbose=verbose)
-    if output.as_json:
-        output.json({"ok": code == 0})
+    if not output.as_json:
+        return run_demo(verbose=verbose)
+    with contextlib.redirect_stdout(sys.stderr):
+        code = run_demo(verbose=verbose)
+    output.json({"ok": code == 0, "exit_code": code})
     return code

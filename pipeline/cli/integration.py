@@ -10,11 +10,16 @@ import logging
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from pipeline.cli.output import EXIT_FAILED, EXIT_USAGE, CliError, Output, pipeline_command
+
+if TYPE_CHECKING:
+    from pipeline.actions.context import GatewayFactory
+    from pipeline.exchange.base import ExchangeGateway
+    from pipeline.integrations import IntegrationSettings
 
 __all__ = ["integration"]
 
@@ -45,7 +50,7 @@ def add(output: Output, file: Path, secret_file: Path | None) -> None:
         if not settings.secret_name:
             raise CliError("USAGE", "--secret needs secret_name in the settings (personal connections "
                            "keep one secret per user: store those in Secrets Manager)", EXIT_USAGE)
-        created = store_secret(secrets_client(config), settings.secret_name, secret_file.read_text())
+        created = store_secret(secrets_client(config), settings.secret_name, _read_text(secret_file))
         secret_state = "created" if created else "updated"
     open_store(config).put_integration(settings.integration_id, settings.model_dump(mode="json"),
                                        datetime.now(UTC))
@@ -109,10 +114,16 @@ def remove(output: Output, integration_id: str) -> None:
 def test(output: Output, integration_id: str, mailbox: str | None) -> int:
     """Run check_connection from here and print each step, with the fix for a failed one.
 
-    Exits 1 when a step failed. (The check_connection job itself succeeds with the report either
-    way; this exit code is what reports the failure.)
+    Exits 1 when a step failed. A server that cannot be reached, or answers with a transient
+    error (503, busy, a dropped connection), fails its step here: there is no later delivery to
+    retry it. (The check_connection job itself succeeds with the report either way; this exit
+    code is what reports the failure.)
     """
+    import dataclasses
+    import typing
+
     from pipeline.cli.environment import load_config, open_store
+    from pipeline.contract.check_connection import StepName
     from pipeline.runtimes.runner import Job, run_job
     from pipeline.runtimes.runtime import Runtime
     from pipeline.troubleshooting import fix_for
@@ -131,16 +142,19 @@ def test(output: Output, integration_id: str, mailbox: str | None) -> int:
     # Python would print it on stderr beside this command's own one-line error.
     job_log, quiet = logging.getLogger("pipeline.observability"), logging.NullHandler()
     job_log.addHandler(quiet)
+    runtime = Runtime.from_config(config)
     try:
-        report = run_job(Runtime.from_config(config), job)
+        report = run_job(dataclasses.replace(runtime, gateways=_AnswerNow(runtime.gateways)), job)
     finally:
         job_log.removeHandler(quiet)
     steps = []
     for step in report["steps"]:
         entry = fix_for(step["error_code"]) if step.get("error_code") else None
         steps.append({**step, "fix": entry.fix if entry else None})
+    reached = {step["name"] for step in steps}
+    skipped = [name for name in typing.get_args(StepName) if name not in reached]
     result = {"integration_id": integration_id, "mailbox": mailbox, "ok": report["ok"],
-              "message_id": job.message_id, "steps": steps}
+              "message_id": job.message_id, "steps": steps, "skipped": skipped}
 
     def text() -> None:
         for step in steps:
@@ -150,16 +164,55 @@ def test(output: Output, integration_id: str, mailbox: str | None) -> int:
                 output.line(f"FAIL  {step['name']}: {step['error_code']}: {step['detail']}")
                 if step["fix"]:
                     output.line(f"      fix: {step['fix']}")
+        for name in skipped:
+            output.line(f"skip  {name}")
         output.line("connection ok" if report["ok"] else "connection failed")
 
     output.emit(result, text)
     return 0 if report["ok"] else EXIT_FAILED
 
 
+class _AnswerNow:
+    """A gateway factory whose gateways make a transient failure the step's answer.
+
+    A worker retries a check whose server is down or busy, and check_connection raises such a
+    failure for that; from the command line this run is the only one, so the failure (with its
+    code, and so its fix) is what the step found.
+    """
+
+    def __init__(self, gateways: GatewayFactory) -> None:
+        self._gateways = gateways
+
+    def gateway(self, settings: IntegrationSettings, mailbox: str | None = None) -> ExchangeGateway:
+        return cast("ExchangeGateway", _FinalGateway(self._gateways.gateway(settings, mailbox)))
+
+
+class _FinalGateway:
+    """Forwards to a gateway; a RetryableError from a call leaves as a PermanentError."""
+
+    def __init__(self, gateway: ExchangeGateway) -> None:
+        self._gateway = gateway
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._gateway, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from pipeline.errors import PermanentError, RetryableError
+
+            try:
+                return value(*args, **kwargs)
+            except RetryableError as failure:
+                raise PermanentError(failure.code, failure.message) from failure
+
+        return call
+
+
 def _read_settings(file: Path) -> dict[str, Any]:
     import yaml
 
-    text = sys.stdin.read() if str(file) == "-" else file.read_text()
+    text = _read_text(file)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -167,6 +220,14 @@ def _read_settings(file: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise CliError("INVALID_INTEGRATION", f"{file} must hold one object of settings")
     return raw
+
+
+def _read_text(file: Path) -> str:
+    """A settings or secret file's text (- is stdin); one that is not UTF-8 is refused."""
+    try:
+        return sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CliError("INVALID_INTEGRATION", f"{file} is not UTF-8 text") from None
 
 
 def _summary(integration_id: str, settings: dict[str, Any], updated_at: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.output import Output, pipeline_command
+from pipeline.cli.output import CliError, Output, pipeline_command
 
 __all__ = ["schema"]
 
@@ -19,7 +19,11 @@ def schema(output: Output, out: Path) -> None:
     """Write the JSON Schema of every action's kwargs and result, and of the stored items."""
     from pipeline.contract.schema_export import write_schemas
 
-    paths = [str(path) for path in write_schemas(out)]
+    try:
+        paths = [str(path) for path in write_schemas(out)]
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CliError("CANNOT_WRITE", f"cannot write the schemas into {out}: {reason}") from None
 
     def text() -> None:
         for path in paths:

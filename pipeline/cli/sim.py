@@ -12,7 +12,10 @@ from pipeline.cli.output import EXIT_USAGE, CliError, Output, pipeline_command
 if TYPE_CHECKING:
     from infra.ewssim.server import EwsSimulator
 
-__all__ = ["serve", "sim"]
+__all__ = ["SEED_DATA_ERRORS", "serve", "sim"]
+
+# What seeding raises for data of the wrong shape (a number where a list of users belongs, say).
+SEED_DATA_ERRORS = (KeyError, ValueError, TypeError, AttributeError)
 
 
 @click.command()
@@ -55,7 +58,7 @@ def sim(output: Output, seed_file: Path | None, sample: bool, port: int, host: s
             simulator.seed(organisation.organisation())
         else:
             simulator.seed(seed)
-    except (KeyError, ValueError) as exc:
+    except SEED_DATA_ERRORS as exc:
         simulator.stop()
         raise CliError("INVALID_SEED", f"bad seed data in {seed_file}: {exc!r}", EXIT_USAGE) from None
     serve(output, simulator)

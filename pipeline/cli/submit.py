@@ -1,8 +1,9 @@
 """`ews-pipeline submit`: enqueue jobs from a JSON-lines file or one action, and optionally wait.
 
 A file holds one job per line: the raw message of docs/job-messages.md (`actor_name`, `kwargs`,
-`message_id`, `options`), or `{"action": ..., "kwargs": ...}`. The action `book` is a booking:
-create_event piped to send_invite. Every line is validated before any is sent.
+`message_id`, `options`), or `{"action": ..., "kwargs": ...}`. The action `book` is a booking in
+one job: create_event with send_invitations (PipelineClient.book). Every line is validated before
+any is sent.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _jobs(target: str, kwargs_json: str | None, message_id: str | None) -> Itera
 
 
 def _build(client: PipelineClient, number: int, job: dict[str, Any]) -> Any:
-    """A message, or a booking's pipeline; an invalid job names its line."""
+    """A message (or a pipeline of several); an invalid job names its line."""
     from pipeline.client import InvalidJob
 
     action = job.get("actor_name") or job.get("action")

@@ -23,12 +23,16 @@ def worker(output: Output, processes: int, threads: int | None) -> int:
     loses its Redis connection, for its supervisor to start a fresh worker (the messages this one
     held in memory return to the queue once its heartbeat has lapsed).
     """
-    from pipeline.cli.environment import load_config, require_broker_url
+    from pipeline.cli.environment import load_config, open_broker, require_broker_url
     from pipeline.runtimes.broker_check import BrokerUnavailable
     from pipeline.runtimes.worker import run_worker
 
     config = load_config()
-    require_broker_url(config, allow_stub=True)
+    if not require_broker_url(config, allow_stub=True).startswith("stub://"):
+        # Reach the broker once before the worker sets up logging: a client library's own lines
+        # about a failed connection (pika logs a traceback for each) would come before this
+        # command's one-line error.
+        open_broker(config).close()
     try:
         return run_worker(processes=processes, threads=threads, config=config)
     except BrokerUnavailable as exc:

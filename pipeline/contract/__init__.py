@@ -80,9 +80,10 @@ _CONTRACTS = (
     ActionContract("fetch_free_busy", FetchFreeBusyKwargs, FetchFreeBusyResult,
                    "Busy intervals and working hours for many mailboxes over any window."),
     ActionContract("create_event", CreateEventKwargs, CreateEventResult,
-                   "Save a booking's event in the right calendar, stamped with its key, unsent."),
+                   "Save a booking's event in the right calendar, stamped with its key; with "
+                   "send_invitations, invite in the same request (a booking in one job)."),
     ActionContract("send_invite", SendInviteKwargs, SendInviteResult,
-                   "Send the meeting requests of a created event, at most once per attendee."),
+                   "Send the meeting requests of a held event, at most once per attendee."),
     ActionContract("update_event", UpdateEventKwargs, UpdateEventResult,
                    "Change a booking's event, optionally notifying its attendees."),
     ActionContract("cancel_event", CancelEventKwargs, CancelEventResult,

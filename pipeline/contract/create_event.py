@@ -1,4 +1,5 @@
-"""create_event: save a meeting in the right calendar, stamped with the booking key, not sent."""
+"""create_event: save a meeting in the right calendar, stamped with the booking key; sent with
+send_invitations (a booking in one job), else held for send_invite."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class EventLink(ContractModel):
 
 
 class CreateEventKwargs(MailboxJobKwargs):
-    """Create (but do not send) a calendar event for a booking."""
+    """Create a calendar event for a booking; with send_invitations, invite its attendees too."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -51,6 +52,7 @@ class CreateEventKwargs(MailboxJobKwargs):
                     "rooms": ["room-a@example.com"],
                     "links": [{"url": "https://meet.example.com/abc-defg", "label": "Video call"}],
                     "template_vars": {"candidate": "Dana Diaz"},
+                    "send_invitations": True,
                 }
             ]
         }
@@ -87,6 +89,12 @@ class CreateEventKwargs(MailboxJobKwargs):
     template_vars: dict[str, JsonValue] = Field(
         default_factory=dict, description="Variables for the Liquid subject and body templates."
     )
+    send_invitations: bool = Field(
+        default=False,
+        description="Send the meeting requests to the attendees and rooms in the same request "
+        "that creates the event: a whole booking in one job. False (the default) saves the event "
+        "unsent, held until a send_invite job invites them.",
+    )
     scheduler: EmailAddress | None = Field(
         default=None,
         description="Who booked it (the recruiter or staff member). With the integration's "
@@ -112,4 +120,14 @@ class CreateEventResult(ContractModel):
     )
     created: bool = Field(
         description="False when a redelivered job found the event it had already stamped."
+    )
+    invited: bool = Field(
+        default=False,
+        description="True when the attendees have been sent the meeting requests: by this job "
+        "(send_invitations) or, for a booking already created, before it.",
+    )
+    sent_to: list[EmailAddress] = Field(
+        default_factory=list,
+        description="Attendees and rooms this run's request invited; empty when nobody was invited "
+        "or a redelivered job found them invited already.",
     )

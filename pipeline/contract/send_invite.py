@@ -1,4 +1,4 @@
-"""send_invite: send the meeting requests for an event that create_event made."""
+"""send_invite: send the meeting requests for an event that create_event held (saved unsent)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ __all__ = ["SendInviteKwargs", "SendInviteResult"]
 
 
 class SendInviteKwargs(MailboxJobKwargs):
-    """Send the invitations of a booking (the event must exist; see create_event)."""
+    """Send the invitations of a booking whose event create_event saved without sending them."""
 
     booking_key: BookingKey
 
@@ -23,5 +23,6 @@ class SendInviteResult(ContractModel):
         description="Attendees and rooms the invitation went to in this run."
     )
     already_sent: bool = Field(
-        description="True when every attendee had already been invited (a redelivered job)."
+        description="True when every attendee had already been invited (a redelivered job, or "
+        "a booking created with send_invitations)."
     )

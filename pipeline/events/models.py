@@ -76,7 +76,7 @@ class EventData(ContractModel):
 
 
 class BookingCreatedData(EventData):
-    """create_event saved the booking's event in Exchange (invitations not sent yet)."""
+    """create_event saved the booking's event in Exchange (invited only with send_invitations)."""
 
     event_type = EventType.BOOKING_CREATED
     mailbox: str = Field(description="The person the booking is for (its organiser).")
@@ -87,7 +87,7 @@ class BookingCreatedData(EventData):
 
 
 class BookingInvitationsSentData(EventData):
-    """send_invite sent the meeting requests."""
+    """The meeting requests went out: send_invite's, or create_event's with send_invitations."""
 
     event_type = EventType.BOOKING_INVITATIONS_SENT
     recipients: list[str] = Field(description="Who got a meeting request, lower-cased.")

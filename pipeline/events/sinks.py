@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config import PipelineConfig
@@ -49,9 +48,10 @@ ENTRY_TOO_LARGE = "EntryTooLarge"
 
 # A job's thread publishes inline after the job: a sink that is down must cost it seconds, not
 # minutes. What is not sent now is swept later.
-EVENTBRIDGE_CLIENT_OPTIONS = Config(
-    connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
-)
+# botocore.config.Config's arguments (aws_client makes the Config: importing it loads most of botocore).
+EVENTBRIDGE_CLIENT_OPTIONS: dict[str, Any] = {
+    "connect_timeout": 3, "read_timeout": 10, "retries": {"mode": "standard", "max_attempts": 3},
+}
 
 
 @dataclass(frozen=True)

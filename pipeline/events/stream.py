@@ -24,7 +24,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline.config import EVENTS_SINK_FORMS, PipelineConfig
 from pipeline.events.models import PipelineEvent
 from pipeline.events.publisher import EventPublisher, build_event_publisher
-from pipeline.store.dynamodb.events import pending_event_from_image
 from pipeline.store.factory import get_store
 
 __all__ = ["EventNotPublished", "StreamOutbox", "build_stream_outbox", "is_stream_batch"]
@@ -55,6 +54,9 @@ class StreamOutbox:
     def publish_batch(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         """Publish the pending events of a stream batch; the response names the records whose
         event the sink did not take (Lambda retries from the first of them)."""
+        # With the store (boto3), not with the handler's import.
+        from pipeline.store.dynamodb.events import pending_event_from_image
+
         records: list[dict[str, Any]] = event.get("Records") or []
         by_sequence: dict[str, PipelineEvent] = {}
         undecodable: set[str] = set()

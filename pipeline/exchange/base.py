@@ -26,6 +26,7 @@ from pipeline.exchange.types import (
     PushSubscription,
     Room,
     RoomList,
+    StampedEvent,
 )
 from pipeline.integrations import DeleteType
 
@@ -108,13 +109,28 @@ class ExchangeGateway(abc.ABC):
         with `copy`, the copy of that booking there."""
 
     @abc.abstractmethod
+    def find_booking_event(
+        self, booking_key: str, calendar: CalendarFolder | None = None
+    ) -> StampedEvent | None:
+        """find_event_by_booking_key's FindItem, which also reads the event's InvitesSent stamp:
+        whether the request that created it sent the invitations (what a redelivered
+        create_event asks)."""
+
+    @abc.abstractmethod
     def read_event(self, ref: EventRef) -> EventState | None:
         """The event as it is now, with its stamps; None when it no longer exists."""
 
     @abc.abstractmethod
-    def create_event(self, draft: EventDraft, calendar: CalendarFolder | None = None) -> EventRef:
-        """Save `draft` into the target calendar (or `calendar`) without sending invitations,
-        stamped with its booking key (and as a copy, for draft.is_copy)."""
+    def create_event(
+        self, draft: EventDraft, calendar: CalendarFolder | None = None, *, invite_marker: str | None = None
+    ) -> EventRef:
+        """Save `draft` into the target calendar (or `calendar`), stamped with its booking key (and
+        as a copy, for draft.is_copy), without sending invitations.
+
+        With `invite_marker` the same request also sends the meeting requests to all its attendees
+        and stamps the item InvitesSent = invite_marker, as send_invitations does: saved and sent
+        come together or not at all, so the stamp found later proves the invitations went out.
+        """
 
     @abc.abstractmethod
     def send_invitations(self, ref: EventRef, *, marker: str) -> EventRef:

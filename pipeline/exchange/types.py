@@ -26,6 +26,7 @@ __all__ = [
     "PushSubscription",
     "Room",
     "RoomList",
+    "StampedEvent",
     "WorkingHours",
     "WorkingPeriod",
 ]
@@ -135,6 +136,18 @@ class EventRef:
     item_id: str
     change_key: str
     mailbox: str
+
+
+@dataclass(frozen=True)
+class StampedEvent:
+    """An event found by its booking key: where it is, and whether our invitations went out.
+
+    `invites_sent` is the InvitesSent stamp: the message id of the job whose request sent the
+    meeting requests (a CreateItem that invited, or send_invite's UpdateItem); None if none did.
+    """
+
+    ref: EventRef
+    invites_sent: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Enqueue: how the callback and renewal functions hand work to the job queue.
 
 They never run jobs themselves; they put dramatiq messages on the jobs queue, exactly as an
-upstream app would. Tests inject a list-backed callable instead of a broker.
+upstream app would. Tests inject a list-backed callable instead of a broker. dramatiq, the broker
+and the store load when the dependencies are built (a handler's first invocation), not with
+this module, which the handlers import at start.
 """
 
 from __future__ import annotations
@@ -11,15 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import dramatiq
+if TYPE_CHECKING:
+    import dramatiq
 
-from pipeline.config import PipelineConfig
-from pipeline.contract.message import JOBS_QUEUE
-from pipeline.runtimes.broker import build_broker
-from pipeline.store.base import ResultsStore
-from pipeline.store.factory import get_store
+    from pipeline.store.base import ResultsStore
 
 __all__ = [
     "DependencySlot",
@@ -40,8 +39,15 @@ class Enqueue(Protocol):
     def __call__(self, actor_name: str, kwargs: dict[str, Any], *, message_id: str | None = None) -> str: ...
 
 
-def broker_enqueue(broker: dramatiq.Broker, queue_name: str = JOBS_QUEUE) -> Enqueue:
-    """An Enqueue that sends dramatiq messages through `broker` (no actors need declaring)."""
+def broker_enqueue(broker: dramatiq.Broker, queue_name: str | None = None) -> Enqueue:
+    """An Enqueue that sends dramatiq messages through `broker` (no actors need declaring), on
+    `queue_name` (default: the jobs queue, pipeline.contract.message.JOBS_QUEUE)."""
+    import dramatiq
+
+    if queue_name is None:
+        from pipeline.contract.message import JOBS_QUEUE
+
+        queue_name = JOBS_QUEUE
     broker.declare_queue(queue_name)
 
     def enqueue(actor_name: str, kwargs: dict[str, Any], *, message_id: str | None = None) -> str:
@@ -67,6 +73,10 @@ class QueueingDependencies:
 @cache
 def queueing_dependencies_from_env() -> QueueingDependencies:
     """Built once per warm container from PIPELINE_* variables."""
+    from pipeline.config import PipelineConfig
+    from pipeline.runtimes.broker import build_broker
+    from pipeline.store.factory import get_store
+
     config = PipelineConfig.from_env(os.environ)
     enqueue = broker_enqueue(build_broker(config.broker_url))
     return QueueingDependencies(store=get_store(config), enqueue=enqueue)

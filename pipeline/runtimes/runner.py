@@ -25,7 +25,8 @@ from pipeline.integrations import IntegrationSettings, load_integration
 from pipeline.observability import JobObservation, observe_job
 from pipeline.runtimes.enqueue import Enqueue
 from pipeline.runtimes.runtime import Runtime
-from pipeline.store.records import JobRecord
+from pipeline.store.base import JobFinished
+from pipeline.store.records import JobCompletion, JobRecord
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +119,15 @@ def _run_observed(
         expired = RetryableError(ErrorCode.TIMEOUT, "the job's retry window passed before it could run")
         raise _record_failure(runtime, job, record, expired, kwargs.integration_id, mailbox, written)
     emitted: list[PipelineEvent] = []
+    finished: list[JobCompletion] = []
     try:
-        result = _perform(runtime, job, kwargs, enqueue, emitted)
+        result = _perform(runtime, job, record, kwargs, enqueue, emitted, finished)
     except PipelineError as failure:
         written.extend(emitted)
+        if failure.code is ErrorCode.DUPLICATE_DELIVERY:
+            # The action's last write recorded the job's success, and its condition found the
+            # job taken over by another delivery: that delivery's record stands; nothing was written.
+            raise
         recorded = _record_failure(runtime, job, record, failure, kwargs.integration_id, mailbox, written)
         if recorded is failure:
             raise  # failed for good as it was raised: its own traceback, no cause to add
@@ -135,12 +141,14 @@ def _run_observed(
         raise _record_failure(runtime, job, record, internal, kwargs.integration_id, mailbox,
                               written) from unexpected
     written.extend(emitted)
-    store.complete_job(job.message_id, result, runtime.clock())
+    if not finished:  # else the action's last write recorded the success already
+        store.complete_job(job.message_id, result, runtime.clock())
     return result
 
 
 def _perform(
-    runtime: Runtime, job: Job, kwargs: JobKwargs, enqueue: Enqueue | None, emitted: list[PipelineEvent]
+    runtime: Runtime, job: Job, record: JobRecord, kwargs: JobKwargs, enqueue: Enqueue | None,
+    emitted: list[PipelineEvent], finished: list[JobCompletion],
 ) -> dict[str, Any]:
     context = ActionContext(
         message_id=job.message_id,
@@ -151,6 +159,8 @@ def _perform(
         clock=runtime.clock,
         enqueue=enqueue,
         emitted=emitted,
+        attempts=record.attempts,
+        finished=finished,
     )
     action = ACTION_FUNCTIONS[job.actor_name]
     outcome: dict[str, Any] = action(context, kwargs).model_dump(mode="json")
@@ -158,10 +168,11 @@ def _perform(
 
 
 def _integration(runtime: Runtime, integration_id: str) -> IntegrationSettings:
-    raw = runtime.store.get_integration(integration_id)
-    if raw is None:
+    # A copy read a few seconds ago at most (PIPELINE_SETTINGS_CACHE_SECONDS): most jobs read nothing.
+    record = runtime.store.current_integration(integration_id, runtime.clock())
+    if record is None:
         raise PermanentError(ErrorCode.UNKNOWN_INTEGRATION, f"no integration named {integration_id!r}")
-    return load_integration(raw)
+    return load_integration(record.settings)
 
 
 def _record_failure(
@@ -248,7 +259,8 @@ def _claimed_integration(kwargs: Mapping[str, Any]) -> str | None:
 
 
 def _recorded_outcome(runtime: Runtime, job: Job, duplicate: PermanentError) -> dict[str, Any]:
-    record = runtime.store.get_job(job.message_id)
+    # begin_job hands the record it found over with the error: no second read.
+    record = duplicate.record if isinstance(duplicate, JobFinished) else runtime.store.get_job(job.message_id)
     if record is not None and record.status is JobStatus.SUCCEEDED:
         log.info("job %s already succeeded; not running it again", job.message_id)
         return dict(record.result or {})

@@ -11,7 +11,6 @@ import dramatiq
 from pipeline.actions.context import GatewayFactory
 from pipeline.config import PipelineConfig
 from pipeline.events.publisher import EventPublisher, build_event_publisher
-from pipeline.exchange.ews.connection import EwsConnector
 from pipeline.exchange.ews.logins import LoginFormMemory
 from pipeline.runtimes.retry_policy import RetryPolicy
 from pipeline.secrets import SecretSource, secrets_client
@@ -41,6 +40,10 @@ class Runtime:
     def from_config(cls, config: PipelineConfig, *, events_broker: dramatiq.Broker | None = None) -> Runtime:
         """The runtime `config` describes; `events_broker` carries events for a dramatiq://
         sink (the worker's own broker), else the sink connects to PIPELINE_BROKER itself."""
+        # exchangelib and lxml (half a second) load when a process builds its runtime, not when a
+        # handler module is imported.
+        from pipeline.exchange.ews.connection import EwsConnector
+
         secrets = SecretSource(
             boto3_client=secrets_client(config), max_age_seconds=config.secret_cache_seconds
         )

@@ -51,7 +51,11 @@ class WorkerProcess:
         self.broker = build_broker(config.broker_url, time_limit_ms=self.time_limit_ms, for_worker=True)
         self._runtime = runtime
         self.actors = declare_actors(self.broker, self.runtime, queue_name)
-        self.worker = dramatiq.Worker(self.broker, worker_threads=threads or config.worker_concurrency)
+        # Only the jobs queue (and its delay queue): the broker also declares the events queue when
+        # the events sink is on it, and that queue is the app's to consume, not this worker's.
+        self.worker = dramatiq.Worker(
+            self.broker, queues={queue_name}, worker_threads=threads or config.worker_concurrency
+        )
         publishes = config.events_bus_name is not None or config.events_queue_name is not None
         self.sweeper = EventSweeper(
             self._events, interval_seconds=config.events_sweep_interval_seconds,

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.contract.booking import BookingItem
-from pipeline.errors import ErrorCode
+from pipeline.errors import ErrorCode, PermanentError
 from pipeline.events.models import PipelineEvent
 from pipeline.store.records import (
     BookingChanges,
@@ -21,11 +21,22 @@ from pipeline.store.records import (
     BookingState,
     CalendarSyncRecord,
     IntegrationRecord,
+    JobCompletion,
     JobRecord,
     SubscriptionRecord,
 )
 
-__all__ = ["ResultsStore"]
+__all__ = ["JobFinished", "ResultsStore"]
+
+
+class JobFinished(PermanentError):
+    """begin_job's DUPLICATE_DELIVERY for a job that already succeeded, with its record (whose
+    result a redelivered pipeline step hands on, without reading it again)."""
+
+    def __init__(self, record: JobRecord) -> None:
+        super().__init__(ErrorCode.DUPLICATE_DELIVERY,
+                         f"job {record.message_id} already {record.status.value}")
+        self.record = record
 
 
 class ResultsStore(ABC):
@@ -43,14 +54,19 @@ class ResultsStore(ABC):
         Takes over a job that is retrying, or running past its lease (its worker died). A job
         that failed for good is begun again as a new run (a redrive: attempts start over,
         run_started_at is now, redrives counts up).
-        Raises PermanentError(DUPLICATE_DELIVERY) when the job already succeeded, and
-        RetryableError(DUPLICATE_DELIVERY, delay_ms=lease left) when another delivery holds it.
+        Raises JobFinished (a PermanentError(DUPLICATE_DELIVERY) carrying the record) when the
+        job already succeeded, and RetryableError(DUPLICATE_DELIVERY, delay_ms=lease left) when
+        another delivery holds it. One conditional write on the common path, and one more for a
+        redelivery (the failed write returns the record it decides on).
         """
 
     @abstractmethod
     def complete_job(self, message_id: str, result: dict[str, Any], now: datetime) -> JobRecord:
         """Record success. Raises PermanentError(DUPLICATE_DELIVERY) if the job is not running
-        (another delivery took it over and finished it): do not record anything else then."""
+        (another delivery took it over and finished it): do not record anything else then.
+
+        The methods that take `completes` (a JobCompletion) record it in their own transaction
+        instead, with the same condition and error; nothing is written when it fails."""
 
     @abstractmethod
     def fail_job(
@@ -73,16 +89,19 @@ class ResultsStore(ABC):
     # Bookings -----------------------------------------------------------------------------
 
     @abstractmethod
-    def put_booking(self, booking: BookingRecord, events: Sequence[PipelineEvent] = ()) -> None:
-        """Store where a booking's item is, with `events` in the same write. Invites already
-        recorded (and the record's own added), a recorded cancellation, the state, times and
-        responses are kept, so a redelivered create_event loses nothing."""
+    def put_booking(self, booking: BookingRecord, events: Sequence[PipelineEvent] = (), *,
+                    completes: JobCompletion | None = None) -> None:
+        """Store where a booking's item is, with `events` (and `completes`) in the same write.
+        Invites already recorded (and the record's own added), a recorded cancellation, the
+        state, times and responses are kept, so a redelivered create_event loses nothing; the
+        record's state is set only where none is (a pending claim has none)."""
 
     @abstractmethod
     def claim_booking(self, booking: BookingRecord) -> BookingRecord | None:
         """Create the booking's record only if it has none (atomic): None when this call created it,
         else the existing record, unchanged. create_event claims a pending record (no item id,
-        claimed_by its message id) before it writes to Exchange, so two jobs never both create."""
+        claimed_by its message id) before it writes to Exchange, so two jobs never both create.
+        A pending claim is stored without a state (read back as booked): put_booking sets it."""
 
     @abstractmethod
     def get_booking(self, integration_id: str, booking_key: str) -> BookingRecord | None:
@@ -103,23 +122,26 @@ class ResultsStore(ABC):
     @abstractmethod
     def update_booking(
         self, integration_id: str, booking_key: str, changes: BookingChanges, now: datetime,
-        events: Sequence[PipelineEvent] = (),
+        events: Sequence[PipelineEvent] = (), *, completes: JobCompletion | None = None,
     ) -> None:
-        """Set the fields `changes` names, with `events` in the same transaction (all or nothing).
-        Raises PermanentError(BOOKING_NOT_FOUND)."""
+        """Set the fields `changes` names, with `events` (and `completes`) in the same transaction
+        (all or nothing). Raises PermanentError(BOOKING_NOT_FOUND)."""
 
     @abstractmethod
     def record_invites_sent(
         self, integration_id: str, booking_key: str, recipients: Sequence[str], now: datetime, *,
         item: tuple[str, str] | None = None,
         events: Callable[[tuple[str, ...]], Sequence[PipelineEvent]] | None = None,
+        seen: BookingRecord | None = None, completes: JobCompletion | None = None,
     ) -> tuple[str, ...]:
         """Add the recipients (lower-cased) not yet in invites_sent_to; return those this call added.
 
         Atomic: of two concurrent calls, each recipient is returned to exactly one, so a caller can
         use it to claim recipients before sending to them. The same write moves a booked booking
-        to invited, records `item` (item id, change key) when given, and stores the events that
-        `events` makes from the recipients added. Raises PermanentError(BOOKING_NOT_FOUND).
+        to invited, records `item` (item id, change key) when given, stores the events that
+        `events` makes from the recipients added, and records `completes` (also when no recipient
+        is new). `seen`, the booking as the caller read it, saves the first read; the record is
+        read again only when it changed since. Raises PermanentError(BOOKING_NOT_FOUND).
         """
 
     @abstractmethod
@@ -195,10 +217,11 @@ class ResultsStore(ABC):
     @abstractmethod
     def save_calendar_sync(
         self, integration_id: str, mailbox: str, sync_state: str | None, now: datetime,
-        events: Sequence[PipelineEvent] = (),
+        events: Sequence[PipelineEvent] = (), *, completes: JobCompletion | None = None,
     ) -> None:
         """Record the state to resume from (None: start over), with the events of the page that
-        led to it, in one transaction: a page's events exist exactly when its state is saved."""
+        led to it (and `completes`), in one transaction: a page's events exist exactly when its
+        state is saved."""
 
     # Events (the outbox) ------------------------------------------------------------------
 
@@ -235,12 +258,17 @@ class ResultsStore(ABC):
     def put_integration(
         self, integration_id: str, settings: dict[str, Any], now: datetime | None = None
     ) -> None:
-        """Store (replace) an integration's non-secret settings; they must be JSON-serialisable
-        (else PermanentError(INVALID_INTEGRATION))."""
+        """Store (replace) an integration's non-secret settings, one version on; they must be
+        JSON-serialisable (else PermanentError(INVALID_INTEGRATION))."""
 
     @abstractmethod
     def get_integration_record(self, integration_id: str) -> IntegrationRecord | None:
-        """The stored integration with its update time, or None."""
+        """The stored integration with its update time and version, or None (read now)."""
+
+    def current_integration(self, integration_id: str, now: datetime) -> IntegrationRecord | None:
+        """The integration as jobs use it: a store may answer from a copy read shortly before
+        `now` (and must drop the copy when it writes the integration itself). This one reads."""
+        return self.get_integration_record(integration_id)
 
     @abstractmethod
     def list_integrations(self) -> list[IntegrationRecord]:

@@ -8,7 +8,6 @@ from typing import Any
 from pipeline.aws_clients import aws_client
 from pipeline.config import PipelineConfig
 from pipeline.store.base import ResultsStore
-from pipeline.store.dynamodb import DynamoDbStore
 
 __all__ = ["dynamodb_client", "get_store"]
 
@@ -21,9 +20,13 @@ def dynamodb_client(config: PipelineConfig) -> Any:
 @cache
 def get_store(config: PipelineConfig) -> ResultsStore:
     """The process's store for this configuration, built once (a warm Lambda reuses it)."""
+    # boto3 (0.2 s) loads with the store, not with its interface.
+    from pipeline.store.dynamodb import DynamoDbStore
+
     return DynamoDbStore(
         dynamodb_client(config),
         config.table_name,
         job_ttl_days=config.job_ttl_days,
         job_lease_seconds=config.job_lease_seconds,
+        settings_cache_seconds=config.settings_cache_seconds,
     )

@@ -18,6 +18,7 @@ __all__ = [
     "BookingState",
     "CalendarSyncRecord",
     "IntegrationRecord",
+    "JobCompletion",
     "JobRecord",
     "JobStatus",
     "SubscriptionRecord",
@@ -81,6 +82,16 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
+class JobCompletion:
+    """A job's success, to record in the same transaction as its action's last write (the store
+    methods that take `completes`), so that finishing the job costs no call of its own."""
+
+    message_id: str
+    result: dict[str, Any]
+    now: datetime
+
+
+@dataclass(frozen=True)
 class BookingRecord:
     """Where a booking's event lives in Exchange, and which invitations went out."""
 
@@ -111,6 +122,9 @@ class BookingRecord:
     calendar_folder_id: str | None = None
     # Copies of the booking in the additional booking calendars (docs/calendars.md).
     copies: tuple[BookingCopy, ...] = ()
+    # The concurrency counter of invites_sent_to as read (0: none recorded yet), so that the
+    # write recording more invitations needs no second read (ResultsStore.record_invites_sent).
+    invites_version: int = 0
 
     @property
     def pending(self) -> bool:
@@ -196,3 +210,6 @@ class IntegrationRecord:
     # see pipeline.exchange.ews.logins); None until a fallback was needed. Replacing the settings
     # forgets it.
     login_form: str | None = None
+    # Counts the replacements of the settings (each put_integration adds one; 0 for an item
+    # written before versions were kept): which edit a process's cached copy is.
+    version: int = 0

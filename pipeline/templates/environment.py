@@ -8,7 +8,6 @@ about undefined variables and share the limits in `limits.py`; a subject may wri
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
@@ -25,6 +24,7 @@ from liquid.exceptions import (
 )
 
 from pipeline.errors import ErrorCode, PermanentError
+from pipeline.templates.kinds import TextKind
 from pipeline.templates.limits import (
     BLOCK_NESTING_LIMIT,
     BODY_OUTPUT_LIMIT_BYTES,
@@ -40,14 +40,6 @@ __all__ = ["TextKind", "render"]
 # Compiled integration and default templates (few, reused by every job). A job's own text is
 # compiled for that job only: caching it would keep up to the cache's size of 500 KB bodies.
 _CACHE_SIZE = 256
-
-
-class TextKind(StrEnum):
-    """What a template renders: it decides the escaping and the output limit."""
-
-    SUBJECT = "subject"
-    TEXT = "text"
-    HTML = "html"
 
 
 class _LoopBudgetError(LoopIterationLimitError):

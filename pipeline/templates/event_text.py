@@ -12,19 +12,30 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from liquid import Markup
+# python-liquid's Markup is this one (liquid re-exports it).
+from markupsafe import Markup
 
 from pipeline.errors import ErrorCode, PermanentError
 from pipeline.templates.defaults import DEFAULT_HTML_BODY, DEFAULT_SUBJECT, DEFAULT_TEXT_BODY
-from pipeline.templates.environment import TextKind, render
+from pipeline.templates.kinds import TextKind
 from pipeline.templates.limits import SUBJECT_MAX_LENGTH
 
-__all__ = ["clean_subject", "render_body", "render_subject"]
+__all__ = ["clean_subject", "render", "render_body", "render_subject"]
 
 # Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: a subject is one
 # line. A run of them, with any spaces around it, becomes one space.
 _CONTROL_CHARACTERS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
 _CONTROL = re.compile(f"[ {_CONTROL_CHARACTERS}]*[{_CONTROL_CHARACTERS}][ {_CONTROL_CHARACTERS}]*")
+
+
+def render(
+    source: str, kind: TextKind, variables: Mapping[str, Any], *, what: str, cache: bool = False
+) -> str:
+    """environment.render, which see. Liquid (and babel, which Liquid imports) loads with the first
+    text rendered, not with this package: a job that renders none never imports it."""
+    from pipeline.templates.environment import render as render_liquid
+
+    return render_liquid(source, kind, variables, what=what, cache=cache)
 
 
 def render_subject(

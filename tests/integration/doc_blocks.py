@@ -18,7 +18,9 @@ Markers, HTML comments on the lines right before the opening fence (one or more,
     <!-- run: last -->                run after every other block of every doc (stopping things)
 
 A block without an info string, or with one not listed above, fails the run: every block is run,
-data, or marked. The exported variables, shell functions and working directory a bash block
+data, or marked; so does a command block that would run nothing (a `console` block without a `$ `
+line, an empty one). `unrun_commands` lists the command blocks of a set of docs that no run
+covers. The exported variables, shell functions and working directory a bash block
 leaves are the next block's (as in one terminal; plain shell variables do not carry over). Python
 blocks run with `python3` in that environment. Processes a block leaves in the background are
 stopped at the end, by process group.
@@ -36,7 +38,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["BlockResult", "DocBlock", "DocRun", "parse_blocks", "run_docs"]
+__all__ = ["BlockResult", "DocBlock", "DocRun", "parse_blocks", "run_docs", "unrun_commands"]
 
 SHELL = frozenset({"bash", "sh", "shell", "console"})
 PYTHON = frozenset({"python", "py"})
@@ -138,6 +140,11 @@ def _block(doc: Path, line: int, language: str, text: str, markers: Mapping[str,
         raise DocError(f"{where}: unknown info string {language!r}")
     if "not run" in markers and not markers["not run"]:
         raise DocError(f"{where}: `not run` needs a reason")
+    if language in SHELL | PYTHON and "not run" not in markers and "file" not in markers:
+        runs = _console_commands(text) if language == "console" else text
+        if not runs.strip():
+            raise DocError(f"{where}: the {language} block runs nothing"
+                           + (" (a console block runs its `$ ` lines)" if language == "console" else ""))
     if language in ELSEWHERE and "not run" not in markers:
         raise DocError(f"{where}: {language} cannot run here: mark it `<!-- not run: REASON -->`")
     needs = frozenset(n.strip() for n in markers.get("needs", "").split(",") if n.strip())
@@ -297,6 +304,15 @@ def run_docs(docs: Iterable[Path], workdir: Path, env: Mapping[str, str], *, tim
     finally:
         session.stop_all()
     return run
+
+
+def unrun_commands(docs: Iterable[Path], run: Iterable[Path]) -> list[DocBlock]:
+    """The command blocks of `docs` that nothing runs: neither marked `not run` (or written as a
+    file) nor in one of the docs that a test runs (`run`). Raises DocError for a doc that the
+    runner would refuse."""
+    covered = {doc.resolve() for doc in run}
+    return [block for doc in docs for block in parse_blocks(doc)
+            if block.runs and doc.resolve() not in covered]
 
 
 def _in_order(blocks: list[DocBlock], run: DocRun, available: frozenset[str],

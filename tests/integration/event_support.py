@@ -70,8 +70,10 @@ class RequestCounter:
 
 
 def messages(sim: EwsSimulator, mailbox: str, item_class: str) -> list[dict[str, Any]]:
-    """Meeting messages of one kind in a mailbox's inbox."""
-    return [item for item in sim.inbox(mailbox) if item.get("item_class") == item_class]
+    """Meeting messages of one kind a mailbox received: in its inbox, or in Deleted Items once answered
+    (as a room's Resource Booking Attendant answers each request at once)."""
+    received = [*sim.inbox(mailbox), *sim.folder_items(mailbox, "deleteditems")]
+    return [item for item in received if item.get("item_class") == item_class]
 
 
 def stamped(sim: EwsSimulator, mailbox: str, booking_key: str) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""A booking is create_event | send_invite as one dramatiq pipeline built by PipelineClient, run by
-a real dramatiq worker on an in-process broker over the simulator."""
+"""Bookings as PipelineClient sends them, run by a real dramatiq worker on an in-process broker over
+the simulator: one job (book: create_event with send_invitations), or create_event | send_invite
+as one dramatiq pipeline (create_then_invite), for apps that hold an event before inviting."""
 
 from __future__ import annotations
 
@@ -38,9 +39,24 @@ def _drain(broker: StubBroker) -> None:
     broker.join(JOBS_QUEUE, timeout=JOIN_TIMEOUT_MS, fail_fast=False)
 
 
+def test_a_booking_is_one_job_and_one_request(pipeline: PipelineHarness, broker: StubBroker) -> None:
+    integration_id = pipeline.install("delegate")
+    client = PipelineClient(broker)
+    booked = client.send(client.book(booking(integration_id)))
+    _drain(broker)
+
+    job = pipeline.store.get_job(booked.message_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED, job and job.error_message
+    assert len(stamped(pipeline.sim, ALICE, "interview-1:slot-1")) == 1
+    assert len(messages(pipeline.sim, BOB, MEETING_REQUEST)) == 1
+    assert pipeline.sim.request_counts() == {"CreateItem": 1}
+    record = pipeline.store.get_booking(integration_id, "interview-1:slot-1")
+    assert record is not None and record.state.value == "invited"
+
+
 def test_a_booking_pipeline_creates_then_invites(pipeline: PipelineHarness, broker: StubBroker) -> None:
     integration_id = pipeline.install("delegate")
-    booked = PipelineClient(broker).book(booking(integration_id)).run()
+    booked = PipelineClient(broker).create_then_invite(booking(integration_id)).run()
     _drain(broker)
 
     create, invite = (pipeline.store.get_job(message.message_id) for message in booked.messages)
@@ -54,7 +70,8 @@ def test_a_booking_pipeline_creates_then_invites(pipeline: PipelineHarness, brok
 def test_a_failed_create_stops_the_pipeline(pipeline: PipelineHarness, broker: StubBroker) -> None:
     integration_id = pipeline.install("delegate")
     # svc may only see bob's free/busy: the create fails for good and nothing is sent.
-    booked = PipelineClient(broker).book(booking(integration_id, mailbox=BOB, required_attendees=[])).run()
+    booked = PipelineClient(broker).create_then_invite(
+        booking(integration_id, mailbox=BOB, required_attendees=[])).run()
     _drain(broker)
 
     create = pipeline.store.get_job(booked.messages[0].message_id)

@@ -384,3 +384,55 @@ def test_a_booking_deleted_in_outlook_takes_its_copies_with_it(rig: PushRig, acc
     after = rig.pipeline.sim.request_counts()
     made = {op: n - before.get(op, 0) for op, n in after.items() if n != before.get(op, 0)}
     assert made == {"DeleteItem": 1}
+
+
+def test_a_booking_in_one_job_invites_from_the_booking_never_from_its_copies(
+    pipeline: PipelineHarness, sim: EwsSimulator, counter: RequestCounter, team: str
+) -> None:
+    sim.create_folder(ALICE, BOOKINGS)
+    integration_id = pipeline.install(
+        "delegate", additional_booking_calendars=[BOOKINGS, {"mailbox": team, "path": "Calendar"}]
+    )
+    ok(pipeline.run("create_event", **booking(integration_id, "warm-up:1", subject="Warm-up")))  # folders
+    with counter.counting() as made:
+        result = ok(pipeline.run("create_event", **booking(integration_id, send_invitations=True)))
+
+    # One CreateItem that saves the booking and invites, one per copy, and nothing else.
+    assert made == {"CreateItem": 3}
+    assert result["invited"] is True
+    [main], [mine] = stamped(sim, ALICE, KEY), held(sim, ALICE, BOOKINGS)
+    [theirs] = held(sim, team, "calendar")
+    assert main["meeting_request_was_sent"] is True
+    for copy in (mine, theirs):
+        assert copy["required_attendees"] == copy["optional_attendees"] == copy["resources"] == []
+        assert not copy["is_meeting"] and not copy["meeting_request_was_sent"]
+    assert [m["subject"] for m in messages(sim, BOB, MEETING_REQUEST)] == ["Interview: Dana Diaz"]
+    assert messages(sim, team, MEETING_REQUEST) == []
+    record = pipeline.store.get_booking(integration_id, KEY)
+    assert record.state is BookingState.INVITED and len(record.copies) == 2
+
+
+def test_a_one_job_booking_redelivered_after_its_create_item_makes_its_copy_and_sends_nothing(
+    pipeline: PipelineHarness, sim: EwsSimulator, counter: RequestCounter
+) -> None:
+    sim.create_folder(ALICE, BOOKINGS)
+    integration_id = pipeline.install("delegate", additional_booking_calendars=[BOOKINGS])
+    # A worker claimed the booking, saved and invited it in one CreateItem, then died before the copy.
+    abandon_attempt(pipeline, "m-1", "create_event", integration_id)
+    claim(pipeline, integration_id, "m-1")
+    dead = gateway(pipeline, integration_id)
+    dead.find_calendar(ALICE, path=("Calendar", "Bookings"), for_writing=True)  # before its claim
+    main = dead.create_event(draft(), invite_marker="m-1")
+
+    with counter.counting() as made:
+        outcome = pipeline.run("create_event", message_id="m-1",
+                               **booking(integration_id, send_invitations=True))
+
+    assert outcome.status is JobStatus.SUCCEEDED and outcome.attempts == 2
+    assert made == {"FindItem": 2, "CreateItem": 1}  # the booking found by its stamp, the copy made
+    assert [e["item_id"] for e in stamped(sim, ALICE, KEY)] == [main.item_id]
+    assert len(held(sim, ALICE, BOOKINGS)) == 1
+    assert len(messages(sim, BOB, MEETING_REQUEST)) == 1
+    record = pipeline.store.get_booking(integration_id, KEY)
+    assert record.state is BookingState.INVITED
+    assert record.copies[0].item_id == held(sim, ALICE, BOOKINGS)[0]["item_id"]

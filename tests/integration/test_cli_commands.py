@@ -7,13 +7,24 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
+import boto3
 import pytest
 
 from pipeline.cli import COMMANDS
-from tests.integration.cli_support import CliInvoker, LocalStack, as_json, cli, run_cli, stack
+from tests.integration.cli_support import (
+    CliInvoker,
+    LocalStack,
+    as_json,
+    assert_one_line_error,
+    cli,
+    closed_port,
+    run_cli,
+    stack,
+)
 from tests.integration.moto_server import moto_endpoint
 
 __all__ = ["cli", "moto_endpoint", "stack"]  # fixtures, re-exported for pytest
@@ -39,6 +50,8 @@ def test_schema_writes_the_schemas(cli: CliInvoker, tmp_path: Path) -> None:
     assert written.exit_code == 0
     assert any(path.endswith("create_event.kwargs.schema.json") for path in as_json(written)["written"])
     assert cli("schema").exit_code == 2
+    (tmp_path / "a-file").write_text("")
+    assert_one_line_error(cli("schema", "--out", str(tmp_path / "a-file" / "schemas")), "CANNOT_WRITE")
 
 
 def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -68,10 +81,21 @@ def test_sim_takes_its_options_and_port_0_prints_the_url(tmp_path: Path) -> None
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 
+def test_seed_data_of_the_wrong_shape_is_a_usage_error(cli: CliInvoker, tmp_path: Path) -> None:
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("users: 3\n")
+
+    assert_one_line_error(cli("sim", "--config", str(seed), "--port", "0"), "INVALID_SEED", exit_code=2)
+    up = run_cli("up", "--config", str(seed), env={"PIPELINE_BROKER": ""})
+    assert up.returncode == 2 and up.stderr.startswith("INVALID_SEED: "), up.stderr
+    assert len(up.stderr.splitlines()) == 1
+
+
 def test_worker_fails_fast_with_a_clear_message(cli: CliInvoker, stack: LocalStack) -> None:
     no_broker = cli("worker")
     bad_url = cli("worker", env={"PIPELINE_BROKER": "kafka://x"})
     missing_queue = run_cli("worker", env={**stack.env, "PIPELINE_BROKER": f"sqs://absent?endpoint={stack.aws}"})
+    no_rabbitmq = run_cli("worker", env={"PIPELINE_BROKER": f"amqp://guest:guest@127.0.0.1:{closed_port()}/%2F"})
 
     assert no_broker.exit_code == 2
     assert no_broker.stderr.startswith("INVALID_CONFIG: PIPELINE_BROKER is not set")
@@ -79,6 +103,11 @@ def test_worker_fails_fast_with_a_clear_message(cli: CliInvoker, stack: LocalSta
     assert missing_queue.returncode == 1
     assert "BROKER_UNAVAILABLE: SQS queue absent.fifo does not exist" in missing_queue.stderr
     assert "Traceback" not in missing_queue.stderr + no_broker.stderr + bad_url.stderr
+    # pika logs a traceback for each failed connection: none of it comes before the one line.
+    assert no_rabbitmq.returncode == 1
+    assert no_rabbitmq.stderr.splitlines() == [
+        "BROKER_UNAVAILABLE: cannot reach RabbitMQ at PIPELINE_BROKER (AMQPConnectionError); check the "
+        "host, port and credentials"], no_rabbitmq.stderr
 
 
 def test_worker_honours_its_concurrency(stack: LocalStack) -> None:
@@ -97,7 +126,9 @@ def test_worker_honours_its_concurrency(stack: LocalStack) -> None:
 
 @pytest.mark.timeout(90)
 def test_up_serves_the_local_stack_until_stopped(cli: CliInvoker) -> None:
-    process = spawn("up", "--json")
+    # Given settings in the environment: the worker's own are honoured, the stack's are its own
+    process = spawn("up", "--json", env={"PIPELINE_JOB_TTL_DAYS": "2", "PIPELINE_TABLE": "elsewhere",
+                                         "AWS_ENDPOINT_URL": "http://127.0.0.1:1"})
     try:
         assert process.stdout is not None
         announced = json.loads(process.stdout.readline())
@@ -106,10 +137,33 @@ def test_up_serves_the_local_stack_until_stopped(cli: CliInvoker) -> None:
         checked = cli("integration", "test", "local-delegate", "--mailbox", "ada@contoso.test", env=env)
         waited = cli("submit", "list_rooms", "--kwargs", '{"integration_id": "local-impersonation"}',
                      "--wait", "--json", env=env)
+        job_id = as_json(waited)["jobs"][0]["message_id"]
+        item = boto3.client("dynamodb", region_name=env["AWS_REGION"], endpoint_url=env["AWS_ENDPOINT_URL"],
+                            aws_access_key_id="local", aws_secret_access_key="local").get_item(
+            TableName=env["PIPELINE_TABLE"], Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}})["Item"]
     finally:
         code, _, err = stop(process)
     assert [row["integration_id"] for row in as_json(listed)["integrations"]] == announced["integrations"]
     assert checked.exit_code == 0, checked.stdout
     assert waited.exit_code == 0 and as_json(waited)["jobs"][0]["status"] == "succeeded"
     assert set(env) >= {"AWS_ENDPOINT_URL", "PIPELINE_TABLE", "PIPELINE_BROKER", "PIPELINE_CALLBACK_URL"}
+    assert env["PIPELINE_TABLE"] == "ews-pipeline-local" and env["AWS_ENDPOINT_URL"] != "http://127.0.0.1:1"
+    # The job record expires after PIPELINE_JOB_TTL_DAYS (2), not the default 30 days.
+    days = (int(item["expires_at"]["N"]) - time.time()) / 86400
+    assert 1 < days < 3, days
     assert code == 0, err
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("PIPELINE_JOB_TIMEOUT", "5"),  # below the EWS timeouts
+    ("PIPELINE_EVENTS_SINK", "dramatiq://app-events"),  # not on the stack's SQS queue
+    ("PIPELINE_CONCURRENCY", "many"),
+])
+@pytest.mark.timeout(60)
+def test_up_refuses_a_bad_setting_before_starting(cli: CliInvoker, variable: str, value: str) -> None:
+    refused = cli("up", env={variable: value, "PIPELINE_BROKER": None})
+
+    assert refused.exit_code == 2, refused.stdout + refused.stderr
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("INVALID_CONFIG: invalid pipeline configuration: ") and variable in line
+    assert refused.stdout == ""

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import boto3
 
-from tests.integration.cli_support import CliInvoker, LocalStack, as_json, assert_one_line_error, cli, stack
+from infra.ewssim import EwsSimulator, FaultKind
+from tests.integration.cli_support import (
+    CliInvoker,
+    LocalStack,
+    as_json,
+    assert_one_line_error,
+    cli,
+    closed_port,
+    stack,
+)
 from tests.integration.moto_server import moto_endpoint
 from tests.seed import smtp
 
@@ -52,6 +61,14 @@ def test_invalid_settings_are_refused_in_one_line(cli: CliInvoker, stack: LocalS
 
     assert_one_line_error(result, "INVALID_INTEGRATION")
     assert "secret_name is required" in result.stderr
+    # The validators' messages as they wrote them, without pydantic's "Value error, " before them.
+    assert "settings: secret_name is required" in result.stderr and "Value error" not in result.stderr
+    nested = write(tmp_path, "nested.json", stack.settings("nested", calendar_overrides={
+        smtp("bob"): {"booking_calendar": {"path": "Calendar/A", "folder_id": "AAMk"}}}))
+    refused = cli("integration", "add", str(nested))
+    assert_one_line_error(refused, "INVALID_INTEGRATION")
+    assert ("calendar_overrides: entry 0 (booking_calendar): a calendar has either a path or a folder_id"
+            in refused.stderr), refused.stderr
     assert as_json(cli("integration", "list", "--json")) == {"integrations": []}
     as_data = cli("integration", "add", str(bad), "--json")
     assert as_data.exit_code == 1 and as_json(as_data)["error"]["code"] == "INVALID_INTEGRATION"
@@ -82,6 +99,56 @@ def test_test_prints_each_step_and_exits_1_with_the_fix(
     assert "fix: On premises: infra/exchange/Grant-EwsImpersonation.ps1" in text.stdout
 
 
+def test_test_shows_the_steps_when_the_server_cannot_be_reached(
+    cli: CliInvoker, stack: LocalStack, tmp_path: Path
+) -> None:
+    # Given an integration whose EWS URL is a port nothing listens on
+    down = stack.settings("down", ews_url=f"http://127.0.0.1:{closed_port()}/EWS/Exchange.asmx")
+    cli("integration", "add", str(write(tmp_path, "down.json", down)),
+        "--secret", str(write(tmp_path, "s.json", stack.secret())))
+
+    # When it is tested, as text and as JSON
+    text = cli("integration", "test", "down", "--mailbox", smtp("alice"))
+    data = cli("integration", "test", "down", "--mailbox", smtp("alice"), "--json")
+
+    # Then the step that met the refused connection fails with its code and fix, the rest are skipped
+    assert text.exit_code == 1, text.stdout + text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith("ok    resolve_endpoint: http://127.0.0.1:")
+    assert lines[1].startswith("FAIL  authenticate: CONNECTION_DROPPED: ")
+    assert "Connection refused" in lines[1]
+    assert lines[2] == "      fix: Allow outbound HTTPS to the EWS host and check the URL's host and port."
+    assert lines[3:] == ["skip  connection_method", "skip  room_lists", "connection failed"]
+    assert text.stderr == "" and "Traceback" not in text.stdout
+    assert data.exit_code == 1
+    report = as_json(data)
+    assert [(step["name"], step["ok"], step["error_code"]) for step in report["steps"]] == [
+        ("resolve_endpoint", True, None), ("authenticate", False, "CONNECTION_DROPPED")]
+    assert report["steps"][1]["fix"] and report["skipped"] == ["connection_method", "room_lists"]
+
+
+def test_test_shows_the_steps_when_the_server_fails(
+    cli: CliInvoker, stack: LocalStack, sim: EwsSimulator, tmp_path: Path
+) -> None:
+    # Given a server that answers every GetRoomLists with 503, as IIS does when its queue is full
+    cli("integration", "add", str(write(tmp_path, "d.json", stack.settings("busy"))),
+        "--secret", str(write(tmp_path, "s.json", stack.secret())))
+    sim.faults.fail(FaultKind.HTTP_503, operation="GetRoomLists")
+    try:
+        result = cli("integration", "test", "busy", "--mailbox", smtp("alice"), "--json")
+    finally:
+        sim.faults.reset()
+
+    # Then the steps before it pass and the failed one carries its code and fix
+    assert result.exit_code == 1, result.stdout + result.stderr
+    report = as_json(result)
+    assert [(step["name"], step["ok"]) for step in report["steps"]] == [
+        ("resolve_endpoint", True), ("authenticate", True), ("connection_method", True),
+        ("room_lists", False)]
+    assert report["steps"][-1]["error_code"] == "EWS_UNAVAILABLE" and report["steps"][-1]["fix"]
+    assert report["skipped"] == [] and report["ok"] is False
+
+
 def test_remove_and_unknown_ids(cli: CliInvoker, stack: LocalStack, tmp_path: Path) -> None:
     cli("integration", "add", str(write(tmp_path, "gone.json", stack.settings("gone"))))
 
@@ -99,6 +166,11 @@ def test_usage_and_environment_errors(cli: CliInvoker, stack: LocalStack, tmp_pa
                           "STORE_UNAVAILABLE")
     assert_one_line_error(cli("integration", "add", str(settings), env={"PIPELINE_JOB_TIMEOUT": "5"}),
                           "INVALID_CONFIG", exit_code=2)
+    not_text = tmp_path / "latin1.yaml"
+    not_text.write_bytes("integration_id: caf\xe9\n".encode("latin-1"))
+    assert_one_line_error(cli("integration", "add", str(not_text)), "INVALID_INTEGRATION")
+    assert_one_line_error(cli("integration", "add", str(settings), "--secret", str(not_text)),
+                          "INVALID_INTEGRATION")
     for group in ("integration add", "integration list", "integration show", "integration remove",
                   "integration test"):
         shown = cli(*group.split(), "--help")

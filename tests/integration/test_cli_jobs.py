@@ -60,10 +60,11 @@ def test_submit_wait_status_and_booking(cli: CliInvoker, on_sqs: LocalStack, tmp
     waited = cli("submit", str(jobs), "--wait", "--timeout", "30", "--json")
 
     outcomes = as_json(waited)["jobs"]
+    # `book` is a booking in one job: create_event with send_invitations.
     assert [(o["action"], o["status"]) for o in outcomes] == [
-        ("list_rooms", "succeeded"), ("create_event", "succeeded"), ("send_invite", "succeeded"),
-        ("list_rooms", "failed")]
-    assert outcomes[3]["error"]["code"] == "UNKNOWN_INTEGRATION"
+        ("list_rooms", "succeeded"), ("create_event", "succeeded"), ("list_rooms", "failed")]
+    assert outcomes[1]["result"]["invited"] is True
+    assert outcomes[2]["error"]["code"] == "UNKNOWN_INTEGRATION"
     assert waited.exit_code == 1  # one job failed
     status = cli("status", "cli-rooms-1", "--json")
     assert status.exit_code == 0 and as_json(status)["status"] == "succeeded"

@@ -1,10 +1,12 @@
-"""The commands in docs/app-developers.md and docs/operators.md, run as written, and what they claim.
+"""The commands of every page under docs/, run as written, and what they claim.
 
-One local stack serves both docs: app-developers.md starts `ews-pipeline up` in the background as
-its first command block, operators.md runs in the same shell session after it, and the stack is
-stopped by the block marked `run: last`. The blocks run as separate bash processes that share the
-exported environment, functions and working directory (tests/integration/doc_blocks.py says how,
-and which HTML comments mark a block as not run, an expected failure, or a file).
+One local stack serves every doc: app-developers.md starts `ews-pipeline up` in the background as
+its first command block, operators.md and then the other pages run in the same shell session
+after it, and the stack is stopped by the block marked `run: last`. The blocks run as separate
+bash processes that share the exported environment, functions and working directory
+(tests/integration/doc_blocks.py says how, and which HTML comments mark a block as not run, an
+expected failure, or a file). docs/deploying.md is the exception: it builds and deploys with the
+SAM CLI, which tests/integration/test_deploying_doc.py does in `.ci/run`.
 """
 
 from __future__ import annotations
@@ -28,12 +30,25 @@ from pipeline.errors import PipelineError
 from pipeline.integrations import AuthType, ConnectionMethod, IntegrationSettings, load_integration
 from pipeline.secrets import ExchangeSecret
 from tests.integration.brokers import AMQP_URL, REDIS_URL, listening, require_broker
-from tests.integration.doc_blocks import DocBlock, DocError, parse_blocks, run_docs
+from tests.integration.doc_blocks import ELSEWHERE, DocBlock, DocError, parse_blocks, run_docs, unrun_commands
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_DEVELOPERS = ROOT / "docs" / "app-developers.md"
-OPERATORS = ROOT / "docs" / "operators.md"
-DOCS = (APP_DEVELOPERS, OPERATORS)
+DOCS_DIR = ROOT / "docs"
+APP_DEVELOPERS = DOCS_DIR / "app-developers.md"
+OPERATORS = DOCS_DIR / "operators.md"
+# Docs whose commands another test runs, and which one.
+RUN_ELSEWHERE = {DOCS_DIR / "deploying.md": "tests/integration/test_deploying_doc.py"}
+
+
+def docs_to_run() -> tuple[Path, ...]:
+    """Every page of docs/ but those run elsewhere: app-developers.md first (it starts the local
+    stack), operators.md next, then the others by name."""
+    first = (APP_DEVELOPERS, OPERATORS)
+    rest = sorted(doc for doc in DOCS_DIR.glob("*.md") if doc not in first and doc not in RUN_ELSEWHERE)
+    return (*first, *rest)
+
+
+DOCS = docs_to_run()
 # What the credentials of each auth type must hold (docs/logins.md).
 SERVICE_SECRET_KEYS = {AuthType.BASIC: {"username", "password"}, AuthType.NTLM: {"username", "password"},
                        AuthType.OAUTH2: {"client_id", "client_secret"},
@@ -62,6 +77,8 @@ def test_every_command_in_the_docs_runs_as_written(tmp_path: Path) -> None:
                    require_all=os.environ.get("PIPELINE_REQUIRE_BROKERS") == "1")
 
     print(run.summary())
+    for result in sorted(run.results, key=lambda result: -result.seconds)[:5]:
+        print(f"{result.seconds:5.1f} s  {result.block.where}")
     for block, reason in run.skipped:
         print(f"skipped {block.where}: {reason}")
     if run.failures:
@@ -71,15 +88,62 @@ def test_every_command_in_the_docs_runs_as_written(tmp_path: Path) -> None:
     assert len(run.results) + len(run.skipped) == sum(block.runs for block in blocks)
     assert run.not_run == [block for block in blocks if block.is_command and block.not_run]
     assert all(block.not_run for block in run.not_run)
-    assert {result.block.doc for result in run.results} == set(DOCS)
-    # An expected failure shown with its error line prints that one line (the CLI's promise).
+    assert {result.block.doc for result in run.results} == {
+        block.doc for block in blocks if block.runs and not block.needs - available}
+    # What the docs show a command printing is what it printed.
     shown = {(before.doc, before.line): after.text for before, after in itertools.pairwise(blocks)
-             if after.language == "text" and re.match(r"[A-Z_]+: ", after.text)}
+             if after.language == "text" and before.runs}
     for result in run.results:
-        if result.block.exit_code and (result.block.doc, result.block.line) in shown:
-            code = shown[(result.block.doc, result.block.line)].split(":", 1)[0]
-            assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith(f"{code}: "), \
-                result.describe()
+        text = shown.get((result.block.doc, result.block.line), "")
+        if result.block.exit_code and re.match(r"[A-Z_]+: ", text):
+            # An expected failure shown with its error line prints that one line (the CLI's promise).
+            assert result.stderr.strip() == text.strip(), result.describe()
+        if text.startswith(("ok    ", "FAIL  ")):
+            assert check_lines(result.stdout) == check_lines(text), result.describe()
+
+
+def check_lines(text: str) -> list[str]:
+    """What `ews-pipeline integration test` printed: each step and fix, with the local stack's
+    ports as PORT; of a failed step only its name and code (how a name fails to resolve differs
+    between machines)."""
+    lines = []
+    for line in re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text).splitlines():
+        if line.startswith("FAIL  "):
+            lines.append(":".join(line.split(":", 2)[:2]))
+        elif line.startswith(("ok    ", "skip  ", "      fix: ", "connection ")):
+            lines.append(line)
+    return lines
+
+
+def test_every_command_block_of_every_doc_is_run_or_marked() -> None:
+    """A doc gaining a command block that no test runs, and that no marker excuses, fails here."""
+    every = sorted(DOCS_DIR.glob("*.md"))
+    for doc, runner in RUN_ELSEWHERE.items():
+        assert doc.name in (ROOT / runner).read_text(), f"{runner} does not run {doc.name}"
+
+    assert set(DOCS) | set(RUN_ELSEWHERE) == set(every) and len(DOCS) == len(set(DOCS))
+    assert unrun_commands(every, [*DOCS, *RUN_ELSEWHERE]) == []
+    for doc in DOCS:
+        for block in parse_blocks(doc):
+            assert block.language not in ELSEWHERE or block.not_run, block.where
+
+
+def test_a_command_block_nothing_runs_is_found(tmp_path: Path) -> None:
+    run, elsewhere = tmp_path / "run.md", tmp_path / "new.md"
+    run.write_text("```bash\necho run\n```\n")
+    elsewhere.write_text("\n".join([
+        "<!-- not run: needs AWS -->", "```bash", "aws sts get-caller-identity", "```",
+        "<!-- file: a.py -->", "```python", "print(1)", "```",
+        "```json", "{}", "```",
+        "```python", "print('nobody runs me')", "```", ""]))
+
+    assert [block.where for block in unrun_commands([run, elsewhere], [run])] == ["new.md:12"]
+    assert unrun_commands([run, elsewhere], [run, elsewhere]) == []
+    for empty, message in (("```console\nls\n```\n", r"runs its `\$ ` lines"),
+                           ("```bash\n\n```\n", "runs nothing")):
+        elsewhere.write_text(empty)
+        with pytest.raises(DocError, match=message):
+            unrun_commands([elsewhere], [run])
 
 
 def _files(doc: Path) -> dict[str, DocBlock]:

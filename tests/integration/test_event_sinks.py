@@ -276,6 +276,38 @@ def test_the_worker_sweeps_events_its_inline_publish_missed_once_the_broker_is_b
 
 
 
+def test_a_worker_leaves_the_events_queue_on_its_broker_to_the_app(
+    aws: AwsTestAccount, table: str, store: DynamoDbStore, redis_url: str,  # noqa: F811
+) -> None:
+    # Given events waiting on the app's queue, on the broker the worker's jobs come from
+    url = redis_url_with_namespace(redis_url, "own-queues")
+    events_queue = own_queue_name()
+    config = aws.config(table, broker_url=url, events_sink=f"dramatiq://{events_queue}")
+    jobs_queue = own_queue_name()
+    process = WorkerProcess(config, threads=1, queue_name=jobs_queue)
+    runtime = process.runtime()  # its events go through the worker's broker, which declares their queue
+    events = sample_events(5)
+    store.put_events(events)
+    assert runtime.events is not None
+    runtime.events.publish(events)
+    try:
+        # When the worker runs
+        process.start()
+        wait_for(lambda: len(process.worker.consumers) >= 2, what="the worker's consumers started")
+        time.sleep(1)  # time to take messages off a queue it consumed, were it consuming the events queue
+
+        # Then it consumes only its jobs queue, and the app gets every event
+        assert {name.removesuffix(".DQ") for name in process.worker.consumers} == {jobs_queue}
+        with QueueConsumer(url, events_queue).running() as app:
+            wait_for(lambda: len(app.ids()) >= len(events), what="the app got every event")
+        assert Counter(app.ids()) == Counter(event.event_id for event in events)
+    finally:
+        process.stop(timeout_ms=5_000)
+        runtime.events.close()
+        runtime.gateways.close_all()  # type: ignore[attr-defined]
+        clear_shared_broker(url)
+
+
 def test_an_event_eventbridge_can_never_take_is_marked_failed_not_retried(
     aws: AwsTestAccount, table: str, store: DynamoDbStore, target: BusTarget,
 ) -> None:

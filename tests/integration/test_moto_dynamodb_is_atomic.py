@@ -12,12 +12,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from pipeline.store.dynamodb.keys import create_table
+from tests.integration.moto_dynamodb_support import mocked_dynamodb
 
 TABLE = "ews-pipeline-race"
 RACERS = 4
@@ -26,12 +24,7 @@ KEYS = 150
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(dynamodb, TABLE)
+    with mocked_dynamodb(monkeypatch, TABLE) as dynamodb:
         yield dynamodb
 
 

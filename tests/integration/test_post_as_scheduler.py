@@ -103,3 +103,25 @@ def test_without_a_scheduler_the_job_books_as_it_would_without_the_setting(
     integration_id = pipeline.install("impersonation", post_as_scheduler=True)
     created = run(pipeline, "create_event", **booking(integration_id))
     assert created.result["calendar_mailbox"] == ALICE
+
+
+def test_a_booking_in_one_job_is_sent_by_the_scheduler_in_one_request(pipeline: PipelineHarness) -> None:
+    integration_id = pipeline.install("impersonation", post_as_scheduler=True)
+    before = pipeline.sim.request_counts().get("CreateItem", 0)
+
+    created = run(pipeline, "create_event", **scheduled(integration_id), send_invitations=True)
+
+    assert pipeline.sim.request_counts().get("CreateItem", 0) - before == 1
+    assert "UpdateItem" not in pipeline.sim.request_counts()
+    assert created.result["calendar_mailbox"] == SCHEDULER and created.result["invited"] is True
+    [event] = stamped(pipeline.sim, SCHEDULER, KEY)
+    assert event["organizer"] == SCHEDULER
+    for invited in (ALICE, BOB):
+        [request] = messages(pipeline.sim, invited, MEETING_REQUEST)
+        assert request["sender"] == SCHEDULER, request
+    record = pipeline.store.get_booking(integration_id, KEY)
+    assert (record.mailbox, record.calendar_mailbox) == (ALICE, SCHEDULER)
+    assert set(record.invites_sent_to) == {ALICE, BOB}
+    # The follow-ups reach the scheduler's event: send_invite finds it invited and sends nothing.
+    assert run(pipeline, "send_invite", **follow_up(integration_id)).result["already_sent"] is True
+    assert len(messages(pipeline.sim, BOB, MEETING_REQUEST)) == 1

@@ -57,6 +57,7 @@ FREE_BUSY_DAY = datetime(2026, 11, 2, tzinfo=UTC)
 VOLATILE_ITEM_FIELDS = frozenset({
     "item_id", "change_key", "folder_id", "created", "modified", "sent", "uid", "meeting_uid",
     "associated_calendar_item_id",
+    "last_response_time", "appointment_reply_time",  # when the room answered (at once, as it got the request)
 })
 VOLATILE_RECORD_FIELDS = frozenset({
     "created_at", "updated_at", "started_at", "finished_at", "lease_expires_at", "expires_at",
@@ -167,9 +168,12 @@ def test_the_lambda_run_did_the_work(lambda_outcome: RunOutcome) -> None:
     assert all(record["attempts"] == 1 for record in records.values())
     calendar = lambda_outcome.mailboxes[ALICE]["calendar"]
     assert [item["subject"] for item in calendar] == ["Interview: Dana Diaz"]
-    for person in (BOB, CAROL, ROOM_A):
+    for person in (BOB, CAROL):
         inbox = lambda_outcome.mailboxes[person]["inbox"]
         assert [item["item_class"] for item in inbox] == [MEETING_REQUEST], person
+    # The room (AutomateProcessing AutoAccept) accepted its request at once: it is no longer in the inbox.
+    assert lambda_outcome.mailboxes[ROOM_A]["inbox"] == []
+    assert [item["my_response_type"] for item in lambda_outcome.mailboxes[ROOM_A]["calendar"]] == ["Accept"]
 
 
 # -- the same jobs on a dramatiq worker ------------------------------------------------------------

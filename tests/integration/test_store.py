@@ -10,7 +10,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from moto import mock_aws
 
 from pipeline.config import PipelineConfig
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
@@ -20,11 +19,11 @@ from pipeline.store import (
     JobStatus,
     SubscriptionRecord,
     SubscriptionStatus,
-    create_table,
     get_store,
 )
 from pipeline.store.dynamodb import keys
 from pipeline.store.records import BookingChanges
+from tests.integration.moto_dynamodb_support import mocked_dynamodb
 
 TABLE = "ews-pipeline-test"
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -33,13 +32,8 @@ LEASE = timedelta(seconds=360)
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(client, TABLE)
-        yield client
+    with mocked_dynamodb(monkeypatch, TABLE) as dynamodb:
+        yield dynamodb
 
 
 class OneRequestAtATime:

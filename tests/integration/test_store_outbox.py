@@ -7,14 +7,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from pipeline.contract.booking import BookingState
 from pipeline.events.models import BookingCancelledData, BookingUpdatedData, PipelineEvent, make_event
-from pipeline.store import BookingRecord, DynamoDbStore, create_table
+from pipeline.store import BookingRecord, DynamoDbStore
 from pipeline.store.records import BookingChanges
+from tests.integration.moto_dynamodb_support import mocked_dynamodb
 
 TABLE = "ews-pipeline-outbox-test"
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -23,12 +22,7 @@ KEY = "interview-1:slot-2"
 
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDbStore]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(client, TABLE)
+    with mocked_dynamodb(monkeypatch, TABLE) as client:
         store = DynamoDbStore(client, TABLE)
         alice = "alice@example.com"
         store.put_booking(BookingRecord("acme", KEY, alice, alice, "AAMk1", "CK1", NOW))

@@ -78,6 +78,8 @@ def translated_template() -> dict[str, Any]:
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function" and "CodeUri" in resource["Properties"]:
             resource["Properties"]["CodeUri"] = code_uri
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = code_uri
     translated: dict[str, Any] = transform(template, {}, ManagedPolicyLoader(boto3.client("iam")))
     return translated
 

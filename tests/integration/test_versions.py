@@ -159,3 +159,29 @@ def test_room_lists_follow_the_pin_even_on_a_newer_server(pipeline: PipelineHarn
     assert "pinned to Exchange 2007 SP1" in checked["steps"][-1]["detail"]
     assert_failed_for_good(listed)
     assert "GetRoomLists" not in pipeline.sim.request_counts()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_booking_in_one_job_is_one_create_item_on_every_version(
+    pipeline: PipelineHarness, version: str
+) -> None:
+    sim = pipeline.sim
+    integration_id = install_on(pipeline, version)
+    api_version = next(v.api_version for v in EXCHANGE_VERSIONS if v.name == version)
+    succeeded(pipeline.run("create_event", **booking(integration_id, "warm-up:1", subject="Warm-up",
+                                                     send_invitations=True)))
+    before = len(sim.request_log())
+
+    # When a booking is sent as one job
+    result = succeeded(pipeline.run("create_event", **booking(integration_id, send_invitations=True)))
+
+    # Then one CreateItem, in the pinned version's API, saved it (in London time) and invited everyone
+    served = sim.request_log()[before:]
+    assert [(r.operation, r.request_version, r.code) for r in served] == [
+        ("CreateItem", api_version, "NoError")]
+    assert set(result["sent_to"]) == {BOB, CAROL, ROOM_A}
+    [event] = stamped(sim, ALICE, KEY)
+    assert (event["start"], event["time_zone"]) == ("2026-11-03T14:00:00+00:00", "GMT Standard Time")
+    for person in (BOB, CAROL, ROOM_A):
+        subjects = [m["subject"] for m in messages(sim, person, MEETING_REQUEST)]
+        assert subjects == ["Warm-up", "Interview: Dana Diaz"], person

@@ -1,9 +1,12 @@
 """Worker processes (`python -m pipeline.cli worker`) killed or stopped in the middle of a batch.
 
-SIGKILL: a new worker takes over and every job ends succeeded exactly once, with no booking twice in
-a calendar and no invitation twice in an inbox. The killed worker's in-flight jobs keep their
-table lease (job timeout + margin) until it lapses, so the takeover needs a minute and more: the
-three brokers' scenarios run side by side, once per module, and each broker's test checks its own.
+The batch mixes bookings in one job (create_event with send_invitations) and in two
+(create_event | send_invite). SIGKILL lands while a one-job booking's CreateItem (saving the event
+and sending its invitations) is in flight: a new worker takes over and every job ends succeeded
+exactly once, with no booking twice in a calendar and no invitation twice in an inbox. The killed
+worker's in-flight jobs keep their table lease (job timeout + margin) until it lapses, so the
+takeover needs a minute and more: the three brokers' scenarios run side by side, once per module,
+and each broker's test checks its own.
 
 SIGTERM: the worker finishes its in-flight jobs and hands the rest back; a new worker completes
 them, every job on its first attempt.
@@ -16,8 +19,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
@@ -41,6 +43,7 @@ from tests.integration.worker_support import (
     JobState,
     WorkerStack,
     book,
+    book_in_one_job,
     booked_events,
     booking,
     build_stack,
@@ -55,12 +58,12 @@ from tests.seed import standard_org
 THREADS = 4
 BOOKINGS_PER_ORGANISER = 8
 ATTENDEES = {ALICE: [BOB, ROOM_A], BOB: [CAROL], CAROL: [ALICE, BOB]}
-# Slow writes keep jobs in flight when the worker stops; sending invitations is the slowest.
-CREATE_LATENCY_MS = (50, 100)
+# Slow answers keep jobs in flight when the worker stops: the requests that send invitations, a
+# one-job booking's CreateItem (the slowest) and send_invite's UpdateItem. The simulator applies a
+# request first and answers after the delay, so a job waiting for its answer has had its effect.
+CREATE_LATENCY_MS = (1500, 1500)
 INVITE_LATENCY_MS = 400
-# A send_invite that began this recently is still waiting for its UpdateItem (table reads first).
-IN_EWS_CALL_WITHIN = timedelta(milliseconds=250)
-# Stop the first worker once this many jobs have succeeded (of 2 per booking).
+# Stop the first worker once this many jobs have succeeded (of 1 or 2 per booking).
 STOP_AFTER_SUCCEEDED = 6
 # A killed worker's in-flight jobs wait out their lease (job timeout + margin) before a takeover.
 TAKEOVER_DEADLINE_S = SHORT_JOB_TIMEOUT_S + LEASE_MARGIN_SECONDS + 40
@@ -87,11 +90,13 @@ def broker_url(broker: str, aws_endpoint: str, *, fast_dead_worker_requeue: bool
 
 @dataclass
 class Batch:
-    """The bookings of one scenario and the ids of their create_event and send_invite jobs."""
+    """The bookings of one scenario and the ids of their jobs (create_event, and send_invite for
+    the two-job ones)."""
 
     keys: list[str]
     message_ids: list[str]
     attendees: dict[str, list[str]]  # booking key -> who is invited
+    one_job: dict[str, str] = field(default_factory=dict)  # one-job bookings: message id -> key
 
 
 def forget_redis_namespace(url: str) -> None:
@@ -122,7 +127,13 @@ def enqueue_bookings(url: str, integration_id: str, tag: str) -> Batch:
             key = f"{tag}-{organiser.split('@')[0]}-{slot}"
             batch.keys.append(key)
             batch.attendees[key] = attendees
-            batch.message_ids += book(client, booking(integration_id, organiser, key, attendees, slot=slot))
+            kwargs = booking(integration_id, organiser, key, attendees, slot=slot)
+            if slot % 2:
+                batch.message_ids += book(client, kwargs)
+            else:
+                [one] = book_in_one_job(client, kwargs)
+                batch.message_ids.append(one)
+                batch.one_job[one] = key
     broker.close()
     return batch
 
@@ -158,15 +169,16 @@ def interrupted_run(
         batch = enqueue_bookings(url, integration_id, tag)
 
         def mid_batch() -> bool:
-            # Some jobs done, and a send_invite that began so recently that it is still waiting
-            # for its (slow) UpdateItem: the signal lands while it is talking to Exchange.
-            states = stack.job_states().values()
-            recently = datetime.now(UTC) - IN_EWS_CALL_WITHIN
-            return sum(s.status is JobStatus.SUCCEEDED for s in states) >= STOP_AFTER_SUCCEEDED and any(
-                s.status is JobStatus.RUNNING and s.actor_name == "send_invite"
-                and s.started_at is not None and s.started_at > recently
-                for s in states
-            )
+            # Some jobs done, and a one-job booking still running whose event Exchange holds: its
+            # CreateItem saved it and sent the invitations, and the job waits for the (slow)
+            # answer. The signal lands between the invitations going out and the booking record.
+            states = stack.job_states()
+            if sum(s.status is JobStatus.SUCCEEDED for s in states.values()) < STOP_AFTER_SUCCEEDED:
+                return False
+            waiting = [key for message_id, key in batch.one_job.items()
+                       if message_id in states and states[message_id].status is JobStatus.RUNNING]
+            saved = booked_events(stack.sim, ATTENDEES) if waiting else Counter()
+            return any(saved[key] for key in waiting)
 
         wait_for(mid_batch, what=f"{tag}: mid-batch", interval=0.02)
         first.send_signal(stop_signal)
@@ -294,8 +306,10 @@ def test_a_killed_worker_is_replaced_and_every_job_succeeds_exactly_once(
     assert 0 < outcome.succeeded_before_stop < len(outcome.batch.message_ids)
     assert outcome.running_at_stop >= 1
     assert_every_job_succeeded_exactly_once(outcome)
-    # The jobs the dead worker was running were taken over: a second attempt, not a second job.
+    # The jobs the dead worker was running were taken over: a second attempt, not a second job;
+    # among them a one-job booking cut off in its CreateItem.
     assert any(state.attempts > 1 for state in outcome.states.values())
+    assert any(outcome.states[m].attempts > 1 for m in outcome.batch.one_job)
 
 
 @pytest.mark.timeout(240)

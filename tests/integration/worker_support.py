@@ -229,10 +229,16 @@ def free_busy(integration_id: str, mailboxes: Iterable[str]) -> dict[str, Any]:
 
 
 def book(client: PipelineClient, kwargs: Mapping[str, Any]) -> list[str]:
-    """Enqueue create_event | send_invite; returns both message ids (the second is fixed up front)."""
-    pipeline = client.book(kwargs)
+    """Enqueue create_event | send_invite (the two-job path); returns both message ids (the second
+    is fixed up front)."""
+    pipeline = client.create_then_invite(kwargs)
     pipeline.run()
     return [message.message_id for message in pipeline.messages]
+
+
+def book_in_one_job(client: PipelineClient, kwargs: Mapping[str, Any]) -> list[str]:
+    """Enqueue a booking as one job (create_event with send_invitations); returns its message id."""
+    return [client.send(client.book(kwargs)).message_id]
 
 
 def send(client: PipelineClient, action: str, kwargs: Mapping[str, Any]) -> str:

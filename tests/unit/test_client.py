@@ -1,4 +1,5 @@
-"""PipelineClient builds valid job messages and the booking pipeline (no I/O: a stub broker)."""
+"""PipelineClient builds valid job messages, the one-job booking and the two-job pipeline (no I/O:
+a stub broker)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from pipeline.client import JOBS_QUEUE, InvalidJob, PipelineClient
-from pipeline.contract import CancelEventKwargs, JobMessage, SendInviteKwargs
+from pipeline.contract import CancelEventKwargs, CreateEventKwargs, JobMessage, SendInviteKwargs
 
 CREATE: dict[str, Any] = {
     "integration_id": "acme-onprem",
@@ -57,8 +58,31 @@ def test_the_wrong_model_or_an_unknown_action_is_refused(client: PipelineClient)
         client.message("delete_everything", {})
 
 
-def test_book_pipes_create_event_into_send_invite_for_the_same_booking(client: PipelineClient) -> None:
+def test_book_is_one_create_event_that_sends_the_invitations(client: PipelineClient) -> None:
     booked = client.book(CREATE, message_id="create-1")
+    assert (booked.actor_name, booked.message_id) == ("create_event", "create-1")
+    assert booked.kwargs["send_invitations"] is True
+    assert "pipe_target" not in booked.options
+    # A model instance too, without changing the caller's.
+    kwargs = CreateEventKwargs.model_validate(CREATE)
+    assert client.book(kwargs).kwargs["send_invitations"] is True
+    assert kwargs.send_invitations is False
+    client.send(booked)
+    assert client.broker.queues[JOBS_QUEUE].qsize() == 1
+
+
+def test_invite_names_the_booking_of_create_event_kwargs(client: PipelineClient) -> None:
+    invite = client.invite(CREATE, message_id="invite-1")
+    assert (invite.actor_name, invite.message_id) == ("send_invite", "invite-1")
+    assert invite.kwargs == {
+        "integration_id": "acme-onprem",
+        "mailbox": "alice@example.com",
+        "booking_key": "interview-8841:slot-2",
+    }
+
+
+def test_create_then_invite_pipes_create_event_into_send_invite(client: PipelineClient) -> None:
+    booked = client.create_then_invite(CREATE, message_id="create-1")
     create, invite = booked.messages
     assert (create.actor_name, invite.actor_name) == ("create_event", "send_invite")
     assert create.message_id == "create-1"
@@ -72,8 +96,13 @@ def test_book_pipes_create_event_into_send_invite_for_the_same_booking(client: P
     assert create.options["pipe_target"] == invite.asdict()
 
 
-def test_book_enqueues_only_the_first_step(client: PipelineClient) -> None:
-    booked = client.book(CREATE).run()
+def test_create_then_invite_holds_the_event_and_enqueues_only_the_first_step(
+    client: PipelineClient,
+) -> None:
+    with pytest.raises(InvalidJob, match="send_invitations"):
+        client.create_then_invite({**CREATE, "send_invitations": True})
+    booked = client.create_then_invite(CREATE).run()
+    assert "send_invitations" not in booked.messages[0].kwargs
     queue = client.broker.queues[JOBS_QUEUE]
     assert queue.qsize() == 1
     assert booked.messages[0].options["pipe_target"]["actor_name"] == "send_invite"

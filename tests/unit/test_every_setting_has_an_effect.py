@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import ENVIRONMENT_VARIABLES, PipelineConfig
 from pipeline.integrations import IntegrationSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +92,24 @@ EFFECTS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Worker settings (PipelineConfig, docs/operators.md) and the tests that show their effect. Those
+# older than this list are documented there and not listed yet; any worker setting added now
+# must be listed here.
+WORKER_SETTING_EFFECTS: dict[str, tuple[str, ...]] = {
+    "settings_cache_seconds": (
+        "tests/integration/test_table_calls.py::test_pipeline_settings_cache_seconds_sets_how_long_a_copy_serves",
+        "tests/integration/test_table_calls.py::"
+        "test_settings_are_read_once_per_cache_age_and_an_edit_elsewhere_shows_after_it",
+    ),
+}
+WORKER_SETTINGS_NOT_LISTED_YET = frozenset({
+    "table_name", "aws_region", "aws_endpoint_url", "broker_url", "worker_concurrency", "job_ttl_days",
+    "job_timeout_seconds", "secret_cache_seconds", "ews_timeout_seconds", "ews_connect_timeout_seconds",
+    "retry_window_seconds", "max_retry_wait_seconds", "callback_base_url", "events_sink",
+    "events_sweep_interval_seconds", "events_sweep_age_seconds",
+})
+
+
 @cache
 def _module(path: str) -> tuple[str, ast.Module]:
     source = (ROOT / path).read_text(encoding="utf-8")
@@ -135,3 +154,19 @@ def test_the_named_tests_exist_and_set_the_field(field: str) -> None:
         assert field in body or any(field in source for source in _helper_sources(path)), (
             f"{reference} never mentions {field}"
         )
+
+
+def test_every_new_worker_setting_names_the_tests_that_show_its_effect() -> None:
+    unlisted = set(PipelineConfig.model_fields) - set(WORKER_SETTING_EFFECTS) - WORKER_SETTINGS_NOT_LISTED_YET
+    assert not unlisted, f"worker settings without their effect's tests: {sorted(unlisted)}"
+
+
+@pytest.mark.parametrize("field", sorted(WORKER_SETTING_EFFECTS))
+def test_the_named_tests_exist_and_set_the_worker_setting(field: str) -> None:
+    names = (field, *ENVIRONMENT_VARIABLES[field])
+    for reference in WORKER_SETTING_EFFECTS[field]:
+        path, _, name = reference.partition("::")
+        assert (ROOT / path).exists(), f"{reference}: no such file"
+        body = _test_source(path, name)
+        assert body is not None, f"{reference}: no such test"
+        assert any(wanted in body for wanted in names), f"{reference} never mentions {field}"

@@ -17,10 +17,13 @@ def test_a_calendars_sub_folder_is_a_calendar_with_its_parents_grants() -> None:
     assert (interviews.display_name, interviews.folder_class, interviews.distinguished_id) == (
         "Interviews", "IPF.Appointment", ""
     )
-    assert interviews.permissions == {"svc@example.com": PermissionLevel.REVIEWER}
-    # Later grants on the parent stay on the parent, as in Exchange.
+    # The Calendar's Default entry (FreeBusyTimeOnly out of the box) comes along with the grants.
+    assert interviews.permissions == {"default": PermissionLevel.FREE_BUSY_TIME_ONLY,
+                                      "svc@example.com": PermissionLevel.REVIEWER}
+    # Later grants on the parent stay on the parent, as in Exchange: carol has what Default gives.
     mailbox.folder("calendar").permissions["carol@example.com"] = PermissionLevel.EDITOR
-    assert mailbox.permission_for(interviews.folder_id, "carol@example.com") is PermissionLevel.NONE
+    carols = mailbox.permission_for(interviews.folder_id, "carol@example.com")
+    assert carols is PermissionLevel.FREE_BUSY_TIME_ONLY
     assert mailbox.children(mailbox.folder("calendar")) == [interviews]
 
 

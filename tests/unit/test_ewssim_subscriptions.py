@@ -179,3 +179,32 @@ def test_a_successful_retry_resets_the_schedule(backend, store):
     assert [a.outcome for a in service.attempts] == ["failed", "ok", "failed", "ok"]
     assert subscription.cursor == 2
     service.stop()
+
+
+def test_a_streaming_connection_stays_open_until_its_timeout(store):
+    # ConnectionTimeout is "the maximum number of minutes to keep a streaming connection open"
+    # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/connectiontimeout).
+    subscription = store.subscribe(SubscriptionKind.STREAMING, MAILBOX, frozenset({"cal"}), ALL, MAILBOX,
+                                   timeout=timedelta(minutes=5))  # fmt: skip
+    store.streaming_keep_alive = 0.05
+    feed(store, item="a")
+
+    connection = store.stream([subscription.subscription_id], MAILBOX, timedelta(minutes=1))
+
+    assert [[e.item_id for e in n.events] for n in next(connection)] == [["a"]]
+    assert next(connection) == []  # nothing for a while: a keep-alive, and the connection stays open
+    feed(store, item="b")
+    assert [[e.item_id for e in n.events] for n in next(connection)] == [["b"]]
+    store.clock.advance(timedelta(minutes=1))  # simulated time passes the ConnectionTimeout
+    assert list(connection) == []
+
+
+def test_a_streaming_connection_ends_with_its_subscription(store):
+    subscription = store.subscribe(SubscriptionKind.STREAMING, MAILBOX, None, ALL, MAILBOX,
+                                   timeout=timedelta(minutes=5))  # fmt: skip
+    connection = store.stream([subscription.subscription_id], MAILBOX, timedelta(minutes=30))
+    store.unsubscribe(subscription.subscription_id, MAILBOX)
+    assert list(connection) == []
+    with pytest.raises(EwsError) as refused:
+        store.stream([pull(store).subscription_id], MAILBOX, timedelta(minutes=1))
+    assert refused.value.code == "ErrorInvalidSubscription"

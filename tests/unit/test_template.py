@@ -232,6 +232,23 @@ def test_functions_are_built_by_the_makefile() -> None:
         assert f"build-{name}" in declared
 
 
+def test_every_function_runs_on_the_one_dependencies_layer_the_makefile_builds() -> None:
+    # One layer, built once (`make build-DependenciesLayer`), holds the dependencies; the functions
+    # hold only the project's code (infra/deploy/lambda_package.py).
+    [(name, layer)] = resources("AWS::Serverless::LayerVersion").items()
+    targets = {target for line in re.findall(r"^([A-Za-z0-9_ -]+):", (ROOT / "Makefile").read_text(),
+                                                    re.MULTILINE) for target in line.split()}
+
+    assert layer.get("Metadata", {}).get("BuildMethod") == "makefile"
+    assert f"build-{name}" in targets
+    assert properties(name)["ContentUri"] == "."
+    for function in resources(FUNCTION):
+        assert function_setting(function, "Layers") == [{"Ref": name}]
+        assert function_setting(function, "Runtime") in properties(name)["CompatibleRuntimes"]
+        assert function_setting(function, "Architectures") == properties(name)["CompatibleArchitectures"]
+    assert layer["Metadata"]["BuildArchitecture"] in properties(name)["CompatibleArchitectures"]
+
+
 def test_functions_log_to_groups_that_expire() -> None:
     for name in resources(FUNCTION):
         group = properties(name)["LoggingConfig"]["LogGroup"]["Ref"]

@@ -2,9 +2,10 @@
 
 The acting principal is the impersonated user when there is one, else the caller. Owners have
 full access; anyone else gets what the folder's permissions grant them (their own entry, else
-the folder's "default" entry, else None). Reading items needs Reviewer or better; creating,
-changing or deleting another's items needs Editor or Delegate (Exchange lets an Author create
-but this simulator follows the stricter rule the pipeline depends on).
+the folder's "default" entry, else None; the Calendar's Default is FreeBusyTimeOnly out of the
+box). Reading items needs Reviewer or better; creating, changing or deleting another's items needs
+Editor or Delegate (Exchange lets an Author create but this simulator follows the stricter rule
+the pipeline depends on).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from infra.ewssim.errors import EwsError
 from infra.ewssim.models.backend import EwsBackend
 from infra.ewssim.models.directory import Principal
 from infra.ewssim.models.items import Item
-from infra.ewssim.models.mailbox import Mailbox
+from infra.ewssim.models.mailbox import DEFAULT_CALENDAR_LEVEL, DEFAULT_GRANTEE, Folder, Mailbox
 from infra.ewssim.models.permissions import PermissionLevel
 
 __all__ = [
@@ -85,11 +86,21 @@ def require_visible(
     if level is not PermissionLevel.NONE:
         return level
     if mailbox.folder(folder).distinguished_id in ("root", "msgfolderroot") and any(
-        mailbox.permission_for(other.folder_id, acting_as.smtp) is not PermissionLevel.NONE
-        for other in mailbox.all_folders()
+        _opens_the_tree(other, acting_as.smtp) for other in mailbox.all_folders()
     ):
         return PermissionLevel.NONE
     raise _denied(acting_as, mailbox_smtp, "open the folder")
+
+
+def _opens_the_tree(folder: Folder, grantee: str) -> bool:
+    """A grant that makes the root visible: the grantee's own entry above None, or a Default entry
+    above the free/busy times that everyone sees of a calendar out of the box (AvailabilityOnly
+    shows times, not folders)."""
+    own = folder.permissions.get(grantee)
+    if own is not None:
+        return own is not PermissionLevel.NONE
+    default = folder.permissions.get(DEFAULT_GRANTEE)
+    return default is not None and default.rank > DEFAULT_CALENDAR_LEVEL.rank
 
 
 def can_view_private(mailbox: Mailbox, acting_as: Principal) -> bool:

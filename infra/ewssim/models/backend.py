@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from infra.ewssim.errors import EwsError
 from infra.ewssim.models.clock import SimClock
 from infra.ewssim.models.directory import AppRegistration, Directory, Principal, PrincipalKind, RoomList
 from infra.ewssim.models.folder_tree import ensure_path, lookup_folder
-from infra.ewssim.models.items import Item
+from infra.ewssim.models.items import Item, is_well_formed_id
 from infra.ewssim.models.mailbox import Folder, Mailbox
 from infra.ewssim.models.permissions import PermissionLevel
 
@@ -31,6 +32,17 @@ class Change:
 
 
 ChangeListener = Callable[[Change], None]
+
+_PRINCIPAL_KEYS = (
+    ("users", PrincipalKind.USER),
+    ("rooms", PrincipalKind.ROOM),
+    ("service_accounts", PrincipalKind.SERVICE),
+)
+
+
+class SeedError(ValueError):
+    """A seed names a principal it does not define (nor an earlier seed did): an owner of folders or
+    grants, or a room of a room list."""
 
 
 class EwsBackend:
@@ -93,7 +105,10 @@ class EwsBackend:
         return item
 
     def locate_item(self, item_id: str) -> tuple[Mailbox, Item] | None:
-        """The mailbox and item for an ItemId in any mailbox, or None."""
+        """The mailbox and item for an ItemId in any mailbox, or None; ErrorInvalidIdMalformed for
+        text that is no id at all."""
+        if not is_well_formed_id(item_id):
+            raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
         home = self._item_homes.get(item_id)
         if home is not None and home in self.mailboxes:
             item = self.mailboxes[home].find_item(item_id)
@@ -148,6 +163,21 @@ class EwsBackend:
         for hook in list(self._reset_hooks):
             hook()
 
+    def _check_references(self, config: dict[str, Any]) -> None:
+        """Refuse a seed that names unknown principals, before any of it is applied."""
+        kinds = {p.smtp: p.kind for p in list(self.directory.principals.values())}
+        for key, kind in _PRINCIPAL_KEYS:
+            kinds.update({str(raw["smtp"]).lower(): kind for raw in config.get(key, [])})
+        for key in ("folders", "permissions"):
+            for raw in config.get(key, []):
+                if str(raw["owner"]).lower() not in kinds:
+                    raise SeedError(f"{key}: the owner {raw['owner']} is not a principal of the seed")
+        for raw in config.get("room_lists", []):
+            unknown = [r for r in raw["rooms"] if kinds.get(str(r).lower()) is not PrincipalKind.ROOM]
+            if unknown:
+                names = ", ".join(map(str, unknown))
+                raise SeedError(f"room list {raw['smtp']}: {names} is not a room of the seed")
+
     def seed(self, config: dict[str, Any]) -> None:
         """Add principals, room lists, grants and apps from a config mapping (YAML/JSON shape).
 
@@ -163,11 +193,8 @@ class EwsBackend:
                                   (folder: a distinguished id, default "calendar", or a path)
             apps: [{client_id, client_secret, tenant_id}]
         """
-        for key, kind in (
-            ("users", PrincipalKind.USER),
-            ("rooms", PrincipalKind.ROOM),
-            ("service_accounts", PrincipalKind.SERVICE),
-        ):
+        self._check_references(config)
+        for key, kind in _PRINCIPAL_KEYS:
             for raw in config.get(key, []):
                 self.add_principal(Directory.principal_from_dict(raw, kind))
         for raw in config.get("room_lists", []):

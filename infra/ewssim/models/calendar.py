@@ -19,14 +19,17 @@ from infra.ewssim.models.delivery import (
     meeting_message,
     sync_attendee_copy,
 )
+from infra.ewssim.models.directory import AutomateProcessing
 from infra.ewssim.models.items import CalendarItem, Item, MessageItem
 from infra.ewssim.models.mailbox import Mailbox
+from infra.ewssim.models.resource_booking import answer_of, processing_of
 
 __all__ = [
     "CANCELLATION_MODES",
     "INVITATION_MODES",
     "UPDATE_MODES",
     "MeetingSnapshot",
+    "cancel_meeting",
     "create_calendar_item",
     "delete_item",
     "item_updated",
@@ -69,7 +72,9 @@ def create_calendar_item(
     item.meeting_request_was_sent = sending
     file_item(backend, mailbox.smtp, folder, item, by=by)
     if sending:
-        _send_requests(backend, item, [a.email for a in item.attendees()], send_mode.endswith("SaveCopy"))
+        _send_requests(
+            backend, item, [a.email for a in item.attendees()], send_mode.endswith("SaveCopy"), by=by
+        )
     return item
 
 
@@ -123,13 +128,19 @@ def item_updated(
     everyone = send_mode in ("SendOnlyToAll", "SendToAllAndSaveCopy")
     recipients = [a.email for a in item.attendees()] if everyone else added
     if recipients:
-        _send_requests(backend, item, recipients, save_copy)
+        _send_requests(backend, item, recipients, save_copy, by=by)
     if removed:
-        _send_cancellations(backend, item, removed, save_copy)
+        _send_cancellations(backend, item, removed, save_copy, by=by)
 
 
 def delete_item(
-    backend: EwsBackend, mailbox: Mailbox, item: Item, delete_type: str, cancel_mode: str = "SendToNone"
+    backend: EwsBackend,
+    mailbox: Mailbox,
+    item: Item,
+    delete_type: str,
+    cancel_mode: str = "SendToNone",
+    *,
+    by: str = "",
 ) -> None:
     """Delete an item the EWS way; an organiser's meeting sends cancellations unless SendToNone.
 
@@ -147,7 +158,7 @@ def delete_item(
         and cancel_mode != "SendToNone"
     ):
         _send_cancellations(
-            backend, item, [a.email for a in item.attendees()], cancel_mode.endswith("SaveCopy")
+            backend, item, [a.email for a in item.attendees()], cancel_mode.endswith("SaveCopy"), by=by
         )
     trash = mailbox.folder("deleteditems")
     if delete_type == "MoveToDeletedItems" and item.folder_id != trash.folder_id:
@@ -165,6 +176,24 @@ def delete_item(
         mailbox.remove(item)
 
 
+def cancel_meeting(
+    backend: EwsBackend, mailbox: Mailbox, item: Item, *, save_copy: bool, body: str = "", by: str = ""
+) -> MessageItem | None:
+    """The organiser cancels a meeting (a CancelCalendarItem): every attendee gets the cancellation,
+    with `body` when one is given, and the meeting leaves the organiser's calendar for Deleted Items,
+    as deleting it with SendMeetingCancellations does. Returns the copy saved in Sent Items, if any."""
+    if not isinstance(item, CalendarItem) or not item.is_meeting or item.is_cancelled:
+        raise EwsError(
+            "ErrorInvalidItemForOperationCancelItem", "Only a meeting that is not cancelled can be cancelled."
+        )
+    if not item.is_organizer:
+        raise EwsError("ErrorCalendarIsNotOrganizer", "Only the organiser can cancel a meeting.")
+    attendees = [a.email for a in item.attendees()]
+    sent = _send_cancellations(backend, item, attendees, save_copy, body=body, by=by)
+    delete_item(backend, mailbox, item, "MoveToDeletedItems")
+    return sent if save_copy else None
+
+
 def respond(
     backend: EwsBackend,
     mailbox: Mailbox,
@@ -173,12 +202,15 @@ def respond(
     *,
     send: bool = True,
     body: str = "",
+    save_copy: bool = False,
+    saved_in: str = "sentitems",
 ) -> CalendarItem:
     """An attendee answers a meeting (Accept, Tentative or Decline) from the request or the copy.
 
     The attendee's copy takes the answer (a decline moves it to Deleted Items) and the request
     leaves the inbox for Deleted Items, as Outlook and OWA do. When the answer is sent, the
-    organiser's item records it and the organiser receives the response message.
+    organiser's item records it and the organiser receives the response message; with save_copy
+    (SendAndSaveCopy) the attendee keeps a copy of it in `saved_in`, Sent Items by default.
     """
     if response not in RESPONSE_CLASSES:
         raise EwsError("ErrorInvalidRequest", f"Unknown meeting response {response}.")
@@ -190,6 +222,10 @@ def respond(
         copy.legacy_free_busy_status = "Tentative" if response == "Tentative" else "Busy"
         copy.touch(now)
     backend.record_change(mailbox.smtp, copy, "ModifiedEvent")
+    with mailbox.lock:
+        for request in mailbox.meeting_messages(copy.uid):
+            if request.is_meeting_request:
+                request.my_response_type = response
     if response == "Decline":
         source = mailbox.move(copy, "deleteditems")
         backend.record_change(mailbox.smtp, copy, "MovedEvent", old_folder_id=source.folder_id)
@@ -197,7 +233,10 @@ def respond(
         source = mailbox.move(reference, "deleteditems")
         backend.record_change(mailbox.smtp, reference, "MovedEvent", old_folder_id=source.folder_id)
     if send:
-        _answer_organizer(backend, mailbox.smtp, copy, response, body)
+        message = _answer_organizer(backend, mailbox.smtp, copy, response, body)
+        if save_copy:
+            message.is_read = True
+            file_item(backend, mailbox.smtp, saved_in, message)
     return copy
 
 
@@ -219,7 +258,8 @@ def _attendee_copy(mailbox: Mailbox, reference: Item) -> CalendarItem:
 
 def _answer_organizer(
     backend: EwsBackend, attendee: str, copy: CalendarItem, response: str, body: str
-) -> None:
+) -> MessageItem:
+    """Record the answer on the organiser's meeting and deliver the response; returns the message."""
     organizer_mailbox = backend.mailboxes.get(copy.organizer.lower())
     now = backend.clock.now()
     if organizer_mailbox is not None:
@@ -239,17 +279,26 @@ def _answer_organizer(
     message.response_type = response
     message.sent = now
     deliver(backend, copy.organizer, message)
+    return message
 
 
-def _send_requests(backend: EwsBackend, item: CalendarItem, recipients: list[str], save_copy: bool) -> None:
-    request = meeting_message(item, "IPM.Schedule.Meeting.Request")
+def _send_requests(
+    backend: EwsBackend, item: CalendarItem, recipients: list[str], save_copy: bool, *, by: str = ""
+) -> None:
+    request = meeting_message(item, "IPM.Schedule.Meeting.Request", by=by)
     request.sent = backend.clock.now()
+    request.my_response_type = "NoResponseReceived"
     for recipient in dict.fromkeys(r.lower() for r in recipients):
         if recipient == item.mailbox:
             continue
-        copy = sync_attendee_copy(backend, recipient, item)
+        processing = processing_of(backend, recipient)
+        copy = None if processing is AutomateProcessing.NONE else sync_attendee_copy(backend, recipient, item)
         request.associated_calendar_item_id = copy.item_id if copy else ""
-        deliver(backend, recipient, request)
+        delivered = deliver(backend, recipient, request)
+        if delivered is not None and copy is not None and processing is AutomateProcessing.AUTO_ACCEPT:
+            # The Resource Booking Attendant answers at once: accepted when free, declined on a conflict.
+            mailbox = backend.mailbox(recipient)
+            respond(backend, mailbox, delivered, answer_of(mailbox, copy))
     if save_copy:
         request.associated_calendar_item_id = item.item_id
         request.is_read = True
@@ -257,9 +306,18 @@ def _send_requests(backend: EwsBackend, item: CalendarItem, recipients: list[str
 
 
 def _send_cancellations(
-    backend: EwsBackend, item: CalendarItem, recipients: list[str], save_copy: bool
-) -> None:
-    cancellation = meeting_message(item, "IPM.Schedule.Meeting.Canceled", "Canceled: ")
+    backend: EwsBackend,
+    item: CalendarItem,
+    recipients: list[str],
+    save_copy: bool,
+    *,
+    body: str = "",
+    by: str = "",
+) -> MessageItem:
+    """Cancel the meeting for these attendees; returns the cancellation (filed in the organiser's Sent
+    Items with save_copy)."""
+    cancellation = meeting_message(item, "IPM.Schedule.Meeting.Canceled", "Canceled: ", by=by)
+    cancellation.body = body or cancellation.body
     cancellation.sent = now = backend.clock.now()
     cancellation.legacy_free_busy_status = "Free"
     for recipient in dict.fromkeys(r.lower() for r in recipients):
@@ -280,6 +338,7 @@ def _send_cancellations(
     if save_copy:
         cancellation.is_read = True
         file_item(backend, item.mailbox, "sentitems", cancellation)
+    return cancellation
 
 
 def _check_mode(value: str, allowed: tuple[str, ...], name: str) -> None:

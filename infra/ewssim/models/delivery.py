@@ -41,10 +41,21 @@ def file_item(backend: EwsBackend, smtp: str, folder_name: str, item: Item, by: 
 
 
 def deliver(backend: EwsBackend, recipient: str, message: MessageItem) -> MessageItem | None:
-    """Put a copy of the message in a directory recipient's inbox (CreatedEvent + NewMailEvent)."""
+    """Put a copy of the message in a directory recipient's inbox (CreatedEvent + NewMailEvent).
+
+    A meeting message arrives processed (the simulator applies it to the calendar before delivery,
+    as the Calendar Attendant does), and a newer request or a cancellation makes the requests the
+    recipient already holds for that meeting out of date.
+    """
     smtp = recipient.lower()
     if smtp not in backend.mailboxes:
         return None
+    if message.is_meeting_request or message.item_class.startswith("IPM.Schedule.Meeting.Canceled"):
+        mailbox = backend.mailboxes[smtp]
+        with mailbox.lock:
+            for older in mailbox.meeting_messages(message.meeting_uid):
+                if older.is_meeting_request:
+                    older.is_out_of_date = True
     copy = dataclasses.replace(
         message,
         item_id=new_item_id(),
@@ -58,6 +69,7 @@ def deliver(backend: EwsBackend, recipient: str, message: MessageItem) -> Messag
         optional_attendees=_copy_attendees(message.optional_attendees),
         resources=_copy_attendees(message.resources),
         created=None,
+        has_been_processed=message.is_meeting_message,
     )
     file_item(backend, smtp, "inbox", copy, by=message.sender)
     backend.record_change(smtp, copy, "NewMailEvent")
@@ -82,9 +94,14 @@ def send_message(
     return delivered
 
 
-def meeting_message(item: CalendarItem, item_class: str, subject_prefix: str = "") -> MessageItem:
-    """A meeting request or cancellation about an organiser's calendar item."""
+def meeting_message(
+    item: CalendarItem, item_class: str, subject_prefix: str = "", *, by: str = ""
+) -> MessageItem:
+    """A meeting request or cancellation about an organiser's calendar item, from the organiser; a
+    delegate who sends it on the organiser's behalf (`by`) is its Sender."""
+    delegate = by.lower() if by and by.lower() != item.organizer.lower() else ""
     return MessageItem(
+        sent_by=delegate,
         item_class=item_class,
         subject=f"{subject_prefix}{item.subject}",
         body=item.body,
@@ -103,6 +120,8 @@ def meeting_message(item: CalendarItem, item_class: str, subject_prefix: str = "
         resources=_copy_attendees(item.resources),
         sequence=item.sequence,
         response_type="NoResponseReceived",
+        time_zone=item.time_zone,
+        end_time_zone=item.end_time_zone,
     )
 
 

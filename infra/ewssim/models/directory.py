@@ -17,6 +17,21 @@ class PrincipalKind(StrEnum):
     SERVICE = "service"
 
 
+class AutomateProcessing(StrEnum):
+    """How a mailbox processes the meeting requests it receives (Set-CalendarProcessing's
+    AutomateProcessing, https://learn.microsoft.com/en-us/powershell/module/exchange/set-calendarprocessing).
+
+    AUTO_ACCEPT is the Resource Booking Attendant, the default for resource mailboxes: it accepts a
+    request when the resource is free and declines a conflict. AUTO_UPDATE is the Calendar Attendant,
+    the default for other mailboxes: a tentative copy in the calendar, the answer left to the user.
+    NONE turns calendar processing off: the request waits in the inbox, the calendar has no copy.
+    """
+
+    AUTO_ACCEPT = "AutoAccept"
+    AUTO_UPDATE = "AutoUpdate"
+    NONE = "None"
+
+
 @dataclass(frozen=True)
 class WorkingHours:
     """Working days and hours in the principal's own time zone."""
@@ -41,11 +56,22 @@ class Principal:
     can_impersonate: bool = False
     # Only DOMAIN\user logs on (an on-premises account whose UPN is not its e-mail address).
     domain_logon_only: bool = False
+    # None: the default for the kind (AutoAccept for rooms, AutoUpdate for the others).
+    automate_processing: AutomateProcessing | None = None
 
     def __post_init__(self) -> None:
         self.smtp = self.smtp.lower()
         if not self.username:
             self.username = self.smtp
+
+    @property
+    def calendar_processing(self) -> AutomateProcessing:
+        """The AutomateProcessing in force: the seeded one, else the kind's default."""
+        if self.automate_processing is not None:
+            return self.automate_processing
+        if self.kind is PrincipalKind.ROOM:
+            return AutomateProcessing.AUTO_ACCEPT
+        return AutomateProcessing.AUTO_UPDATE
 
     def login_names(self) -> set[str]:
         """Every spelling Exchange accepts at logon: UPN, bare user, DOMAIN\\user (only the last
@@ -149,4 +175,16 @@ class Directory:
             working_hours=working_hours,
             can_impersonate=bool(raw.get("can_impersonate", False)),
             domain_logon_only=bool(raw.get("domain_logon_only", False)),
+            automate_processing=_automate_processing(raw.get("automate_processing")),
         )
+
+
+def _automate_processing(value: object) -> AutomateProcessing | None:
+    """A seed's automate_processing: AutoAccept, AutoUpdate or None (YAML's null means the default)."""
+    if value is None:
+        return None
+    try:
+        return AutomateProcessing(str(value))
+    except ValueError:
+        known = ", ".join(level.value for level in AutomateProcessing)
+        raise ValueError(f"automate_processing must be one of {known}, not {value!r}") from None

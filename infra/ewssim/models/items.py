@@ -10,16 +10,32 @@ from datetime import datetime
 from typing import Literal
 
 AttendeeKind = Literal["required", "optional", "resource"]
+_ID_BYTES = 32
+# AppointmentState's bits (https://learn.microsoft.com/en-us/exchange/client-developer/
+# web-service-reference/appointmentstate); Forward (8) is not modelled.
+APPOINTMENT_NONE, APPOINTMENT_MEETING, APPOINTMENT_RECEIVED, APPOINTMENT_CANCELED = 0, 1, 2, 4
 
 
 def new_item_id() -> str:
     """An opaque, base64 id like Exchange's (the schema only asks for a string)."""
     # os.urandom, not two uuid4() objects: ids are minted on every CreateItem, a hot path.
-    return base64.b64encode(os.urandom(32)).decode()
+    return base64.b64encode(os.urandom(_ID_BYTES)).decode()
 
 
 def new_change_key() -> str:
     return base64.b64encode(os.urandom(12)).decode()
+
+
+def is_well_formed_id(item_id: str) -> bool:
+    """Whether the text can be an id this server minted (base64 of 32 bytes, as new_item_id makes).
+
+    Exchange tells an id it cannot decode (ErrorInvalidIdMalformed) from one that decodes but names
+    no item (ErrorItemNotFound).
+    """
+    try:
+        return len(base64.b64decode(item_id, validate=True)) == _ID_BYTES
+    except ValueError:  # binascii.Error is a ValueError
+        return False
 
 
 @dataclass
@@ -95,6 +111,14 @@ class CalendarItem(Item):
     def is_organizer(self) -> bool:
         return bool(self.organizer) and self.organizer.lower() == self.mailbox
 
+    @property
+    def appointment_state(self) -> int:
+        """AppointmentState's bits: Meeting (1), Received (2, an attendee's copy), Canceled (4)."""
+        if not self.is_meeting:
+            return APPOINTMENT_NONE
+        received = APPOINTMENT_RECEIVED if not self.is_organizer else 0
+        return APPOINTMENT_MEETING | received | (APPOINTMENT_CANCELED if self.is_cancelled else 0)
+
 
 @dataclass
 class MessageItem(Item):
@@ -105,7 +129,8 @@ class MessageItem(Item):
     """
 
     item_class: str = "IPM.Note"
-    sender: str = ""
+    sender: str = ""  # From: the mailbox the message is from
+    sent_by: str = ""  # Sender, when a delegate sent it on From's behalf ("" when From sent it)
     to_recipients: list[str] = field(default_factory=list)
     # For meeting messages: the UID of the meeting and the attendee-side calendar item.
     meeting_uid: str = ""
@@ -125,7 +150,28 @@ class MessageItem(Item):
     resources: list[Attendee] = field(default_factory=list)
     legacy_free_busy_status: str = "Busy"
     sequence: int = 0
+    # Meeting requests: the meeting's zones (Windows ids), as on its calendar item.
+    time_zone: str = ""
+    end_time_zone: str = ""
+    # Meeting messages: a later update or cancellation of the meeting has arrived (IsOutOfDate); the
+    # Calendar Attendant has applied it to the calendar (HasBeenProcessed); a request's recipient's
+    # answer so far (MyResponseType, "" for other messages).
+    is_out_of_date: bool = False
+    has_been_processed: bool = False
+    my_response_type: str = ""
 
     @property
     def is_meeting_message(self) -> bool:
         return self.item_class.startswith("IPM.Schedule.Meeting.")
+
+    @property
+    def is_meeting_request(self) -> bool:
+        return self.item_class.startswith("IPM.Schedule.Meeting.Request")
+
+    @property
+    def appointment_state(self) -> int:
+        """AppointmentState of the meeting a message is about: Meeting (1), Received (2, in an
+        attendee's mailbox), Canceled (4, a cancellation)."""
+        received = APPOINTMENT_RECEIVED if self.organizer.lower() != self.mailbox else 0
+        canceled = APPOINTMENT_CANCELED if self.item_class.startswith("IPM.Schedule.Meeting.Canceled") else 0
+        return APPOINTMENT_MEETING | received | canceled

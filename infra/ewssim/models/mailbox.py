@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 from infra.ewssim.errors import EwsError
-from infra.ewssim.models.items import Item, new_change_key, new_item_id
+from infra.ewssim.models.items import Item, MessageItem, new_change_key, new_item_id
 from infra.ewssim.models.permissions import PermissionLevel
 
 # Distinguished folder ids (as EWS names them) that every simulated mailbox has, with display names.
@@ -25,6 +25,9 @@ DISTINGUISHED_FOLDERS: dict[str, str] = {
 # The parent of each distinguished folder: root > msgfolderroot > the mail and calendar folders.
 _DISTINGUISHED_PARENTS = {"root": "", "msgfolderroot": "root", "recoverableitemsdeletions": "root"}
 CALENDAR_CLASS = "IPF.Appointment"
+# The grantee name of a folder's Default entry, and the level the Calendar's has out of the box.
+DEFAULT_GRANTEE = "default"
+DEFAULT_CALENDAR_LEVEL = PermissionLevel.FREE_BUSY_TIME_ONLY
 
 
 @dataclass
@@ -57,6 +60,11 @@ class Folder:
         return self.distinguished_id in _DISTINGUISHED_PARENTS
 
 
+def _meeting_uid(item: Item) -> str:
+    """The UID of the meeting an item is (a calendar item) or is about (a meeting message)."""
+    return getattr(item, "uid", "") or getattr(item, "meeting_uid", "")
+
+
 class Mailbox:
     """All folders of one principal. The lock guards item maps against concurrent requests."""
 
@@ -67,14 +75,19 @@ class Mailbox:
             name: Folder(distinguished_id=name, display_name=display, mailbox=self.smtp)
             for name, display in DISTINGUISHED_FOLDERS.items()
         }
+        # Out of the box, Exchange gives Default the AvailabilityOnly role on the calendar (EWS calls
+        # it FreeBusyTimeOnly): everyone in the organisation sees its free/busy times. Other folders
+        # start with Default None; a folder created beneath one starts with its parent's entries.
+        self.folders["calendar"].permissions[DEFAULT_GRANTEE] = DEFAULT_CALENDAR_LEVEL
         self._by_id: dict[str, Folder] = {f.folder_id: f for f in self.folders.values()}
         for folder in self.folders.values():
             parent = _DISTINGUISHED_PARENTS.get(folder.distinguished_id, "msgfolderroot")
             folder.parent_id = self.folders[parent].folder_id if parent else ""
         # Delegates allowed to see the content of Private items (Exchange's "view private items").
         self.private_item_viewers: set[str] = set()
-        # Meeting UID -> ids of the items carrying it (items stored through put()), so that
-        # delivering an invitation does not scan a calendar that grows with every booking.
+        # Meeting UID -> ids of the items carrying it, calendar items and meeting messages (items
+        # stored through put()), so that delivering an invitation does not scan a calendar or an
+        # inbox that grows with every booking.
         self._by_uid: dict[str, list[str]] = {}
 
     def folder(self, distinguished_or_id: str) -> Folder:
@@ -117,7 +130,7 @@ class Mailbox:
             item.folder_id = folder.folder_id
             item.mailbox = self.smtp
             folder.items[item.item_id] = item
-            uid = getattr(item, "uid", "")
+            uid = _meeting_uid(item)
             if uid:
                 self._by_uid.setdefault(uid, []).append(item.item_id)
         return item
@@ -126,7 +139,7 @@ class Mailbox:
         with self.lock:
             for folder in self._by_id.values():
                 folder.items.pop(item.item_id, None)
-            holders = self._by_uid.get(getattr(item, "uid", ""))
+            holders = self._by_uid.get(_meeting_uid(item))
             if holders and item.item_id in holders:
                 holders.remove(item.item_id)
 
@@ -150,6 +163,13 @@ class Mailbox:
                     return item
         return None
 
+    def meeting_messages(self, uid: str) -> list[MessageItem]:
+        """The meeting messages (requests, updates, answers, cancellations) about a meeting that this
+        mailbox holds, in any folder, oldest first."""
+        with self.lock:
+            found = [self.find_item(item_id) for item_id in self._by_uid.get(uid, ())]
+        return [item for item in found if isinstance(item, MessageItem) and item.meeting_uid == uid]
+
     def folder_of(self, item: Item) -> Folder:
         return self._by_id[item.folder_id]
 
@@ -159,4 +179,5 @@ class Mailbox:
         if grantee == self.smtp:
             return PermissionLevel.OWNER
         folder = self.folder(folder_name)
-        return folder.permissions.get(grantee) or folder.permissions.get("default") or PermissionLevel.NONE
+        found = folder.permissions.get(grantee) or folder.permissions.get(DEFAULT_GRANTEE)
+        return found or PermissionLevel.NONE

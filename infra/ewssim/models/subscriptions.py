@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -82,13 +82,26 @@ class Subscription:
         return self.folder_ids is None or bool({event.folder_id, event.old_folder_id} & self.folder_ids)
 
 
+# Real seconds of quiet after which an open streaming connection gets an envelope with no events, a
+# keep-alive: the EWS Managed API expects one at least every 45 s (its HeartbeatFrequencyDefault).
+STREAMING_KEEP_ALIVE = 30.0
+
+
 class SubscriptionStore:
     """All subscriptions and event logs of one simulated organisation; thread-safe."""
 
-    def __init__(self, clock: SimClock, streaming_max_wait: float = 1.0) -> None:
+    def __init__(
+        self,
+        clock: SimClock,
+        streaming_max_wait: float | None = None,
+        streaming_keep_alive: float = STREAMING_KEEP_ALIVE,
+    ) -> None:
         self.clock = clock
-        # Real seconds a GetStreamingEvents with nothing to report waits before closing.
+        # Real seconds a streaming connection stays open at most; None: its ConnectionTimeout, as in
+        # Exchange (simulated time, so that advancing the clock ends it too).
         self.streaming_max_wait = streaming_max_wait
+        # Real seconds without events after which an open connection gets an empty envelope.
+        self.streaming_keep_alive = streaming_keep_alive
         # A condition, so that GetStreamingEvents can wait for the next event or clock advance.
         self._cond = threading.Condition(threading.RLock())
         self._logs: dict[str, MailboxLog] = {}
@@ -277,35 +290,55 @@ class SubscriptionStore:
         self.acknowledge(subscription, notification)
         return notification
 
-    def get_streaming_events(
-        self, subscription_ids: list[str], caller: str, connection_timeout: timedelta, max_wait: float
-    ) -> list[Notification]:
-        """Events for streaming subscriptions: at once if any are queued, else wait for the first.
+    def stream(
+        self, subscription_ids: list[str], caller: str, connection_timeout: timedelta
+    ) -> Iterator[list[Notification]]:
+        """A streaming connection (GetStreamingEvents): the subscriptions are checked now, then each
+        item of the iterator is what to send next on the open connection.
 
-        The wait ends at the first event, when simulated time passes `connection_timeout`, or after
-        `max_wait` real seconds, whichever is first; the caller then closes the connection.
+        An item is the notifications with events, as soon as there are any (each acknowledged when
+        taken), or an empty list after streaming_keep_alive real seconds of quiet. The iterator ends
+        when simulated time passes `connection_timeout` (or after streaming_max_wait real seconds,
+        when set), or when a subscription goes (unsubscribed, reset); the caller then closes the
+        connection.
         """
-        deadline_real = time.monotonic() + max_wait
         with self._cond:
             subscriptions = [self.get(i, caller) for i in subscription_ids]
             for subscription in subscriptions:
                 if subscription.kind is not SubscriptionKind.STREAMING:
                     raise EwsError("ErrorInvalidSubscription", "Only streaming subscriptions can stream.")
-            deadline_sim = self.clock.now() + connection_timeout
-            while True:
-                notifications = [n for n in (self.peek(s) for s in subscriptions) if n.events]
-                remaining = deadline_real - time.monotonic()
-                if notifications or remaining <= 0 or self.clock.now() >= deadline_sim:
-                    break
-                self._cond.wait(remaining)
-            by_id = {n.subscription_id: n for n in notifications}
-            for subscription in subscriptions:
-                notification = by_id.get(subscription.subscription_id)
-                if notification is not None:
-                    self.acknowledge(subscription, notification)
-                else:
-                    subscription.last_activity = self.clock.now()
-            return notifications
+                subscription.last_activity = self.clock.now()
+        deadline_sim = self.clock.now() + connection_timeout
+        max_wait = self.streaming_max_wait
+        deadline_real = None if max_wait is None else time.monotonic() + max_wait
+        return self._streamed(subscriptions, deadline_sim, deadline_real)
+
+    def _streamed(
+        self, subscriptions: list[Subscription], deadline_sim: datetime, deadline_real: float | None
+    ) -> Iterator[list[Notification]]:
+        while True:
+            with self._cond:
+                quiet_until = time.monotonic() + self.streaming_keep_alive
+                while True:
+                    if any(self._subs.get(s.subscription_id) is not s for s in subscriptions):
+                        return
+                    batch = [n for n in (self.peek(s) for s in subscriptions) if n.events]
+                    if batch:
+                        for notification in batch:
+                            self.acknowledge(self._subs[notification.subscription_id], notification)
+                        break
+                    now_real = time.monotonic()
+                    left_sim = (deadline_sim - self.clock.now()).total_seconds()
+                    left_real = None if deadline_real is None else deadline_real - now_real
+                    if left_sim <= 0 or (left_real is not None and left_real <= 0):
+                        for subscription in subscriptions:
+                            subscription.last_activity = self.clock.now()
+                        return
+                    if now_real >= quiet_until:
+                        break  # a keep-alive
+                    waits = [left_sim, quiet_until - now_real]
+                    self._cond.wait(min(waits if left_real is None else [*waits, left_real]))
+            yield batch
 
     # Lifecycle -------------------------------------------------------------------------------
 

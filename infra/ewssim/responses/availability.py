@@ -5,8 +5,9 @@ from __future__ import annotations
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from xml.sax.saxutils import escape
 
-from lxml.etree import SubElement
+from lxml.etree import fromstring
 
 from infra.ewssim.errors import EwsError, RequestFault
 from infra.ewssim.models.availability import (
@@ -28,7 +29,7 @@ from infra.ewssim.models.timezones import (
     rule_for,
     server_time_zone,
 )
-from infra.ewssim.namespaces import Element, add, child_text, m, new, t
+from infra.ewssim.namespaces import TYPES_NS, Element, add, child_text, m, new, t
 from infra.ewssim.responses import operation
 from infra.ewssim.responses.common import error, operation_response, success
 from infra.ewssim.responses.context import RequestContext
@@ -47,7 +48,7 @@ _VIEWS = {"MergedOnly", "FreeBusy", "FreeBusyMerged", "Detailed", "DetailedMerge
 def get_user_availability(ctx: RequestContext, body: Element) -> Element:
     """Free/busy of up to 100 mailboxes over a window of at most 42 days, in the request's time zone."""
     zone_el = body.find(t("TimeZone"))
-    zone = _parse_serializable_zone(zone_el) if zone_el is not None else _UTC_RULE
+    zone = _parse_serializable_zone(zone_el) if zone_el is not None else _context_zone(ctx, body)
     addresses = [
         (data.findtext(f"{t('Email')}/{t('Address')}") or "").strip()
         for data in body.iterfind(f"{m('MailboxDataArray')}/{t('MailboxData')}")
@@ -99,10 +100,7 @@ def _render_view(
         add(view, t("MergedFreeBusy"), merged_free_busy(result.events, start, end, interval))
     if served == "MergedOnly":
         return
-    events = add(view, t("CalendarEventArray"))
-    with_details = served.startswith("Detailed")
-    for event in result.events:
-        _render_event(events, event, zone, with_details)
+    _render_events(view, result.events, zone, served.startswith("Detailed"))
     view.append(_working_hours(result.principal.time_zone, result.working_hours))
 
 
@@ -122,36 +120,52 @@ def _working_hours(time_zone: str, working: WorkingHours) -> Element:
     return deepcopy(_working_hours_template(time_zone, working))
 
 
-_CALENDAR_EVENT, _START_TIME, _END_TIME, _BUSY_TYPE = (
-    t("CalendarEvent"),
-    t("StartTime"),
-    t("EndTime"),
-    t("BusyType"),
-)
+# The hot path of the availability benchmark (100 calendars of ~30 events per request): the
+# CalendarEventArray is written as text and parsed in one call, since lxml's per-element calls
+# (a dozen per detailed event) cost about 25 us an event. Appended under the FreeBusyView, its
+# redundant xmlns:t declaration is dropped, so the bytes on the wire are the same as element by
+# element.
+_EVENTS_OPEN, _EVENTS_CLOSE = f'<t:CalendarEventArray xmlns:t="{TYPES_NS}">', "</t:CalendarEventArray>"
+_FLAGS_CLOSE = "<t:IsRecurring>false</t:IsRecurring><t:IsException>false</t:IsException>" \
+    "<t:IsReminderSet>false</t:IsReminderSet>"
 
 
-def _render_event(parent: Element, event: BusyEvent, zone: RuleTimeZone, with_details: bool) -> None:
-    # The hot path of the availability benchmark: plain SubElement calls with precomputed tags.
-    element = SubElement(parent, _CALENDAR_EVENT)
+def _render_events(view: Element, events: list[BusyEvent], zone: RuleTimeZone, with_details: bool) -> None:
+    parts = [_EVENTS_OPEN]
+    parts.extend(_event_xml(event, zone, with_details) for event in events)
+    parts.append(_EVENTS_CLOSE)
+    view.append(fromstring("".join(parts)))
+
+
+def _event_xml(event: BusyEvent, zone: RuleTimeZone, with_details: bool) -> str:
     # Times are local to the request's TimeZone and carry no offset, as Exchange sends them.
-    SubElement(element, _START_TIME).text = zone.to_local(event.start).isoformat(timespec="seconds")
-    SubElement(element, _END_TIME).text = zone.to_local(event.end).isoformat(timespec="seconds")
-    SubElement(element, _BUSY_TYPE).text = event.busy_type
+    start = zone.to_local(event.start).isoformat(timespec="seconds")
+    end = zone.to_local(event.end).isoformat(timespec="seconds")
+    head = (f"<t:CalendarEvent><t:StartTime>{start}</t:StartTime><t:EndTime>{end}</t:EndTime>"
+            f"<t:BusyType>{event.busy_type}</t:BusyType>")
     details = event.details
     if not with_details or details is None:
-        return
-    detail_el = add(element, t("CalendarEventDetails"))
+        return head + "</t:CalendarEvent>"
+    parts = [head, "<t:CalendarEventDetails>"]
     if details.item_id is not None:
-        add(detail_el, t("ID"), details.item_id)
+        parts.append(f"<t:ID>{escape(details.item_id)}</t:ID>")
     if details.subject is not None:
-        add(detail_el, t("Subject"), details.subject)
+        parts.append(f"<t:Subject>{escape(details.subject)}</t:Subject>")
     if details.location is not None:
-        add(detail_el, t("Location"), details.location)
-    add(detail_el, t("IsMeeting"), _bool(details.is_meeting))
-    add(detail_el, t("IsRecurring"), "false")
-    add(detail_el, t("IsException"), "false")
-    add(detail_el, t("IsReminderSet"), "false")
-    add(detail_el, t("IsPrivate"), _bool(details.is_private))
+        parts.append(f"<t:Location>{escape(details.location)}</t:Location>")
+    parts.append(f"<t:IsMeeting>{_bool(details.is_meeting)}</t:IsMeeting>{_FLAGS_CLOSE}"
+                 f"<t:IsPrivate>{_bool(details.is_private)}</t:IsPrivate></t:CalendarEventDetails>"
+                 "</t:CalendarEvent>")
+    return "".join(parts)
+
+
+def _context_zone(ctx: RequestContext, body: Element) -> RuleTimeZone:
+    """Without a t:TimeZone in the body, the SOAP header's TimeZoneContext (the EWS Managed API's way
+    from Exchange 2010 on), with the rules of the window's year; else UTC."""
+    if not ctx.time_zone:
+        return _UTC_RULE
+    start = body.findtext(f"{t('FreeBusyViewOptions')}/{t('TimeWindow')}/{t('StartTime')}") or ""
+    return rule_for(ctx.time_zone, int(start[:4]) if start[:4].isdigit() else None)
 
 
 def _parse_time(text: str | None, zone: RuleTimeZone) -> datetime:

@@ -18,6 +18,9 @@ class RequestContext:
     request_version: str = "Exchange2016"
     # True when the caller is an OAuth app (app-only token), not a mailbox logon.
     app_only: bool = False
+    # The SOAP header's TimeZoneContext (a Windows zone id): the default zone of the request's times
+    # without an offset, and of the answer's where Exchange writes them local (availability).
+    time_zone: str | None = None
 
     @property
     def acting_as(self) -> Principal:

@@ -1,6 +1,7 @@
 """EWS operations that change items: CreateItem, UpdateItem and DeleteItem.
 
-Attendee responses (AcceptItem and friends inside CreateItem) are handled in meeting_responses.
+Response objects about meetings (AcceptItem and friends, CancelCalendarItem, inside CreateItem) are
+handled in meeting_responses.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from infra.ewssim.responses.item_layouts import require_settable
 from infra.ewssim.responses.item_values import extended_key, parse_attendees
 from infra.ewssim.responses.item_xml import parse_item, set_extended
 from infra.ewssim.responses.items import locate_item
-from infra.ewssim.responses.meeting_responses import RESPONSE_ELEMENTS, answer_meeting
+from infra.ewssim.responses.meeting_responses import MEETING_RESPONSE_OBJECTS, answer_meeting
 
 __all__ = ["create_item", "delete_item", "update_item"]
 
@@ -42,8 +43,8 @@ def create_item(context: RequestContext, request: Element) -> Element:
     for element in items if items is not None else ():
         try:
             target = resolve_folder_element(context, saved_in[0]) if saved_in is not None else None
-            if local_name(element) in RESPONSE_ELEMENTS:
-                created = answer_meeting(context, element, disposition or "SendAndSaveCopy")
+            if local_name(element) in MEETING_RESPONSE_OBJECTS:
+                created = answer_meeting(context, element, disposition or "SendAndSaveCopy", target)
             elif local_name(element) == "CalendarItem":
                 created = [_create_calendar_item(context, element, target, invitations)]
             else:
@@ -60,7 +61,7 @@ def create_item(context: RequestContext, request: Element) -> Element:
 def _create_calendar_item(
     context: RequestContext, element: Element, target: FolderRef | None, invitations: str | None
 ) -> Item:
-    item = parse_item(element)
+    item = parse_item(element, context.time_zone or "UTC")
     assert isinstance(item, CalendarItem)
     if invitations is None and item.attendees():
         raise EwsError(
@@ -142,7 +143,7 @@ def _update_one(context: RequestContext, change: Element, resolution: str, mode:
             )
         before = calendar.MeetingSnapshot.of(item)
         for update in updates if updates is not None else ():
-            _apply_update(item, update)
+            _apply_update(item, update, context.time_zone)
         if isinstance(item, CalendarItem) and item.start and item.end and item.end < item.start:
             item.start, item.end = before.start, before.end
             raise EwsError("ErrorCalendarEndDateIsEarlierThanStartDate", "EndDate is earlier than StartDate.")
@@ -151,10 +152,11 @@ def _update_one(context: RequestContext, change: Element, resolution: str, mode:
     return item
 
 
-def _apply_update(item: Item, update: Element) -> None:
+def _apply_update(item: Item, update: Element, context_zone: str | None = None) -> None:
     kind = local_name(update)
     path = update[0]
-    zone = getattr(item, "time_zone", "UTC")
+    # Times without an offset: in the request's TimeZoneContext, else in the item's own zone.
+    zone = context_zone or getattr(item, "time_zone", "UTC")
     if kind == "DeleteItemField":
         if local_name(path) == "ExtendedFieldURI":
             item.extended_properties.pop(extended_key(path), None)
@@ -208,7 +210,8 @@ def delete_item(context: RequestContext, request: Element) -> Element:
             located = locate_item(context, item_id)
             if not located.level.can_write_items():
                 raise EwsError("ErrorAccessDenied", _ACCESS_DENIED)
-            calendar.delete_item(context.backend, located.mailbox, located.item, delete_type, cancellations)
+            calendar.delete_item(context.backend, located.mailbox, located.item, delete_type, cancellations,
+                                 by=context.acting_as.smtp)  # fmt: skip
         except EwsError as failure:
             error(messages, "DeleteItemResponseMessage", failure)
             continue

@@ -24,6 +24,7 @@ from infra.ewssim.responses.item_values import (
     parse_bool,
     parse_datetime,
 )
+from infra.ewssim.responses.time_zone_xml import add_meeting_time_zone, add_time_zone_definition
 
 __all__ = ["EXTENDED", "FIELDS", "Field", "RenderContext", "element_name", "item_class"]
 
@@ -157,13 +158,16 @@ def _effective_rights(parent: Element, item: Item, context: RenderContext) -> No
     add(container, t("ViewPrivateItems"), ews_bool(context.view_private))
 
 
-def _person(tag: str, attr: str) -> Field:
+def _person(tag: str, attr: str | Callable[[Item], str]) -> Field:
+    def value(item: Item) -> str:
+        return attr(item) if callable(attr) else getattr(item, attr, "")
+
     def render(parent: Element, item: Item, context: RenderContext) -> None:
-        email = getattr(item, attr, "")
+        email = value(item)
         if email:
             add_mailbox(add(parent, t(tag)), email, context.display_names(email))
 
-    return Field(tag, lambda item: getattr(item, attr, ""), render)
+    return Field(tag, value, render)
 
 
 def _recipients(tag: str, attr: str) -> Field:
@@ -196,15 +200,38 @@ def _attendees(tag: str, attr: str, kind: Any) -> Field:
     return Field(tag, value, render, apply, lambda item: setattr(item, attr, []))
 
 
-def _display(tag: str, attr: str) -> Field:
+def _display(tag: str, recipients: Callable[[Item], list[str]]) -> Field:
     def value(item: Item) -> str:
-        return "; ".join(getattr(item, attr, []))
+        return "; ".join(recipients(item))
 
     return Field(
         tag,
         value,
-        lambda p, i, c: add(p, t(tag), "; ".join(c.display_names(e) for e in getattr(i, attr, []))),
+        lambda p, i, c: add(p, t(tag), "; ".join(c.display_names(e) for e in recipients(i))),
     )
+
+
+def _to(item: Item) -> list[str]:
+    """A message's To; a meeting's required attendees, who are its To (DisplayTo)."""
+    if isinstance(item, CalendarItem):
+        return [a.email for a in item.required_attendees]
+    return list(getattr(item, "to_recipients", []))
+
+
+def _cc(item: Item) -> list[str]:
+    """A message's Cc; a meeting's optional attendees (DisplayCc)."""
+    if isinstance(item, CalendarItem):
+        return [a.email for a in item.optional_attendees]
+    return list(getattr(item, "cc_recipients", []))
+
+
+def _last_modifier(item: Item) -> str:
+    return item.modified_by or item.mailbox
+
+
+def _last_modified_name(parent: Element, item: Item, context: RenderContext) -> None:
+    """The display name of whoever changed the item last, as Exchange writes it."""
+    add(parent, t("LastModifiedName"), context.display_names(_last_modifier(item)))
 
 
 def _start_zone(item: Item, element: Element, _: str) -> None:
@@ -213,6 +240,32 @@ def _start_zone(item: Item, element: Element, _: str) -> None:
 
 def _end_zone(item: Item, element: Element, _: str) -> None:
     setattr(item, "end_time_zone", element.get("Id") or "UTC")  # noqa: B010
+
+
+def _start_zone_id(item: Item) -> str:
+    return getattr(item, "time_zone", "") or "UTC"
+
+
+def _end_zone_id(item: Item) -> str:
+    return getattr(item, "end_time_zone", "") or _start_zone_id(item)
+
+
+def _zone_year(item: Item) -> int | None:
+    """The year whose rules describe the item's zone: its start's (Exchange writes the rules in force)."""
+    start = getattr(item, "start", None)
+    return start.year if start is not None else None
+
+
+def _render_start_zone(parent: Element, item: Item, _: RenderContext) -> None:
+    add_time_zone_definition(parent, "StartTimeZone", _start_zone_id(item), _zone_year(item))
+
+
+def _render_end_zone(parent: Element, item: Item, _: RenderContext) -> None:
+    add_time_zone_definition(parent, "EndTimeZone", _end_zone_id(item), _zone_year(item))
+
+
+def _render_meeting_zone(parent: Element, item: Item, _: RenderContext) -> None:
+    add_meeting_time_zone(parent, _start_zone_id(item), _zone_year(item))
 
 
 def _duration(item: Item) -> str:
@@ -225,6 +278,10 @@ def _duration(item: Item) -> str:
 
 def _is_organizer(item: Item) -> bool:
     return isinstance(item, CalendarItem) and item.is_organizer
+
+
+def _appointment_state(item: Item) -> str:
+    return str(getattr(item, "appointment_state", 0))
 
 
 def _meeting_request_type(item: Item) -> str:
@@ -258,11 +315,11 @@ FIELDS: dict[str, Field] = {
     "item:DateTimeSent": _when("DateTimeSent", "sent"),
     "item:DateTimeCreated": _when("DateTimeCreated", "created"),
     "item:ReminderIsSet": _flag("ReminderIsSet", lambda i: False),
-    "item:DisplayCc": _display("DisplayCc", "cc_recipients"),
-    "item:DisplayTo": _display("DisplayTo", "to_recipients"),
+    "item:DisplayCc": _display("DisplayCc", _cc),
+    "item:DisplayTo": _display("DisplayTo", _to),
     "item:HasAttachments": _flag("HasAttachments", lambda i: False),
     "item:EffectiveRights": Field("EffectiveRights", lambda i: "", _effective_rights),
-    "item:LastModifiedName": _constant("LastModifiedName", lambda i: i.modified_by or i.mailbox),
+    "item:LastModifiedName": Field("LastModifiedName", _last_modifier, _last_modified_name),
     "item:LastModifiedTime": _when("LastModifiedTime", "modified"),
     "calendar:UID": _text("UID", "uid"),
     "calendar:DateTimeStamp": _when("DateTimeStamp", "modified"),
@@ -288,16 +345,21 @@ FIELDS: dict[str, Field] = {
     "calendar:AppointmentSequenceNumber": _constant(
         "AppointmentSequenceNumber", lambda i: str(getattr(i, "sequence", 0))
     ),
-    "calendar:MeetingTimeZone": Field("MeetingTimeZone", lambda i: "", None, _start_zone),
-    "calendar:StartTimeZone": Field("StartTimeZone", lambda i: "", None, _start_zone),
-    "calendar:EndTimeZone": Field("EndTimeZone", lambda i: "", None, _end_zone),
+    "calendar:MeetingTimeZone": Field("MeetingTimeZone", _start_zone_id, _render_meeting_zone, _start_zone),
+    "calendar:StartTimeZone": Field("StartTimeZone", _start_zone_id, _render_start_zone, _start_zone),
+    "calendar:EndTimeZone": Field("EndTimeZone", _end_zone_id, _render_end_zone, _end_zone),
+    "calendar:AppointmentState": _constant("AppointmentState", _appointment_state),
     "calendar:IsOrganizer": _flag("IsOrganizer", _is_organizer),
-    "message:Sender": _person("Sender", "sender"),
+    "message:Sender": _person("Sender", lambda i: getattr(i, "sent_by", "") or getattr(i, "sender", "")),
     "message:ToRecipients": _recipients("ToRecipients", "to_recipients"),
     "message:CcRecipients": _recipients("CcRecipients", "cc_recipients"),
     "message:From": _person("From", "sender"),
     "message:IsRead": _flag("IsRead", "is_read", settable=True),
     "meeting:AssociatedCalendarItemId": Field("AssociatedCalendarItemId", lambda i: "", _associated),
+    # Meeting messages are never forwarded to delegates here, so none is delegated.
+    "meeting:IsDelegated": _flag("IsDelegated", lambda i: False),
+    "meeting:IsOutOfDate": _flag("IsOutOfDate", "is_out_of_date"),
+    "meeting:HasBeenProcessed": _flag("HasBeenProcessed", "has_been_processed"),
     "meeting:ResponseType": _text("ResponseType", "response_type", "Unknown"),
     "meetingRequest:MeetingRequestType": _constant("MeetingRequestType", _meeting_request_type),
     "meetingRequest:IntendedFreeBusyStatus": _constant(

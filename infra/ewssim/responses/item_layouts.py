@@ -21,7 +21,10 @@ _MESSAGE = [
     "message:From",
     "message:IsRead",
 ]
-_MEETING = [*_MESSAGE, "meeting:AssociatedCalendarItemId", "meeting:ResponseType"]
+_MEETING = [
+    *_MESSAGE, "meeting:AssociatedCalendarItemId", "meeting:IsDelegated", "meeting:IsOutOfDate",
+    "meeting:HasBeenProcessed", "meeting:ResponseType",
+]  # fmt: skip
 _WHERE_AND_WHEN = ["calendar:Start", "calendar:End", "calendar:Location"]
 
 # Render order of each element type, following the xs:sequence of its schema type.
@@ -33,15 +36,18 @@ LAYOUTS: dict[str, list[str]] = {
         "calendar:IsResponseRequested", "calendar:CalendarItemType", "calendar:MyResponseType",
         "calendar:Organizer", "calendar:RequiredAttendees", "calendar:OptionalAttendees",
         "calendar:Resources", "calendar:Duration", "calendar:TimeZone", "calendar:AppointmentReplyTime",
-        "calendar:AppointmentSequenceNumber", "calendar:IsOrganizer",
+        "calendar:AppointmentSequenceNumber", "calendar:AppointmentState", "calendar:MeetingTimeZone",
+        "calendar:StartTimeZone", "calendar:EndTimeZone", "calendar:IsOrganizer",
     ],
     "Message": _MESSAGE,
     "MeetingRequest": [
         *_MEETING, "meetingRequest:MeetingRequestType", "meetingRequest:IntendedFreeBusyStatus",
         "calendar:Start", "calendar:End", "calendar:IsAllDayEvent", "calendar:LegacyFreeBusyStatus",
-        "calendar:Location", "calendar:IsMeeting", "calendar:IsCancelled", "calendar:Organizer",
-        "calendar:RequiredAttendees",
+        "calendar:Location", "calendar:IsMeeting", "calendar:IsCancelled", "calendar:CalendarItemType",
+        "calendar:MyResponseType", "calendar:Organizer", "calendar:RequiredAttendees",
         "calendar:OptionalAttendees", "calendar:Resources", "calendar:AppointmentSequenceNumber",
+        "calendar:AppointmentState", "calendar:MeetingTimeZone", "calendar:StartTimeZone",
+        "calendar:EndTimeZone",
     ],
     "MeetingCancellation": [*_MEETING, *_WHERE_AND_WHEN],
     "MeetingResponse": [*_MEETING, *_WHERE_AND_WHEN],
@@ -51,8 +57,6 @@ LAYOUTS: dict[str, list[str]] = {
 BY_TAG: dict[str, dict[str, str]] = {
     name: {FIELDS[uri].tag: uri for uri in layout if uri != EXTENDED} for name, layout in LAYOUTS.items()
 }
-for _zone_uri in ("calendar:MeetingTimeZone", "calendar:StartTimeZone", "calendar:EndTimeZone"):
-    BY_TAG["CalendarItem"][FIELDS[_zone_uri].tag] = _zone_uri
 
 
 def require_settable(uri: str) -> Field:

@@ -3,11 +3,12 @@ attendees and extended-property identities."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from infra.ewssim.errors import EwsError
 from infra.ewssim.models.items import Attendee, AttendeeKind
+from infra.ewssim.models.timezones import server_time_zone
 from infra.ewssim.namespaces import Element, add, t
 
 __all__ = [
@@ -37,18 +38,23 @@ _PUBLIC_STRINGS_GUID = "00020329-0000-0000-c000-000000000046"
 
 
 def parse_datetime(text: str, zone_id: str = "UTC") -> datetime:
-    """An xs:dateTime as aware UTC; times without an offset are local to `zone_id`."""
+    """An xs:dateTime as aware UTC; times without an offset are local to `zone_id` (a Windows id, as
+    EWS names zones, or an IANA key; UTC for a zone the server does not know)."""
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise EwsError("ErrorInvalidValueForProperty", f"{text!r} is not a valid date and time.") from exc
     if value.tzinfo is None:
-        try:
-            value = value.replace(tzinfo=ZoneInfo(zone_id))
-        except (ZoneInfoNotFoundError, ValueError):
-            # Windows zone names are not in zoneinfo; exchangelib always sends an offset anyway.
-            value = value.replace(tzinfo=UTC)
+        value = value.replace(tzinfo=_zone_info(zone_id))
     return value.astimezone(UTC)
+
+
+def _zone_info(zone_id: str) -> tzinfo:
+    known = server_time_zone(zone_id)
+    try:
+        return ZoneInfo(known.iana if known is not None else zone_id)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
 
 
 def ews_datetime(value: datetime) -> str:

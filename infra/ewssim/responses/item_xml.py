@@ -113,8 +113,12 @@ def set_extended(item: Item, prop: Element) -> None:
     item.extended_properties[extended_key(uri)] = value
 
 
-def parse_item(element: Element) -> Item:
-    """A new model item from a CreateItem t:CalendarItem or t:Message element."""
+def parse_item(element: Element, default_zone: str = "UTC") -> Item:
+    """A new model item from a CreateItem t:CalendarItem or t:Message element.
+
+    Times without an offset are in the item's StartTimeZone (MeetingTimeZone), else in
+    `default_zone` (the request's TimeZoneContext), which a calendar item without a zone of its own
+    takes, as Exchange assigns it."""
     name = local_name(element)
     item: Item
     if name == "CalendarItem":
@@ -123,7 +127,9 @@ def parse_item(element: Element) -> Item:
         item = MessageItem(item_class=element.findtext(t("ItemClass")) or "IPM.Note")
     else:
         raise EwsError("ErrorInvalidRequest", f"ewssim cannot create a {name}.")
-    zone = _zone_of(element)
+    zone = _zone_of(element) or default_zone
+    if isinstance(item, CalendarItem):
+        item.time_zone = zone
     for child in element:
         apply_child(item, name, child, zone)
     return item
@@ -147,11 +153,12 @@ def apply_child(item: Item, element_type: str, child: Element, zone: str) -> Non
 
 
 def _zone_of(element: Element) -> str:
-    """The time zone local datetimes in the element are in (StartTimeZone, else MeetingTimeZone)."""
+    """The time zone local datetimes in the element are in (StartTimeZone, else MeetingTimeZone), or
+    "" when it names none."""
     start = element.find(t("StartTimeZone"))
     if start is not None and start.get("Id"):
         return start.get("Id", "UTC")
     meeting = element.find(t("MeetingTimeZone"))
     if meeting is not None and meeting.get("TimeZoneName"):
         return meeting.get("TimeZoneName", "UTC")
-    return "UTC"
+    return ""

@@ -138,7 +138,7 @@ def _find_in_folder(context: RequestContext, request: Element, ref: FolderRef, s
                 _SUBJECT_AND_LOCATION if level.free_busy_shows_details() else frozenset()
             )
             shape = Shape("IdOnly", shape.uris & allowed if shape.base == "IdOnly" else allowed, (), False)
-        page = _calendar_view(ref, view)
+        page = _calendar_view(ref, view, context.time_zone or "UTC")
     else:
         if not level.can_read_items():
             raise EwsError("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
@@ -175,10 +175,11 @@ def _snapshot(ref: FolderRef) -> list[Item]:
         return list(ref.folder.items.values())
 
 
-def _calendar_view(ref: FolderRef, view: Element) -> _Page:
-    """Calendar items overlapping [StartDate, EndDate), by start; zero-length ones at their start."""
-    start = parse_datetime(view.get("StartDate", ""))
-    end = parse_datetime(view.get("EndDate", ""))
+def _calendar_view(ref: FolderRef, view: Element, zone: str) -> _Page:
+    """Calendar items overlapping [StartDate, EndDate), by start; zero-length ones at their start.
+    Dates without an offset are in `zone`, the request's TimeZoneContext."""
+    start = parse_datetime(view.get("StartDate", ""), zone)
+    end = parse_datetime(view.get("EndDate", ""), zone)
     if end < start:
         raise EwsError("ErrorCalendarEndDateIsEarlierThanStartDate", "EndDate is earlier than StartDate.")
     found = [

@@ -1,24 +1,26 @@
 """EWS operations on notifications: Subscribe, Unsubscribe, GetEvents, GetStreamingEvents.
 
 Push delivery itself (SendNotification POSTs, keep-alives, retries) is infra.ewssim.push.
-GetStreamingEvents answers in one document: it returns the events queued for the subscriptions,
-or waits for the first one (up to the store's streaming_max_wait real seconds, or until the
-simulated clock passes ConnectionTimeout), then closes the connection (ConnectionStatus Closed).
-exchangelib's streaming client reads that as a stream that ended.
+GetStreamingEvents answers on an open connection, as Exchange does: one envelope per batch of
+events as they happen (ConnectionStatus OK), an empty one now and then to keep the connection
+alive, and a last one (ConnectionStatus Closed) when the requested ConnectionTimeout has passed in
+simulated time (or after the store's streaming_max_wait real seconds, when a test sets one).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlparse
 
 from infra.ewssim.errors import EwsError, RequestFault
 from infra.ewssim.models.access import require_read
+from infra.ewssim.models.event_log import Notification
 from infra.ewssim.models.subscriptions import SubscriptionKind, store_for
 from infra.ewssim.namespaces import Element, add, child_text, local_name, m, t
 from infra.ewssim.notification_xml import render_notification
 from infra.ewssim.push import attach
-from infra.ewssim.responses import RequestContext, operation
+from infra.ewssim.responses import RequestContext, operation, streaming_operation
 from infra.ewssim.responses.common import error, operation_response, success
 from infra.ewssim.responses.folders import resolve_folder_element
 
@@ -145,29 +147,50 @@ def get_events(context: RequestContext, body: Element) -> Element:
     return root
 
 
-@operation("GetStreamingEvents")
-def get_streaming_events(context: RequestContext, body: Element) -> Element:
-    """Events of streaming subscriptions, in one message that closes the connection."""
-    root, messages = operation_response("GetStreamingEvents")
+@streaming_operation("GetStreamingEvents")
+def get_streaming_events(context: RequestContext, body: Element) -> Iterator[Element]:
+    """Events of streaming subscriptions, each batch its own response on the open connection.
+
+    ConnectionTimeout is "the maximum number of minutes to keep a streaming connection open"
+    (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/connectiontimeout).
+    """
     ids = [e.text or "" for e in body.iterfind(f"{m('SubscriptionIds')}/{t('SubscriptionId')}")]
     timeout = _minutes(body, "ConnectionTimeout", 30)
-    store = store_for(context.backend)
     try:
-        caller = context.acting_as.smtp
-        notifications = store.get_streaming_events(ids, caller, timeout, store.streaming_max_wait)
+        batches = store_for(context.backend).stream(ids, context.acting_as.smtp, timeout)
     except RequestFault:
         raise
     except EwsError as failure:
-        message = error(messages, "GetStreamingEventsResponseMessage", failure)
-        failed = add(message, m("ErrorSubscriptionIds"))
-        for subscription_id in ids:
-            add(failed, t("SubscriptionId"), subscription_id)
-        add(message, m("ConnectionStatus"), "Closed")
-        return root
+        return iter([_streaming_failure(ids, failure)])
+    return _streaming_answers(ids, batches)
+
+
+def _streaming_answers(ids: list[str], batches: Iterator[list[Notification]]) -> Iterator[Element]:
+    try:
+        for notifications in batches:
+            yield _streaming_response(notifications, "OK")
+    except EwsError as failure:
+        yield _streaming_failure(ids, failure)
+        return
+    yield _streaming_response([], "Closed")
+
+
+def _streaming_response(notifications: list[Notification], status: str) -> Element:
+    root, messages = operation_response("GetStreamingEvents")
     message = success(messages, "GetStreamingEventsResponseMessage")
     if notifications:
         container = add(message, m("Notifications"))
         for notification in notifications:
             render_notification(container, notification, in_types_ns=True)
+    add(message, m("ConnectionStatus"), status)
+    return root
+
+
+def _streaming_failure(ids: list[str], failure: EwsError) -> Element:
+    root, messages = operation_response("GetStreamingEvents")
+    message = error(messages, "GetStreamingEventsResponseMessage", failure)
+    failed = add(message, m("ErrorSubscriptionIds"))
+    for subscription_id in ids:
+        add(failed, t("SubscriptionId"), subscription_id)
     add(message, m("ConnectionStatus"), "Closed")
     return root

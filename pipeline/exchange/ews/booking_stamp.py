@@ -4,8 +4,9 @@ The only place that knows their property set and names. Exchange keeps them on t
 client edits it later, so a retried job can ask Exchange what an earlier attempt already did:
 
 - BookingKey: the upstream app's booking key, set by CreateItem (find the item again by it).
-- InvitesSent: set by the very UpdateItem that sends the meeting requests (so "sent" and
-  "marked sent" cannot come apart).
+- InvitesSent: set by the very request that sends the meeting requests, send_invite's UpdateItem
+  or create_event's CreateItem with send_invitations (so "sent" and "marked sent" cannot come
+  apart): the message id of that job.
 - LastUpdate: the message id of the update_event job whose UpdateItem last changed the item.
 - CopyOf: the booking key again, on a copy of the booking in an additional booking calendar
   (which carries BookingKey too, so that calendar syncs skip it as one of ours): a copy is found

@@ -50,12 +50,14 @@ from pipeline.exchange.types import (
     EventRef,
     EventState,
     NotifyAttendees,
+    StampedEvent,
 )
 from pipeline.integrations import DeleteType
 
 __all__ = [
     "cancel_event",
     "create_event",
+    "find_booking_event",
     "find_event_by_booking_key",
     "read_event",
     "send_invitations",
@@ -85,12 +87,26 @@ def find_event_by_booking_key(
 ) -> EventRef | None:
     """FindItem in the target calendar (or `in_calendar`) restricted to items stamped with
     `booking_key`; with `copy`, to copies of that booking (stamped CopyOf)."""
+    found = _find_stamped(live, COPY_OF_FIELD if copy else BOOKING_KEY_FIELD, booking_key, in_calendar)
+    return None if found is None else found.ref
+
+
+def find_booking_event(
+    live: LiveConnection, booking_key: str, in_calendar: CalendarFolder | None = None
+) -> StampedEvent | None:
+    """The FindItem of find_event_by_booking_key, also reading the InvitesSent stamp (same request)."""
+    return _find_stamped(live, BOOKING_KEY_FIELD, booking_key, in_calendar, with_invites=True)
+
+
+def _find_stamped(
+    live: LiveConnection, stamp: str, booking_key: str, in_calendar: CalendarFolder | None, *,
+    with_invites: bool = False,
+) -> StampedEvent | None:
     calendar = calendar_folder(live, in_calendar)
-    stamp = COPY_OF_FIELD if copy else BOOKING_KEY_FIELD
     restriction = Restriction(Q(**{stamp: booking_key}), folders=[calendar], applies_to=Restriction.ITEMS)
     found = FindItem(account=live.account).call(
         folders=[calendar],
-        additional_fields=_field_paths([stamp]),
+        additional_fields=_field_paths([stamp, INVITES_SENT_FIELD] if with_invites else [stamp]),
         restriction=restriction,
         order_fields=None,
         shape=ID_ONLY,
@@ -104,7 +120,8 @@ def find_event_by_booking_key(
         for item in found:
             if isinstance(item, Exception):
                 raise item
-            return _ref(live, item.id, item.changekey, in_calendar)
+            invites_sent = getattr(item, INVITES_SENT_FIELD) if with_invites else None
+            return StampedEvent(_ref(live, item.id, item.changekey, in_calendar), invites_sent)
     return None
 
 
@@ -129,11 +146,15 @@ def read_event(live: LiveConnection, ref: EventRef) -> EventState | None:
 
 
 def create_event(
-    live: LiveConnection, draft: EventDraft, in_calendar: CalendarFolder | None = None
+    live: LiveConnection, draft: EventDraft, in_calendar: CalendarFolder | None = None,
+    invite_marker: str | None = None,
 ) -> EventRef:
     """CreateItem in the target calendar (or `in_calendar`: SavedItemFolderId), stamped with the
-    booking key (and CopyOf, for a copy); nobody is invited yet."""
+    booking key (and CopyOf, for a copy). Nobody is invited (SendToNone), unless `invite_marker`:
+    then SendToAllAndSaveCopy sends the meeting requests and the item is stamped InvitesSent in
+    the same request, so Exchange holds the item exactly when the invitations went out."""
     copy_stamp = {COPY_OF_FIELD: draft.booking_key} if draft.is_copy else {}
+    invites_stamp = {INVITES_SENT_FIELD: invite_marker} if invite_marker else {}
     item = calendar_item_class(live.account.version)(
         account=live.account,
         folder=calendar_folder(live, in_calendar),
@@ -151,9 +172,10 @@ def create_event(
         sensitivity="Private" if draft.is_private else "Normal",
         **{BOOKING_KEY_FIELD: draft.booking_key},
         **copy_stamp,
+        **invites_stamp,
     )
     with folder_errors():
-        item.save(send_meeting_invitations=SEND_TO_NONE)
+        item.save(send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY if invite_marker else SEND_TO_NONE)
     return _ref(live, item.id, item.changekey, in_calendar)
 
 

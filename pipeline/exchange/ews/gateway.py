@@ -39,6 +39,7 @@ from pipeline.exchange.types import (
     PushSubscription,
     Room,
     RoomList,
+    StampedEvent,
 )
 from pipeline.integrations import DeleteType, IntegrationSettings
 
@@ -143,12 +144,22 @@ class EwsGateway(ExchangeGateway):
                 "FindItem", lambda live: events.find_event_by_booking_key(live, booking_key, calendar, copy)
             )
 
+    def find_booking_event(
+        self, booking_key: str, calendar: CalendarFolder | None = None
+    ) -> StampedEvent | None:
+        with self._in(calendar):
+            return self._run("FindItem", lambda live: events.find_booking_event(live, booking_key, calendar))
+
     def read_event(self, ref: EventRef) -> EventState | None:
         return self._run("GetItem", lambda live: events.read_event(live, ref))
 
-    def create_event(self, draft: EventDraft, calendar: CalendarFolder | None = None) -> EventRef:
+    def create_event(
+        self, draft: EventDraft, calendar: CalendarFolder | None = None, *, invite_marker: str | None = None
+    ) -> EventRef:
         with self._in(calendar):
-            return self._run("CreateItem", lambda live: events.create_event(live, draft, calendar))
+            return self._run(
+                "CreateItem", lambda live: events.create_event(live, draft, calendar, invite_marker)
+            )
 
     def send_invitations(self, ref: EventRef, *, marker: str) -> EventRef:
         return self._run("UpdateItem", lambda live: events.send_invitations(live, ref, marker))

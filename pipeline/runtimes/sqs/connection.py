@@ -38,13 +38,13 @@ def parse_sqs_url(url: str) -> tuple[str, dict[str, Any]]:
 
 def sqs_client_for(endpoint_url: str | None, region: str | None) -> Any:
     """A boto3 SQS client; the endpoint falls back to AWS_ENDPOINT_URL, the region to AWS_REGION."""
-    import boto3
     from botocore.config import Config
 
+    from pipeline.aws_clients import new_client
     from pipeline.log_privacy.aws_credentials import withhold_aws_credentials
 
     withhold_aws_credentials()  # botocore's DEBUG records of signed requests carry the session token
-    return boto3.session.Session().client(
+    return new_client(  # the process's one boto3 session (pipeline.aws_clients)
         "sqs",
         endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
         region_name=region

@@ -24,7 +24,7 @@ from pipeline.store.dynamodb.keys import (
     booking_item,
 )
 from pipeline.store.dynamodb.keys import booking_key as _booking_key
-from pipeline.store.dynamodb.table import ConditionFailed, TableClient
+from pipeline.store.dynamodb.table import ConditionFailed, Item, TableClient, TransactUpdate
 from pipeline.store.records import BookingChanges, BookingRecord
 
 __all__ = ["BookingTable"]
@@ -56,7 +56,8 @@ class BookingTable:
     def __init__(self, table: TableClient) -> None:
         self.table = table
 
-    def put_booking(self, booking: BookingRecord, events: Sequence[PipelineEvent] = ()) -> None:
+    def put_booking(self, booking: BookingRecord, events: Sequence[PipelineEvent] = (),
+                    also: Sequence[TransactUpdate] = ()) -> None:
         """Store where the booking's item is; invites already recorded, a cancellation, the state
         and the times are kept (a redelivered create_event must not forget what came after it)."""
         expression = (
@@ -93,7 +94,7 @@ class BookingTable:
             values[":invites"] = {email.lower() for email in booking.invites_sent_to}
         self.table.update_and_put(
             _booking_key(booking.integration_id, booking.booking_key), expression, event_items(events),
-            names=_names(expression), values=values,
+            names=_names(expression), values=values, also=also,
         )
 
     def claim_booking(self, booking: BookingRecord) -> BookingRecord | None:
@@ -105,7 +106,7 @@ class BookingTable:
             "item_id": booking.item_id, "change_key": booking.change_key,
             "attendees": [email.lower() for email in booking.attendees],
             "claimed_by": booking.claimed_by or "", "updated_at": iso(booking.updated_at),
-            "cancelled": booking.cancelled, "state": booking.state.value,
+            "cancelled": booking.cancelled,
             "time_confirmed": booking.time_confirmed,
             "attendee_classes": _classes(booking.attendee_classes),
             "responses": _responses(booking.responses),
@@ -116,6 +117,9 @@ class BookingTable:
         item.update({name: iso(moment) for name in _TIMES if (moment := getattr(booking, name)) is not None})
         if booking.item_id:
             item[BOOKING_ITEM_ATTRIBUTE] = booking_item(booking.integration_id, booking.item_id)
+            item["state"] = booking.state.value
+        # else a pending claim: no state until put_booking records the item (booked, or invited
+        # when its CreateItem sent the invitations), whichever job's put_booking comes first.
         try:
             # A whole-item conditional put: one atomic write, never a half-made record to read.
             self.table.put(item, condition="attribute_not_exists(pk)")
@@ -152,7 +156,8 @@ class BookingTable:
         return None
 
     def update_booking(self, integration_id: str, booking_key: str, changes: BookingChanges,
-                       now: datetime, events: Sequence[PipelineEvent] = ()) -> None:
+                       now: datetime, events: Sequence[PipelineEvent] = (),
+                       also: Sequence[TransactUpdate] = ()) -> None:
         """Set the fields `changes` names (and write `events` in the same transaction)."""
         assignments = ["updated_at = :now"]
         values: dict[str, Any] = {":now": iso(now)}
@@ -165,7 +170,7 @@ class BookingTable:
         try:
             self.table.update_and_put(
                 _booking_key(integration_id, booking_key), expression, event_items(events),
-                condition="attribute_exists(pk)", names=_names(expression), values=values,
+                condition="attribute_exists(pk)", names=_names(expression), values=values, also=also,
             )
         except ConditionFailed:
             raise _not_found(integration_id, booking_key) from None
@@ -174,28 +179,35 @@ class BookingTable:
         self, integration_id: str, booking_key: str, recipients: Sequence[str], now: datetime, *,
         item: tuple[str, str] | None = None,
         events: Callable[[tuple[str, ...]], Sequence[PipelineEvent]] | None = None,
+        seen: BookingRecord | None = None, also: Sequence[TransactUpdate] = (),
     ) -> tuple[str, ...]:
         """Add the recipients not yet recorded; return those this call added.
 
         Atomic: of two concurrent calls, each recipient is returned to exactly one, so a caller
         may use it to claim recipients before sending. Raises PermanentError(BOOKING_NOT_FOUND).
+        `seen` (the record as the caller read it) stands in for the first read; `also` is written
+        in the same transaction, or on its own when no recipient is new.
         """
         wanted = tuple(dict.fromkeys(email.lower() for email in recipients))
         key = _booking_key(integration_id, booking_key)
         # Optimistic concurrency on a version counter: one condition of fixed size, however many
         # recipients (a condition per recipient would pass DynamoDB's 4 KB expression limit).
+        stored: Item | None = None if seen is None else _invites_of(seen)
         for _ in range(8):
-            stored = self.table.get(key)
+            if stored is None:
+                stored = self.table.get(key)
             if stored is None:
                 raise _not_found(integration_id, booking_key)
             recorded = stored.get("invites_sent_to", set())
             new = tuple(email for email in wanted if email not in recorded)
             if not new:
+                for other in also:
+                    self.table.update_other(other)
                 return ()
-            seen = stored.get("invites_version", 0)
+            seen_version = stored.get("invites_version", 0)
             expression = "ADD invites_sent_to :new SET updated_at = :now, invites_version = :next"
-            values: dict[str, Any] = {":new": set(new), ":now": iso(now), ":next": seen + 1,
-                                      **({":seen": seen} if seen else {})}
+            values: dict[str, Any] = {":new": set(new), ":now": iso(now), ":next": seen_version + 1,
+                                      **({":seen": seen_version} if seen_version else {})}
             if stored.get("state", BookingState.BOOKED.value) == BookingState.BOOKED.value:
                 expression += ", #state = :invited"
                 values[":invited"] = BookingState.INVITED.value
@@ -207,12 +219,17 @@ class BookingTable:
                 self.table.update_and_put(
                     key, expression, event_items(events(new) if events else ()),
                     condition="attribute_exists(pk) AND "
-                    + ("invites_version = :seen" if seen else "attribute_not_exists(invites_version)"),
-                    names=_names(expression), values=values,
+                    + ("invites_version = :seen" if seen_version
+                       else "attribute_not_exists(invites_version)"),
+                    names=_names(expression), values=values, also=also,
                 )
                 return new
-            except ConditionFailed:
-                continue  # another sender recorded some first: look again
+            except ConditionFailed as changed:
+                # Another sender recorded some first (or the record is gone): look again, at the
+                # record as the failed write found it.
+                stored = changed.old
+                if stored is None:
+                    raise _not_found(integration_id, booking_key) from None
         raise RetryableError(ErrorCode.CONFLICT, f"invites of booking {booking_key!r} kept changing")
 
     def mark_booking_cancelled(self, integration_id: str, booking_key: str, now: datetime, *,
@@ -232,6 +249,16 @@ class BookingTable:
             if self.get_booking(integration_id, booking_key) is None:
                 raise _not_found(integration_id, booking_key) from None
             return False
+
+
+def _invites_of(booking: BookingRecord) -> Item:
+    """The attributes record_invites_sent decides on, from a record read before."""
+    values: Item = {"state": booking.state.value}
+    if booking.invites_sent_to:
+        values["invites_sent_to"] = set(booking.invites_sent_to)
+    if booking.invites_version:
+        values["invites_version"] = booking.invites_version
+    return values
 
 
 def _classes(classes: Mapping[str, AttendeeClass]) -> dict[str, str]:

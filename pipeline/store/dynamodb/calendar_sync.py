@@ -10,7 +10,7 @@ from pipeline.events.models import PipelineEvent
 from pipeline.store.dynamodb.events import event_items
 from pipeline.store.dynamodb.items import iso
 from pipeline.store.dynamodb.keys import calendar_sync_key
-from pipeline.store.dynamodb.table import ConditionFailed, Item, TableClient
+from pipeline.store.dynamodb.table import ConditionFailed, Item, TableClient, TransactUpdate
 from pipeline.store.records import CalendarSyncRecord
 
 __all__ = ["CalendarSyncTable"]
@@ -60,12 +60,13 @@ class CalendarSyncTable:
         return _record(item)
 
     def save_calendar_sync(self, integration_id: str, mailbox: str, sync_state: str | None,
-                           now: datetime, events: Sequence[PipelineEvent] = ()) -> None:
+                           now: datetime, events: Sequence[PipelineEvent] = (),
+                           also: Sequence[TransactUpdate] = ()) -> None:
         values: dict[str, Any] = {":integration_id": integration_id, ":mailbox": mailbox.lower(),
                                   ":now": iso(now), ":state": sync_state or ""}
         self.table.update_and_put(
             calendar_sync_key(integration_id, mailbox),
             "SET integration_id = :integration_id, mailbox = :mailbox, sync_state = :state, "
             "synced_at = :now",
-            event_items(events), values=values,
+            event_items(events), values=values, also=also,
         )

@@ -132,6 +132,7 @@ def booking_from_item(item: Item) -> BookingRecord:
         attendee_classes=dict(stored.attendee_classes),
         calendar_folder_id=stored.calendar_folder_id,
         copies=tuple(stored.copies),
+        invites_version=stored.invites_version or 0,
     )
 
 
@@ -168,4 +169,5 @@ def integration_from_item(item: Item) -> IntegrationRecord:
         settings=json.loads(item["settings"]),
         updated_at=_time(item.get("updated_at")),
         login_form=item.get("login_form"),
+        version=item.get("version", 0),
     )

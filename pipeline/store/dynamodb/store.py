@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipeline.config import DEFAULT_SETTINGS_CACHE_SECONDS
 from pipeline.contract.booking import BookingItem
 from pipeline.errors import ErrorCode
 from pipeline.events.models import PipelineEvent
@@ -16,13 +17,14 @@ from pipeline.store.dynamodb.events import EventTable
 from pipeline.store.dynamodb.integrations import IntegrationTable
 from pipeline.store.dynamodb.jobs import JobTable
 from pipeline.store.dynamodb.subscriptions import SubscriptionTable
-from pipeline.store.dynamodb.table import TableClient
+from pipeline.store.dynamodb.table import TableClient, TransactUpdate
 from pipeline.store.records import (
     BookingChanges,
     BookingRecord,
     BookingState,
     CalendarSyncRecord,
     IntegrationRecord,
+    JobCompletion,
     JobRecord,
     SubscriptionRecord,
 )
@@ -35,14 +37,15 @@ class DynamoDbStore(ResultsStore):
     so one store serves every worker thread)."""
 
     def __init__(self, client: Any, table_name: str, *, job_ttl_days: int = 30,
-                 job_lease_seconds: int = 360) -> None:
+                 job_lease_seconds: int = 360,
+                 settings_cache_seconds: float = DEFAULT_SETTINGS_CACHE_SECONDS) -> None:
         table = TableClient(client, table_name)
         self.table_name = table_name
         self._jobs = JobTable(table, ttl=timedelta(days=job_ttl_days),
                               lease=timedelta(seconds=job_lease_seconds))
         self._bookings = BookingTable(table)
         self._subscriptions = SubscriptionTable(table)
-        self._integrations = IntegrationTable(table)
+        self._integrations = IntegrationTable(table, timedelta(seconds=settings_cache_seconds))
         self._events = EventTable(table)
         self._calendar_syncs = CalendarSyncTable(table)
 
@@ -63,9 +66,13 @@ class DynamoDbStore(ResultsStore):
     def get_job(self, message_id: str) -> JobRecord | None:
         return self._jobs.get_job(message_id)
 
+    def _completing(self, completes: JobCompletion | None) -> tuple[TransactUpdate, ...]:
+        return () if completes is None else (self._jobs.completion(completes),)
+
     # Bookings
-    def put_booking(self, booking: BookingRecord, events: Sequence[PipelineEvent] = ()) -> None:
-        self._bookings.put_booking(booking, events)
+    def put_booking(self, booking: BookingRecord, events: Sequence[PipelineEvent] = (), *,
+                    completes: JobCompletion | None = None) -> None:
+        self._bookings.put_booking(booking, events, self._completing(completes))
 
     def claim_booking(self, booking: BookingRecord) -> BookingRecord | None:
         return self._bookings.claim_booking(booking)
@@ -80,16 +87,20 @@ class DynamoDbStore(ResultsStore):
         return self._bookings.find_booking_by_item_id(integration_id, item_id)
 
     def update_booking(self, integration_id: str, booking_key: str, changes: BookingChanges,
-                       now: datetime, events: Sequence[PipelineEvent] = ()) -> None:
-        self._bookings.update_booking(integration_id, booking_key, changes, now, events)
+                       now: datetime, events: Sequence[PipelineEvent] = (), *,
+                       completes: JobCompletion | None = None) -> None:
+        self._bookings.update_booking(integration_id, booking_key, changes, now, events,
+                                      self._completing(completes))
 
     def record_invites_sent(
         self, integration_id: str, booking_key: str, recipients: Sequence[str], now: datetime, *,
         item: tuple[str, str] | None = None,
         events: Callable[[tuple[str, ...]], Sequence[PipelineEvent]] | None = None,
+        seen: BookingRecord | None = None, completes: JobCompletion | None = None,
     ) -> tuple[str, ...]:
         return self._bookings.record_invites_sent(integration_id, booking_key, recipients, now,
-                                                  item=item, events=events)
+                                                  item=item, events=events, seen=seen,
+                                                  also=self._completing(completes))
 
     def mark_booking_cancelled(self, integration_id: str, booking_key: str, now: datetime, *,
                                state: BookingState = BookingState.CANCELLED,
@@ -134,8 +145,10 @@ class DynamoDbStore(ResultsStore):
         return self._calendar_syncs.begin_calendar_sync(integration_id, mailbox)
 
     def save_calendar_sync(self, integration_id: str, mailbox: str, sync_state: str | None,
-                           now: datetime, events: Sequence[PipelineEvent] = ()) -> None:
-        self._calendar_syncs.save_calendar_sync(integration_id, mailbox, sync_state, now, events)
+                           now: datetime, events: Sequence[PipelineEvent] = (), *,
+                           completes: JobCompletion | None = None) -> None:
+        self._calendar_syncs.save_calendar_sync(integration_id, mailbox, sync_state, now, events,
+                                                self._completing(completes))
 
     # Events
     def put_events(self, events: Sequence[PipelineEvent]) -> None:
@@ -161,6 +174,11 @@ class DynamoDbStore(ResultsStore):
 
     def get_integration_record(self, integration_id: str) -> IntegrationRecord | None:
         return self._integrations.get_integration_record(integration_id)
+
+    def current_integration(self, integration_id: str, now: datetime) -> IntegrationRecord | None:
+        """The integration as read at most settings_cache_seconds before `now`, or now: one read
+        per integration every few seconds per process, whatever the number of jobs."""
+        return self._integrations.current_integration(integration_id, now)
 
     def list_integrations(self) -> list[IntegrationRecord]:
         return self._integrations.list_integrations()

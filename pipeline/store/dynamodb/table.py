@@ -2,13 +2,14 @@
 
 Every boto3 call goes through TableClient, so a storage failure always becomes
 RetryableError(STORE_UNAVAILABLE) here, a request DynamoDB rejects as malformed becomes
-PermanentError(INTERNAL), and a failed condition becomes ConditionFailed, which the store turns
-into a domain answer.
+PermanentError(INTERNAL), and a failed condition becomes ConditionFailed (carrying the item as it
+was, when the write asked for it), which the store turns into a domain answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
 
-__all__ = ["ConditionFailed", "Item", "TableClient"]
+__all__ = ["ConditionFailed", "Item", "TableClient", "TransactUpdate"]
 
 Item = dict[str, Any]
 T = TypeVar("T")
@@ -27,7 +28,31 @@ _deserializer = TypeDeserializer()
 
 
 class ConditionFailed(Exception):
-    """A conditional write's condition did not hold (internal to the store)."""
+    """A conditional write's condition did not hold (internal to the store).
+
+    `old` is the item as it was when the write asked for it (return_old) and the item exists, so
+    that the caller can decide what to do next without reading it again.
+    """
+
+    def __init__(self, old: Item | None = None) -> None:
+        super().__init__()
+        self.old = old
+
+
+@dataclass(frozen=True)
+class TransactUpdate:
+    """A conditional update of another item, written in the same transaction as a state change.
+
+    `refused` turns the item as it was (None when absent) into the error to raise when this
+    update's own condition fails: the transaction wrote nothing, and the caller hears why.
+    """
+
+    key: Mapping[str, str]
+    expression: str
+    condition: str
+    refused: Callable[[Item | None], Exception]
+    names: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _to_wire(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,16 +77,39 @@ def _from_wire(item: Mapping[str, Any]) -> Item:
 
 
 def _expressions(condition: str | None, names: Mapping[str, str] | None,
-                 values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A write's condition and expression placeholders, as the DynamoDB API names them."""
+                 values: Mapping[str, Any] | None, *, return_old: bool = False) -> dict[str, Any]:
+    """A write's condition and expression placeholders, as the DynamoDB API names them; with
+    return_old, a failed condition returns the item as it was (no extra read to learn why)."""
     kwargs: dict[str, Any] = {}
     if condition:
         kwargs["ConditionExpression"] = condition
+        if return_old:
+            kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     if names:
         kwargs["ExpressionAttributeNames"] = dict(names)
     if values:
         kwargs["ExpressionAttributeValues"] = _to_wire(values)
     return kwargs
+
+
+def _raise_for_failed_conditions(reasons: Sequence[Mapping[str, Any]],
+                                 also: Sequence[TransactUpdate]) -> None:
+    """For a cancelled transaction: the error of the first failed condition, if one failed.
+
+    The operations are the state change's update first and `also` last (puts carry no condition);
+    a failed `also` update wins, since the caller must not retry a write that it no longer owns.
+    """
+    failed = {index: reason.get("Item") for index, reason in enumerate(reasons)
+              if reason.get("Code") == "ConditionalCheckFailed"}
+    if not failed:
+        return
+    first_also = len(reasons) - len(also)
+    for offset, other in enumerate(also):
+        if first_also + offset in failed:
+            item = failed[first_also + offset]
+            raise other.refused(None if item is None else _from_wire(item)) from None
+    item = failed.get(0)
+    raise ConditionFailed(None if item is None else _from_wire(item)) from None
 
 
 class TableClient:
@@ -71,18 +119,17 @@ class TableClient:
         self.client = client
         self.table_name = table_name
 
-    def _call(self, operation: str, call: Callable[..., T], **kwargs: Any) -> T:
+    def _call(self, operation: str, call: Callable[..., T], *,
+              also: Sequence[TransactUpdate] = (), **kwargs: Any) -> T:
         try:
             return call(TableName=self.table_name, **kwargs)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             if code == "ConditionalCheckFailedException":
-                raise ConditionFailed from None
-            if code == "TransactionCanceledException" and any(
-                reason.get("Code") == "ConditionalCheckFailed"
-                for reason in exc.response.get("CancellationReasons", [])
-            ):
-                raise ConditionFailed from None
+                item = exc.response.get("Item")
+                raise ConditionFailed(None if item is None else _from_wire(item)) from None
+            if code == "TransactionCanceledException":
+                _raise_for_failed_conditions(exc.response.get("CancellationReasons", []), also)
             if code == "ValidationException":
                 # Our request is malformed (a bug, or an item over 400 KB): retrying cannot help.
                 raise PermanentError(
@@ -106,41 +153,63 @@ class TableClient:
         return None if item is None else _from_wire(item)
 
     def put(self, item: Mapping[str, Any], condition: str | None = None,
-            names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None) -> None:
-        """Write a whole item, if condition holds (else ConditionFailed)."""
-        kwargs = {"Item": _to_wire(item), **_expressions(condition, names, values)}
+            names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None, *,
+            return_old: bool = False) -> None:
+        """Write a whole item, if condition holds (else ConditionFailed, with the item as it was
+        when return_old)."""
+        kwargs = {"Item": _to_wire(item), **_expressions(condition, names, values, return_old=return_old)}
         self._call("PutItem", self.client.put_item, **kwargs)
 
     def update(self, key: Mapping[str, str], expression: str, *, condition: str | None = None,
-               names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None) -> Item:
-        """Apply an update expression, if condition holds (else ConditionFailed); the new item."""
+               names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
+               return_old: bool = False) -> Item:
+        """Apply an update expression, if condition holds (else ConditionFailed, with the item as it
+        was when return_old); the new item."""
         kwargs = {"Key": _to_wire(key), "UpdateExpression": expression, "ReturnValues": "ALL_NEW",
-                  **_expressions(condition, names, values)}
+                  **_expressions(condition, names, values, return_old=return_old)}
         reply = self._call("UpdateItem", self.client.update_item, **kwargs)
         return _from_wire(reply.get("Attributes", {}))
 
     def update_and_put(self, key: Mapping[str, str], expression: str, puts: Sequence[Mapping[str, Any]],
                        *, condition: str | None = None, names: Mapping[str, str] | None = None,
-                       values: Mapping[str, Any] | None = None) -> None:
+                       values: Mapping[str, Any] | None = None,
+                       also: Sequence[TransactUpdate] = ()) -> None:
         """Apply an update and write whole items in one transaction: all or nothing.
 
         The outbox's shape: a state change and the events reporting it are written together, so
-        an event exists exactly when its change does. ConditionFailed when the update's condition
-        does not hold (nothing is written then). Without puts, a plain UpdateItem.
+        an event exists exactly when its change does. `also` adds conditional updates of other
+        items (a job's completion); when one of those fails, its own `refused` error is raised,
+        else ConditionFailed (with the item as it was) when the update's condition does not hold.
+        Nothing is written then. Without puts or `also`, a plain UpdateItem.
         """
-        if not puts:
-            self.update(key, expression, condition=condition, names=names, values=values)
+        if not puts and not also:
+            self.update(key, expression, condition=condition, names=names, values=values,
+                        return_old=True)
             return
         update = {"TableName": self.table_name, "Key": _to_wire(key), "UpdateExpression": expression,
-                  **_expressions(condition, names, values)}
+                  **_expressions(condition, names, values, return_old=True)}
         operations: list[dict[str, Any]] = [{"Update": update}]
         operations += [{"Put": {"TableName": self.table_name, "Item": _to_wire(item)}} for item in puts]
+        operations += [{"Update": {"TableName": self.table_name, "Key": _to_wire(other.key),
+                                   "UpdateExpression": other.expression,
+                                   **_expressions(other.condition, other.names, other.values,
+                                                  return_old=True)}}
+                       for other in also]
         self._call_untargeted("TransactWriteItems", self.client.transact_write_items,
-                              TransactItems=operations)
+                              also=also, TransactItems=operations)
 
-    def _call_untargeted(self, operation: str, call: Callable[..., T], **kwargs: Any) -> T:
+    def update_other(self, other: TransactUpdate) -> None:
+        """Write a TransactUpdate on its own (when the write it was to join has nothing to do)."""
+        try:
+            self.update(other.key, other.expression, condition=other.condition, names=other.names,
+                        values=other.values, return_old=True)
+        except ConditionFailed as refused:
+            raise other.refused(refused.old) from None
+
+    def _call_untargeted(self, operation: str, call: Callable[..., T], *,
+                         also: Sequence[TransactUpdate] = (), **kwargs: Any) -> T:
         """_call for the operations that name their tables inside the request (transactions)."""
-        return self._call(operation, lambda TableName, **rest: call(**rest), **kwargs)
+        return self._call(operation, lambda TableName, **rest: call(**rest), also=also, **kwargs)
 
     def delete(self, key: Mapping[str, str], condition: str | None = None) -> None:
         """Delete one item, if condition holds (else ConditionFailed)."""

@@ -77,6 +77,8 @@ async function streaming(args) {
   booked.push(await book(owner, "second", 11));
   await waitFor(2);
   const openAtEnd = connection.IsOpen;
+  // Close() reports a (user-initiated) disconnect of its own: what came before it is the server's doing.
+  const disconnectsBeforeClose = disconnects.slice();
   if (connection.IsOpen) connection.Close();
   await sleep(100);
   const bodies = listener.wire.exchanges.filter((e) => e.status === "stream").map((e) => e.response);
@@ -87,6 +89,7 @@ async function streaming(args) {
     open_before_second: openBeforeSecond,
     open_at_end: openAtEnd,
     disconnects,
+    disconnects_before_close: disconnectsBeforeClose,
     errors,
     // The raw stream of the first connection: how many envelopes, and how they were written.
     envelopes: bodies.length ? (bodies[0].match(/<(?:\w+:)?Envelope[ >]/g) || []).length : 0,

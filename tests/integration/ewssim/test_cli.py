@@ -83,3 +83,31 @@ def test_load_seed_formats(tmp_path: Path) -> None:
     assert load_seed(tmp_path / "empty.yaml") == {}
     with pytest.raises(SeedFileError):
         load_seed(tmp_path / "bad.json")
+
+
+UNKNOWN_NAMES = {
+    "owner": {"users": [{"smtp": "ana@example.test", "name": "Ana"}],
+              "permissions": [{"owner": "nobody@example.test", "grantee": "ana@example.test",
+                               "level": "Reviewer"}]},
+    "folder": {"folders": [{"owner": "nobody@example.test", "path": "Calendar/Interviews"}]},
+    "room": {"users": [{"smtp": "ana@example.test", "name": "Ana"}],
+             "room_lists": [{"smtp": "hq@example.test", "name": "HQ", "rooms": ["ana@example.test"]}]},
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNKNOWN_NAMES))
+def test_a_seed_naming_unknown_principals_is_refused(tmp_path: Path, case: str) -> None:
+    # An unknown owner of grants or folders, or a room list naming what is not a seeded room: a one-line
+    # INVALID_SEED and exit 2 from `ews-pipeline sim`, exit 2 from `python -m infra.ewssim`, nothing seeded.
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli as cli_group
+
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(yaml.safe_dump(UNKNOWN_NAMES[case]))
+    result = CliRunner().invoke(cli_group, ["sim", "--config", str(seed), "--port", "0"])
+
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("INVALID_SEED: ") and "is not a" in line and "Traceback" not in result.output
+    assert main(["--config", str(seed), "--port", "0"]) == 2

@@ -164,7 +164,7 @@ def test_seeding_folders_with_their_permissions(sim: EwsSimulator) -> None:
                          "folder": "Calendar/Interviews"}],
     })
     assert level(sim, "team", "Calendar/Interviews", "svc") == "Editor"
-    assert level(sim, "team", "calendar", "svc") == "None"
+    assert level(sim, "team", "calendar", "svc") == "FreeBusyTimeOnly"  # the Calendar's Default entry
 
 
 def test_folders_over_the_control_api(sim: EwsSimulator) -> None:

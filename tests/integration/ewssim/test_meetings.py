@@ -73,10 +73,13 @@ def test_invitations_reach_attendees_and_rooms(sim: EwsSimulator, account: Accou
     assert [type(r) for r in requests] == [MeetingRequest]
     assert requests[0].subject == "Planning" and requests[0].start == at(1, 9)
     assert requests[0].organizer.email_address == smtp("alice")
-    assert messages(sim, "room-a") == [("IPM.Schedule.Meeting.Request", "Planning")]
-    for who in ("bob", "room-a"):
+    # The room (AutomateProcessing AutoAccept) processed its request at once: accepted, the request
+    # gone to Deleted Items; bob's copy waits for his answer.
+    assert messages(sim, "room-a") == []
+    assert messages(sim, "room-a", "deleteditems") == [("IPM.Schedule.Meeting.Request", "Planning")]
+    for who, state in (("bob", ("Tentative", "NoResponseReceived")), ("room-a", ("Busy", "Accept"))):
         copy = attendee_copy(sim, who, item)
-        assert (copy.legacy_free_busy_status, copy.my_response_type) == ("Tentative", "NoResponseReceived")
+        assert (copy.legacy_free_busy_status, copy.my_response_type) == state
         assert copy.organizer == smtp("alice") and copy.start == at(1, 9)
     bobs_copy = account("bob").calendar.get(id=attendee_copy(sim, "bob", item).item_id)
     assert (
@@ -88,6 +91,7 @@ def test_invitations_reach_attendees_and_rooms(sim: EwsSimulator, account: Accou
     organizer_view = alice.calendar.get(id=item.id)
     assert organizer_view.meeting_request_was_sent
     assert [a.response_type for a in organizer_view.required_attendees] == ["Unknown"]
+    assert [a.response_type for a in organizer_view.resources] == ["Accept"]
 
 
 @pytest.mark.parametrize(
@@ -102,7 +106,7 @@ def test_answer_from_the_request_reaches_the_organiser(
     sim: EwsSimulator, account: AccountFactory, answer: str, response: str, item_class: str, prefix: str
 ) -> None:
     alice, bob = account("alice"), account("bob")
-    item = invite(alice, "SendToAllAndSaveCopy")
+    item = invite(alice, "SendToAllAndSaveCopy", room=None)  # a room would answer too
     request = next(iter(bob.inbox.all()))
 
     getattr(request, answer)()
@@ -148,8 +152,11 @@ def test_update_to_all_moves_every_copy(sim: EwsSimulator, account: AccountFacto
     assert [type(m) for m in account("bob").inbox.all()] == [MeetingRequest]
     copy = attendee_copy(sim, "bob", item)
     assert (copy.start, copy.end, copy.my_response_type) == (at(1, 14), at(1, 15), "NoResponseReceived")
-    assert alice.calendar.get(id=item.id).required_attendees[0].response_type == "Unknown"
-    assert len(messages(sim, "room-a")) == 2
+    moved = alice.calendar.get(id=item.id)
+    assert moved.required_attendees[0].response_type == "Unknown"
+    # The room processed the update as it did the request: free at the new time, it accepts again.
+    assert len(messages(sim, "room-a", "deleteditems")) == 2 and messages(sim, "room-a") == []
+    assert moved.resources[0].response_type == "Accept"
     assert len(messages(sim, "alice", "sentitems")) == (2 if mode == "SendToAllAndSaveCopy" else 1)
 
 

@@ -58,7 +58,11 @@ def test_version_guessing_reads_server_version_info(sim: EwsSimulator) -> None:
 
 def test_unknown_paths_and_methods(sim: EwsSimulator) -> None:
     assert requests.post(f"{sim.base_url}/nowhere", data=b"x", timeout=5).status_code == 404
-    assert requests.get(sim.ews_url, timeout=5).status_code == 405
+    # IIS authenticates whatever the verb: a GET without credentials gets the challenge, and only an
+    # authenticated one learns that EWS takes POST.
+    challenged = requests.get(sim.ews_url, timeout=5)
+    assert challenged.status_code == 401 and "NTLM" in challenged.headers["WWW-Authenticate"]
+    assert requests.get(sim.ews_url, auth=(smtp("alice"), "alice-Secret-1"), timeout=5).status_code == 405
     assert sim.request_counts() == {}
 
 

@@ -157,40 +157,63 @@ def test_unknown_and_expired_watermarks_are_refused(sim, account):
 
 # Streaming -------------------------------------------------------------------------------------
 
-def test_streaming_returns_queued_events_and_closes(sim, account):
+# ConnectionTimeout is "the maximum number of minutes to keep a streaming connection open"
+# (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/connectiontimeout):
+# Exchange writes each batch of events as its own envelope on the open connection
+# (https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/
+# how-to-stream-notifications-about-mailbox-events-by-using-ews-in-exchange).
+
+def test_streaming_sends_queued_events_on_the_open_connection(sim, account):
     calendar = account("alice").calendar
     subscription_id = calendar.subscribe_to_streaming()
     created = change(sim)
 
-    notifications = list(calendar.get_streaming_events(subscription_id, connection_timeout=1))
+    notifications = list(calendar.get_streaming_events(subscription_id, connection_timeout=1,
+                                                       max_notifications_returned=1))
 
     assert event_ids(notifications) == [("CreatedEvent", created)]
     assert notifications[0].subscription_id == subscription_id
 
 
-def test_streaming_waits_for_the_next_event(sim, account):
+def test_one_streaming_connection_carries_each_event_as_it_happens(sim, account):
     calendar = account("alice").calendar
     subscription_id = calendar.subscribe_to_streaming()
-    store_for(sim.backend).streaming_max_wait = 30.0
-    later = threading.Timer(0.2, change, args=(sim,))
+    first = threading.Timer(0.2, change, args=(sim,))
+    second = threading.Timer(0.6, change, args=(sim, "DeletedEvent"))
+    first.start()
+    second.start()
+    try:
+        notifications = list(calendar.get_streaming_events(subscription_id, connection_timeout=1,
+                                                           max_notifications_returned=2))
+    finally:
+        first.join()
+        second.join()
+
+    batches = [[kind for kind, _ in event_ids([n])] for n in notifications]
+    assert batches == [["CreatedEvent"], ["DeletedEvent"]]
+    assert sim.request_counts()["GetStreamingEvents"] == 1
+
+
+def test_a_streaming_connection_closes_when_its_timeout_passes(sim, account):
+    calendar = account("alice").calendar
+    subscription_id = calendar.subscribe_to_streaming()
+    # A minute of simulated time passes while the connection is open.
+    later = threading.Timer(0.3, sim.advance_clock, args=(61,))
     later.start()
     try:
-        notifications = list(calendar.get_streaming_events(subscription_id, connection_timeout=1))
+        assert list(calendar.get_streaming_events(subscription_id, connection_timeout=1)) == []
     finally:
         later.join()
-        store_for(sim.backend).streaming_max_wait = 1.0
-
-    assert [kind for kind, _ in event_ids(notifications)] == ["CreatedEvent"]
 
 
 def test_streaming_with_nothing_to_report_closes_empty(sim, account):
     calendar = account("alice").calendar
     subscription_id = calendar.subscribe_to_streaming()
-    store_for(sim.backend).streaming_max_wait = 0.05
+    store_for(sim.backend).streaming_max_wait = 0.05  # the test's cap on the connection, in real time
     try:
         assert list(calendar.get_streaming_events(subscription_id, connection_timeout=1)) == []
     finally:
-        store_for(sim.backend).streaming_max_wait = 1.0
+        store_for(sim.backend).streaming_max_wait = None
 
 
 def test_streaming_refuses_a_pull_subscription(sim, account):
