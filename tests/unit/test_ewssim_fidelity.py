@@ -14,7 +14,9 @@ from infra.ewssim.models.items import Attendee, CalendarItem, MessageItem, is_we
 from infra.ewssim.models.permissions import PermissionLevel
 from infra.ewssim.namespaces import Element, local_name, m, new, t
 from infra.ewssim.responses.item_fields import RenderContext
+from infra.ewssim.responses.item_values import parse_datetime
 from infra.ewssim.responses.item_xml import Shape, render_item
+from infra.ewssim.soap import parse_request
 from infra.ewssim.versions import omitted_fields
 from tests.seed import smtp, standard_org
 
@@ -223,3 +225,21 @@ def test_a_room_accepts_when_free_and_declines_a_conflict(backend: EwsBackend) -
 def inbox(backend: EwsBackend, who: str) -> list[MessageItem]:
     items = backend.mailbox(smtp(who)).folder("inbox").items.values()
     return [i for i in items if isinstance(i, MessageItem)]
+
+
+def test_the_soap_headers_time_zone_context_is_read_and_windows_zones_are_known() -> None:
+    # TimeZoneContext carries a TimeZoneDefinition whose Id is a Windows zone
+    # (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/timezonecontext);
+    # times without an offset in such a zone are local to it.
+    request = parse_request(
+        b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+        b'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types" '
+        b'xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><s:Header>'
+        b'<t:TimeZoneContext><t:TimeZoneDefinition Id="Eastern Standard Time"/></t:TimeZoneContext>'
+        b"</s:Header><s:Body><m:GetFolder/></s:Body></s:Envelope>")  # fmt: skip
+
+    assert request.time_zone_context == "Eastern Standard Time"
+    new_york = "Eastern Standard Time"
+    assert parse_datetime("2030-01-07T09:00:00", new_york) == datetime(2030, 1, 7, 14, tzinfo=UTC)
+    assert parse_datetime("2030-07-07T09:00:00", new_york) == datetime(2030, 7, 7, 13, tzinfo=UTC)
+    assert parse_datetime("2030-01-07T09:00:00", "Nowhere Time") == datetime(2030, 1, 7, 9, tzinfo=UTC)

@@ -156,7 +156,7 @@ def _apply_update(item: Item, update: Element, context_zone: str | None = None) 
     kind = local_name(update)
     path = update[0]
     # Times without an offset: in the request's TimeZoneContext, else in the item's own zone.
-    zone = context_zone or getattr(item, "time_zone", "UTC")
+    zone = context_zone or str(getattr(item, "time_zone", "UTC"))
     if kind == "DeleteItemField":
         if local_name(path) == "ExtendedFieldURI":
             item.extended_properties.pop(extended_key(path), None)

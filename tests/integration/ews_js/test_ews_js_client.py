@@ -24,8 +24,7 @@ from tests.seed import smtp
 
 pytestmark = pytest.mark.timeout(90)
 
-# Issue 12's divergences, as xfail reasons (the fix of each flips its tests).
-TIME_ZONE_CONTEXT = "issue 12: TimeZoneContext ignored"
+# A divergence from Exchange is marked @differs("issue N: what") until fixed; issue 12's are all fixed.
 
 
 def differs(reason: str) -> pytest.MarkDecorator:
@@ -177,7 +176,6 @@ def test_exchangelib_gets_the_new_york_day(new_york: Run) -> None:
                                         "evening": "2030-01-08T02:00:00+00:00"}
 
 
-@differs(TIME_ZONE_CONTEXT)
 def test_a_new_york_client_gets_the_new_york_day(new_york: Run) -> None:
     # TimeZoneContext "specifies the time zone definition that is to be used as the default when
     # assigning the time zone for the DateTime properties of objects that are created, updated, and

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -14,7 +15,12 @@ from exchangelib import Account, CalendarItem, EWSDateTime, EWSTimeZone
 from exchangelib.errors import ErrorAccessDenied, ErrorInvalidIdMalformed, ErrorItemNotFound
 from exchangelib.folders import Calendar, Root
 from exchangelib.items import MeetingCancellation
+from lxml import etree
 
+from infra.ewssim.models.items import CalendarItem as SimCalendarItem
+from infra.ewssim.namespaces import MESSAGES_NS as MESSAGES
+from infra.ewssim.namespaces import SOAP_NS as SOAP
+from infra.ewssim.namespaces import TYPES_NS as TYPES
 from infra.ewssim.server import EwsSimulator
 from tests.conftest import AccountFactory
 from tests.integration.ewssim.calendar_support import at
@@ -230,3 +236,59 @@ def test_a_room_answers_its_requests(account: AccountFactory) -> None:
                                                 requested_view="FreeBusy")  # fmt: skip
     busy = [(e.start, e.end, e.busy_type) for e in view.calendar_events or []]
     assert busy == [(at(15, 9), at(15, 10), "Busy")]
+
+
+def _soap(sim: EwsSimulator, login: str, body: str, zone: str = "Eastern Standard Time") -> etree._Element:
+    """A request as the EWS Managed API writes it from Exchange 2010 on: its zone in the header's
+    TimeZoneContext, its times without an offset; the answer's body element."""
+    envelope = (
+        '<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"'
+        f' xmlns:t="{TYPES}" xmlns:m="{MESSAGES}"><s:Header><t:RequestServerVersion Version="Exchange2013"/>'
+        f'<t:TimeZoneContext><t:TimeZoneDefinition Id="{zone}"/></t:TimeZoneContext></s:Header>'
+        f"<s:Body>{body}</s:Body></s:Envelope>"
+    )
+    answer = requests.post(sim.ews_url, data=envelope.encode(), auth=(smtp(login), PASSWORDS[login]),
+                           headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=10)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return etree.fromstring(answer.content).find(f"{{{SOAP}}}Body")[0]
+
+
+def _texts(element: etree._Element, tag: str) -> list[str]:
+    return [e.text or "" for e in element.iter(f"{{{TYPES}}}{tag}")]
+
+
+def test_time_zone_context_is_the_zone_of_times_without_an_offset(sim: EwsSimulator) -> None:
+    # TimeZoneContext "specifies the time zone definition that is to be used as the default when
+    # assigning the time zone for the DateTime properties of objects that are created, updated, and
+    # retrieved" (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/
+    # timezonecontext): a New York client's window, its new item's times and its CalendarView are New
+    # York's, and availability answers in New York's local time.
+    for subject, hour in (("previous evening", 2), ("morning", 14), ("evening", 26)):
+        start = datetime(2030, 1, 7, tzinfo=UTC) + timedelta(hours=hour)
+        sim.backend.mailbox(smtp("carol")).put("calendar", SimCalendarItem(
+            subject=subject, start=start, end=start + timedelta(hours=1)))  # fmt: skip
+
+    availability = _soap(sim, "svc", (
+        '<m:GetUserAvailabilityRequest><m:MailboxDataArray><t:MailboxData><t:Email>'
+        f'<t:Address>{smtp("carol")}</t:Address></t:Email><t:AttendeeType>Required</t:AttendeeType>'
+        '</t:MailboxData></m:MailboxDataArray><t:FreeBusyViewOptions><t:TimeWindow>'
+        '<t:StartTime>2030-01-07T00:00:00</t:StartTime><t:EndTime>2030-01-08T00:00:00</t:EndTime>'
+        '</t:TimeWindow><t:MergedFreeBusyIntervalInMinutes>60</t:MergedFreeBusyIntervalInMinutes>'
+        '<t:RequestedView>FreeBusy</t:RequestedView></t:FreeBusyViewOptions></m:GetUserAvailabilityRequest>'))
+    assert _texts(availability, "StartTime") == ["2030-01-07T09:00:00", "2030-01-07T21:00:00"]
+
+    created = _soap(sim, "alice", (
+        '<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem><t:Subject>Local'
+        '</t:Subject><t:Start>2030-01-09T09:00:00</t:Start><t:End>2030-01-09T10:00:00</t:End>'
+        '</t:CalendarItem></m:Items></m:CreateItem>'))
+    [item_id] = created.iter(f"{{{TYPES}}}ItemId")
+    stored = sim.backend.mailbox(smtp("alice")).find_item(item_id.get("Id", ""))
+    assert isinstance(stored, SimCalendarItem)
+    assert (stored.start, stored.time_zone) == (at(9, 14), "Eastern Standard Time")
+
+    view = _soap(sim, "alice", (
+        '<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>'
+        '<t:AdditionalProperties><t:FieldURI FieldURI="item:Subject"/></t:AdditionalProperties></m:ItemShape>'
+        '<m:CalendarView StartDate="2030-01-09T09:30:00" EndDate="2030-01-09T23:00:00"/>'
+        '<m:ParentFolderIds><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds></m:FindItem>'))
+    assert _texts(view, "Subject") == ["Local"]  # 14:00-15:00 UTC overlaps New York's 09:30-23:00
