@@ -36,6 +36,14 @@ class AppEvents:
                 self._received.setdefault(envelope.event_id, envelope)
 
         self.actor = ews_event
+        # The app's own worker: the pipeline's consumes only its jobs queue, as it does anywhere.
+        self._worker = dramatiq.Worker(broker, queues={queue_name}, worker_threads=1)
+
+    def start(self) -> None:
+        self._worker.start()
+
+    def stop(self, timeout_ms: int = 10_000) -> None:
+        self._worker.stop(timeout=timeout_ms)
 
     def received(self) -> list[PipelineEvent]:
         with self._lock:

@@ -112,6 +112,7 @@ def run_demo(verbose: bool = False) -> int:
         status, _, answer = callbacks.get(check_path)
         print(f"connectivity check GET {callbacks.base_url}{check_path}: {status} {answer.decode()}")
         process.start()
+        app.start()
         try:
             sent = _enqueue_batch(process, week_start)
             # The bookings in the subscribed calendars make Exchange push notifications, which
@@ -131,6 +132,7 @@ def run_demo(verbose: bool = False) -> int:
             process.worker.join()
         finally:
             process.stop(timeout_ms=10_000)
+            app.stop()
         later_jobs = job_log.jobs()[len(phase_one):]
         after_events = app.received()[len(booking_events):]
         succeeded = print_outcomes(results.store, booking_jobs)
