@@ -92,7 +92,9 @@ def plan_actions(options: ChaosOptions, rng: random.Random) -> list[Action]:
         actions += [Action(rng.uniform(0.1, 0.8) * span, "broker_restart", runtime)
                     for runtime in options.runtimes if runtime in SHARED_BROKER_URLS]
     if options.storm_seconds > 0:
-        latest = max(0.1 * span, span - options.storm_seconds - 0.1 * span)
+        # Within the sending, so that the storm meets requests however fast the jobs run.
+        latest = max(0.1 * span, min(span - options.storm_seconds - 0.1 * span,
+                                     options.send_seconds - options.storm_seconds))
         actions.append(Action(rng.uniform(0.1 * span, latest), "storm"))
     return sorted(actions)
 

@@ -262,10 +262,10 @@ def booked_events(sim: EwsSimulator, mailboxes: Iterable[str]) -> Counter[str]:
 
 
 def invitations(sim: EwsSimulator, attendee: str) -> Counter[str]:
-    """Subject -> how many meeting requests an attendee's inbox holds."""
-    return Counter(
-        item["subject"] for item in sim.inbox(attendee) if item.get("item_class") == MEETING_REQUEST
-    )
+    """Subject -> how many meeting requests an attendee received: in the inbox, or in Deleted Items
+    once answered (a room's Resource Booking Attendant answers each request at once)."""
+    received = [*sim.inbox(attendee), *sim.folder_items(attendee, "deleteditems")]
+    return Counter(item["subject"] for item in received if item.get("item_class") == MEETING_REQUEST)
 
 
 def requests_by_caller(sim: EwsSimulator, caller: str) -> list[str]:
