@@ -17,6 +17,11 @@ value) or returned in the results. It only adds `back_off` to an ErrorServerBusy
 every other exception is exchangelib's, unchanged. Subclassing the services instead would need
 one subclass per operation and would miss those exchangelib calls internally (GetFolder for
 distinguished folders, ConvertId for version guessing).
+
+The same throttling also shrinks exchangelib's session pool (BaseProtocol.decrease_poolsize), which
+in 5.6 deadlocks the process when every session is in use: it holds the pool's lock and takes a
+session through get_session, whose increase_poolsize takes that lock again. Its replacement below
+closes an idle session if there is one, and otherwise leaves the pool as it is.
 """
 
 from __future__ import annotations
@@ -71,3 +76,34 @@ def install_server_busy_back_off() -> None:
 
 
 install_server_busy_back_off()
+
+
+def _decrease_poolsize_without_waiting(self: Any) -> None:
+    """exchangelib 5.6's BaseProtocol.decrease_poolsize, without its self-deadlock: it holds
+    `_session_pool_lock` and takes a session with `get_session`, which, when every session is in
+    use, calls `increase_poolsize`, which takes the same (non-reentrant) lock. Here a session is
+    taken only if one is idle; if none is, the pool stays as it is."""
+    from queue import Empty
+
+    from exchangelib.errors import SessionPoolMinSizeReached
+
+    if self._session_pool_size <= 1:
+        raise SessionPoolMinSizeReached("Session pool size cannot be decreased further")
+    with self._session_pool_lock:
+        if self._session_pool_size <= 1:
+            return
+        try:
+            session = self._session_pool.get(block=False)
+        except Empty:
+            return
+        self.close_session(session)
+        self._session_pool_size -= 1
+
+
+def _install_pool_fix() -> None:
+    from exchangelib.protocol import BaseProtocol
+
+    BaseProtocol.decrease_poolsize = _decrease_poolsize_without_waiting
+
+
+_install_pool_fix()
