@@ -1,16 +1,20 @@
-"""Lambda entry point for Exchange push notifications: POST /notifications/{token}, and the
-connectivity check Exchange admins run: GET /check/{integration_id}.
+"""Lambda entry point for Exchange push notifications: POST /notifications/{token} (EWS),
+POST /graph/notifications and /graph/lifecycle (Microsoft Graph webhooks), and the connectivity
+check Exchange admins run: GET /check/{integration_id}.
 
 Behind an HTTP API or a function URL (both send payload format 2.0). Parses the request, calls
-pipeline.notifications.receive_push or pipeline.callback_check.check_connectivity, and maps its
-answer or error to HTTP in one place. Each route imports what it calls when it first runs: the
-connectivity check never loads the notification parser (exchangelib), nor the check the queue.
+pipeline.notifications.receive_push, pipeline.notifications.graph_webhooks or
+pipeline.callback_check.check_connectivity, and maps its answer or error to HTTP in one place.
+Each route imports what it calls when it first runs: the connectivity check never loads the
+notification parser (exchangelib), nor the check the queue; the Graph routes never load exchangelib.
+A Graph validation handshake (`?validationToken=`) is answered before anything else is loaded.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -60,6 +64,57 @@ def notification(token: str) -> Response[str]:
     return Response(status_code=200, content_type="text/xml; charset=utf-8", body=answer.xml)
 
 
+@app.post("/graph/notifications")
+def graph_notifications() -> Response[str]:
+    handshake = _graph_handshake()
+    if handshake is not None:
+        return handshake
+    from pipeline.notifications.graph_webhooks import receive_graph_notifications
+
+    deps = _dependencies.get()
+    answer = receive_graph_notifications(_body(), store=deps.store, enqueue=deps.enqueue, clock=deps.clock)
+    return _graph_accepted("GraphNotifications", answer.ignored)
+
+
+@app.post("/graph/lifecycle")
+def graph_lifecycle() -> Response[str]:
+    handshake = _graph_handshake()
+    if handshake is not None:
+        return handshake
+    from pipeline.notifications.graph_webhooks import receive_graph_lifecycle
+
+    deps = _dependencies.get()
+    answer = receive_graph_lifecycle(_body(), store=deps.store, enqueue=deps.enqueue, clock=deps.clock)
+    return _graph_accepted("GraphLifecycleNotifications", answer.ignored)
+
+
+def _body() -> bytes:
+    event = app.current_event
+    raw = event.body or ""
+    return base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
+
+
+def _graph_handshake() -> Response[str] | None:
+    """Graph's validation request: the URL-decoded token echoed as text/plain, or None."""
+    query = app.current_event.raw_query_string or ""
+    tokens = urllib.parse.parse_qs(query, keep_blank_values=True).get("validationToken")
+    if not tokens:
+        return None
+    from pipeline.notifications.graph_webhooks import validation_answer
+
+    body = validation_answer(tokens[0])
+    emit_metric("GraphValidations", MetricUnit.Count, 1, status="200")
+    return Response(status_code=200, content_type="text/plain; charset=utf-8", body=body,
+                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+
+
+def _graph_accepted(metric: str, ignored: int) -> Response[str]:
+    emit_metric(metric, MetricUnit.Count, 1, status="202")
+    if ignored:
+        emit_metric("GraphNotificationsIgnored", MetricUnit.Count, ignored)
+    return Response(status_code=202, content_type="text/plain; charset=utf-8", body="")
+
+
 @app.get("/check/<integration_id>")
 def connectivity_check(integration_id: str) -> Response[str]:
     from pipeline.callback_check import CHECK_CONTENT_TYPE, check_connectivity
@@ -74,9 +129,10 @@ def connectivity_check(integration_id: str) -> Response[str]:
 @app.exception_handler(PipelineError)
 def refuse(error: PipelineError) -> Response[dict[str, Any]]:
     status = _HTTP_STATUS.get(error.code, 503)
-    checking = app.current_event.path.startswith("/check/")
-    emit_metric("ConnectivityChecks" if checking else "PushNotifications", MetricUnit.Count, 1,
-                status=str(status))
+    path = app.current_event.path
+    metric = ("ConnectivityChecks" if path.startswith("/check/")
+              else "GraphNotifications" if path.startswith("/graph/") else "PushNotifications")
+    emit_metric(metric, MetricUnit.Count, 1, status=str(status))
     return Response(
         status_code=status,
         content_type="application/json",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -36,12 +37,17 @@ class LocalLambdaContext:
 
 
 def http_api_event(method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    """An API Gateway HTTP API / function URL event (payload format 2.0)."""
+    """An API Gateway HTTP API / function URL event (payload format 2.0); a query string in
+    `path` goes to rawQueryString and queryStringParameters, as API Gateway splits it."""
+    path, _, query = path.partition("?")
+    parameters = {name: ",".join(values) for name, values in
+                  urllib.parse.parse_qs(query, keep_blank_values=True).items()}
     return {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
+        **({"queryStringParameters": parameters} if parameters else {}),
         "headers": {name.lower(): value for name, value in headers.items()},
         "requestContext": {
             "accountId": "123456789012",

@@ -29,6 +29,7 @@ __all__ = [
     "AuthType",
     "ConnectionMethod",
     "DeleteType",
+    "ExchangeBackend",
     "IntegrationSettings",
     "is_integration_id",
     "load_integration",
@@ -53,6 +54,23 @@ class AuthType(StrEnum):
     OAUTH2_DELEGATED = "oauth2_delegated"  # each user's refresh token (personal connections)
 
 
+class ExchangeBackend(StrEnum):
+    """Which API the integration's mailboxes are reached through (docs/graph.md)."""
+
+    EWS = "ews"  # Exchange Web Services: on-premises Exchange, and Exchange Online until EWS ends
+    GRAPH = "graph"  # Microsoft Graph: Exchange Online (OAuth 2.0 only)
+
+
+# Graph integrations authenticate with OAuth 2.0 only: app-only client credentials, or each
+# user's own refresh token for personal connections.
+_GRAPH_AUTH = {
+    ConnectionMethod.PERSONAL: AuthType.OAUTH2_DELEGATED,
+    ConnectionMethod.DEDICATED: AuthType.OAUTH2,
+    ConnectionMethod.DELEGATE: AuthType.OAUTH2,
+    ConnectionMethod.IMPERSONATION: AuthType.OAUTH2,
+}
+
+
 class DeleteType(StrEnum):
     HARD = "hard"
     SOFT = "soft"  # the default: out of the user's sight, recoverable (docs/logins.md says why)
@@ -69,6 +87,10 @@ class IntegrationSettings(BaseModel):
     )
     connection_method: ConnectionMethod
     auth_type: AuthType
+    # Which API reaches the mailboxes; graph_url is Microsoft Graph's root (another national
+    # cloud's, or a local Graph) and is read only when backend is graph.
+    backend: ExchangeBackend = ExchangeBackend.EWS
+    graph_url: str = "https://graph.microsoft.com/v1.0"
     # Where EWS is: a fixed URL, or autodiscover (a SOAP autodiscover URL and/or an address to discover).
     ews_url: str | None = None
     autodiscover_email: str | None = None
@@ -120,9 +142,16 @@ class IntegrationSettings(BaseModel):
                 "post_as_scheduler needs the impersonation connection method (the pipeline must "
                 "act as the scheduler to organise the event from their mailbox)"
             )
-        if not (self.ews_url or self.autodiscover_email or self.autodiscover_url):
+        if self.backend is ExchangeBackend.GRAPH:
+            wanted = _GRAPH_AUTH[self.connection_method]
+            if self.auth_type is not wanted:
+                raise ValueError(
+                    f"backend graph needs auth_type {wanted} for the {self.connection_method} "
+                    "connection method (Microsoft Graph takes OAuth 2.0 tokens only)"
+                )
+        elif not (self.ews_url or self.autodiscover_email or self.autodiscover_url):
             raise ValueError("one of ews_url, autodiscover_email or autodiscover_url is required")
-        for name in ("ews_url", "autodiscover_url", "oauth_authority"):
+        for name in ("ews_url", "autodiscover_url", "oauth_authority", "graph_url"):
             url = getattr(self, name)
             if url is not None and not url.startswith(("https://", "http://")):
                 raise ValueError(f"{name} must be an http(s) URL")

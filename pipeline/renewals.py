@@ -1,4 +1,9 @@
-"""Renewals: find push subscriptions gone silent, or reported broken, and enqueue their renewal.
+"""Renewals: find push subscriptions gone silent, near expiry, or reported broken, and enqueue
+their renewal.
+
+Graph subscriptions send no keep-alives; they expire instead, and are due a day before
+(SubscriptionRecord.stale_at). A reauthorizationRequired or subscriptionRemoved lifecycle
+notification requests a renewal at once, as an EWS error report does.
 
 Exchange sends a keep-alive every StatusFrequency; a subscription that has sent nothing for
 twice that is presumed dropped (SubscriptionRecord.is_stale) and renew_subscription re-subscribes
@@ -47,22 +52,29 @@ def enqueue_stale_renewals(store: ResultsStore, enqueue: Enqueue, now: datetime)
         if record.renewal_requested_at is not None:
             log.info("subscription %s: renewal requested %s; renewal enqueued",
                      record.record_id, record.renewal_requested_at.isoformat())
+        elif record.expires_at is not None:
+            log.info("subscription %s expires %s; renewal enqueued",
+                     record.record_id, record.expires_at.isoformat())
         else:
             log.info("subscription %s is stale (last heard %s); renewal enqueued",
                      record.record_id, record.last_seen_at.isoformat())
     return RenewalRun(active=len(active), enqueued=tuple(enqueued))
 
 
-def request_renewal(store: ResultsStore, enqueue: Enqueue, record: SubscriptionRecord, now: datetime) -> str:
+def request_renewal(
+    store: ResultsStore, enqueue: Enqueue, record: SubscriptionRecord, now: datetime, cause: str = "requested"
+) -> str:
     """Mark the subscription for renewal and enqueue renew_subscription for it; its message id.
 
     Marked first: should the enqueue fail, the subscription is stale already and the schedule
-    renews it on its next run. The message id depends on the record alone, so a repeated report
-    enqueues one job: a record is renewed at most once (it is superseded then), and a renewal
-    that failed for good is retried by the schedule, under the schedule's own ids.
+    renews it on its next run. The message id depends on the record and `cause` alone, so a
+    repeated report enqueues one job. An EWS record is renewed at most once (it is superseded
+    then), so its cause is always "requested"; a Graph record renewed in place lives on, and its
+    callers name each request (the expiry it was made under), so that a later request is a new
+    job. A renewal that failed for good is retried by the schedule, under the schedule's own ids.
     """
     store.mark_subscription_for_renewal(record.record_id, now)
-    message_id = f"renew-{record.record_id}-requested"
+    message_id = f"renew-{record.record_id}-{cause}"
     return enqueue("renew_subscription", _renewal_kwargs(record), message_id=message_id)
 
 

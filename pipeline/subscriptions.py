@@ -1,8 +1,10 @@
-"""Starting a push subscription: its callback URL with a per-subscription secret token, and its record.
+"""Starting a push subscription: its callback with a per-subscription secret token, and its record.
 
-The token is random (secrets.token_urlsafe(32)) and lives only in the URL Exchange holds; the
-table stores its SHA-256, which is all the callback needs to recognise it. It is never logged,
-returned or stored in the clear.
+The token is random (secrets.token_urlsafe(32)) and lives only with the service: in the callback
+URL EWS holds (`{base}/notifications/{token}`), or as the clientState Microsoft Graph sends back
+with every notification (to `{base}/graph/notifications` and `{base}/graph/lifecycle`). The table
+stores its SHA-256, which is all the callback needs to recognise it. It is never logged, returned
+or stored in the clear.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from datetime import datetime
 from pipeline.config import PipelineConfig
 from pipeline.errors import ErrorCode, PermanentError
 from pipeline.exchange.base import ExchangeGateway
+from pipeline.exchange.types import CallbackTarget
 from pipeline.store.base import ResultsStore
 from pipeline.store.records import SubscriptionRecord
 
 __all__ = [
+    "GRAPH_LIFECYCLE_PATH",
+    "GRAPH_NOTIFICATIONS_PATH",
     "callback_url",
+    "graph_lifecycle_url",
+    "graph_notification_url",
     "hash_token",
     "new_callback_token",
     "required_callback_base_url",
@@ -37,9 +44,25 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+# The callback function's Graph routes (template.yaml): one URL for every subscription, the token
+# travelling as clientState in the body.
+GRAPH_NOTIFICATIONS_PATH = "/graph/notifications"
+GRAPH_LIFECYCLE_PATH = "/graph/lifecycle"
+
+
 def callback_url(base_url: str, token: str) -> str:
-    """The URL Exchange POSTs a subscription's notifications to."""
+    """The URL EWS POSTs a subscription's notifications to."""
     return f"{base_url.rstrip('/')}/notifications/{token}"
+
+
+def graph_notification_url(base_url: str) -> str:
+    """The notificationUrl of every Graph subscription: change notifications arrive here."""
+    return base_url.rstrip("/") + GRAPH_NOTIFICATIONS_PATH
+
+
+def graph_lifecycle_url(base_url: str) -> str:
+    """The lifecycleNotificationUrl of every Graph subscription."""
+    return base_url.rstrip("/") + GRAPH_LIFECYCLE_PATH
 
 
 def required_callback_base_url(config: PipelineConfig) -> str:
@@ -69,14 +92,16 @@ def start_subscription(
     status_frequency_minutes: int,
     watermark: str | None,
     now: datetime,
+    backend: str = "ews",
 ) -> SubscriptionRecord:
     """Subscribe the gateway's calendar with a fresh token and store the record (token hashed).
 
-    One EWS request; WatermarkRejected when Exchange cannot resume from `watermark`.
+    One request (EWS Subscribe, Graph POST /subscriptions); WatermarkRejected when Exchange cannot
+    resume from `watermark`. `backend` (an ExchangeBackend value) is recorded with the expiry.
     """
     token = new_callback_token()
     subscription = gateway.subscribe_push(
-        callback_url(callback_base_url, token), status_frequency_minutes, watermark
+        CallbackTarget(callback_base_url, token), status_frequency_minutes, watermark, now=now
     )
     record = SubscriptionRecord(
         record_id=record_id,
@@ -90,6 +115,8 @@ def start_subscription(
         status_frequency_minutes=status_frequency_minutes,
         created_at=now,
         last_seen_at=now,
+        backend=backend,
+        expires_at=subscription.expires_at,
     )
     store.put_subscription(record)
     return record

@@ -25,6 +25,7 @@ Routes (no authentication: the simulator is a local test tool):
                                                   "code"?, "message"?, "seed"?}
     DELETE /_sim/faults                          clear all rules
     GET    /_sim/schema/violations               invalid responses recorded (and drained)
+    *      /_sim/graph/...                       Microsoft Graph control (infra/graphsim/control.py)
 """
 
 from __future__ import annotations
@@ -117,4 +118,11 @@ def _route(sim: EwsSimulator, method: str, parts: list[str], query: dict[str, st
             return {"ok": True}
         case "GET", ["schema", "violations"]:
             return sim.take_schema_violations()
+        case _, ["graph", *rest]:
+            from infra.graphsim.control import UnknownRoute, graph_control
+
+            try:
+                return graph_control(sim.graph, method, rest, query, body)
+            except UnknownRoute:
+                raise _NotFound() from None
     raise _NotFound()

@@ -31,7 +31,7 @@ from infra.ewssim.autodiscover import AUTODISCOVER_PATH, AutodiscoverFault, hand
 from infra.ewssim.control import CONTROL_PREFIX, handle_control
 from infra.ewssim.errors import UnauthorizedError
 from infra.ewssim.models.directory import Principal
-from infra.ewssim.oauth import OAuthError
+from infra.ewssim.oauth import OAuthError, openid_configuration
 from infra.ewssim.request_log import LogonRecord
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 EWS_PATH = "/ews/exchange.asmx"
 _TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/(?:v2\.0/)?token$")
+_OPENID_PATH = re.compile(r"^/([^/]+)/v2\.0/\.well-known/openid-configuration$")
+# Every path beneath /v1.0/ is Microsoft Graph (infra/graphsim), served over the same backend.
+GRAPH_PREFIX = "/v1.0/"
 _XML = "text/xml; charset=utf-8"
 _JSON = "application/json"
 
@@ -75,7 +78,9 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
         payload = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = self.path.split("?")[0]
         lowered = path.lower()
-        if lowered == EWS_PATH:
+        if path.startswith(GRAPH_PREFIX):
+            self._graph("POST", payload)
+        elif lowered == EWS_PATH:
             self._ews(payload)
         elif lowered == AUTODISCOVER_PATH:
             self._autodiscover(payload)
@@ -92,9 +97,18 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._control_only("DELETE")
 
+    def do_PATCH(self) -> None:
+        self._control_only("PATCH")
+
     def _control_only(self, method: str) -> None:
         payload = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path.startswith(CONTROL_PREFIX):
+        path = self.path.split("?")[0]
+        if path.startswith(GRAPH_PREFIX):
+            self._graph(method, payload)
+        elif method == "GET" and (match := _OPENID_PATH.match(path)) is not None:
+            document = openid_configuration(self.simulator.base_url, match.group(1))
+            self._send(200, json.dumps(document).encode(), _JSON)
+        elif self.path.startswith(CONTROL_PREFIX):
             self._send(*handle_control(self.simulator, method, self.path, payload), _JSON)
         elif self.path.lower().startswith(EWS_PATH):
             # IIS authenticates before EWS sees the verb: a client may run the NTLM handshake on a GET
@@ -122,6 +136,13 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
             self._send_stream(outcome.status, outcome.stream, outcome.content_type)
             return
         self._send(outcome.status, outcome.body, outcome.content_type)
+
+    def _graph(self, method: str, payload: bytes) -> None:
+        answer = self.simulator.graph.handle(method, self.path, dict(self.headers.items()), payload)
+        if answer.drop:
+            self.close_connection = True
+            return
+        self._send(answer.status, answer.body, answer.content_type, answer.headers)
 
     def _autodiscover(self, payload: bytes) -> None:
         if self._authenticate() is None:

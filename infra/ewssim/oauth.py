@@ -24,11 +24,26 @@ from infra.ewssim.errors import UnauthorizedError
 from infra.ewssim.models.backend import EwsBackend
 from infra.ewssim.models.directory import AppRegistration
 
-__all__ = ["DELEGATED_SCOPE", "TOKEN_LIFETIME", "OAuthError", "TokenIssuer"]
+__all__ = [
+    "DELEGATED_SCOPE",
+    "EWS_AUDIENCE",
+    "GRAPH_AUDIENCE",
+    "GRAPH_SCOPE",
+    "TOKEN_LIFETIME",
+    "OAuthError",
+    "TokenIssuer",
+    "openid_configuration",
+]
 
 TOKEN_LIFETIME = timedelta(seconds=3599)
 DELEGATED_SCOPE = "https://outlook.office365.com/EWS.AccessAsUser.All"
 _GRANTS = ("client_credentials", "refresh_token")
+# A token's audience (the resource it was issued for), picked by the scope asked for: Graph for
+# https://graph.microsoft.com/.default (or a delegated Graph scope), EWS otherwise. A token for one
+# audience is refused by the other (401), as Exchange Online refuses a Graph token on EWS.
+EWS_AUDIENCE = "https://outlook.office365.com"
+GRAPH_AUDIENCE = "https://graph.microsoft.com"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 _MALFORMED = "AADSTS9002313: Invalid request. Request is malformed or invalid."
 
 
@@ -48,6 +63,13 @@ class _Token:
     expires: datetime
     # Delegated tokens act as this user (an SMTP address); app-only tokens have none.
     user: str | None = None
+    audience: str = EWS_AUDIENCE
+
+
+def _audience(scope: str) -> str:
+    """The resource a token request's scope names (space-separated scopes, as OAuth sends them)."""
+    wanted = scope.split()
+    return GRAPH_AUDIENCE if any(s.lower().startswith(GRAPH_AUDIENCE) for s in wanted) else EWS_AUDIENCE
 
 
 @dataclass(frozen=True)
@@ -83,7 +105,7 @@ class TokenIssuer:
                 )
             app = self._client(tenant, form, basic)
             if grant == "client_credentials":
-                answer = self._answer(app, None)
+                answer = self._answer(app, None, _audience(form.get("scope", "")))
             else:
                 answer = self._redeem(app, form.get("refresh_token", ""), form.get("scope", ""))
         except OAuthError as refused:
@@ -124,13 +146,15 @@ class TokenIssuer:
             rotated = secrets.token_urlsafe(32)
             self._refresh[rotated] = grant
             self._issued.append(rotated)
-        answer = self._answer(app, grant.user)
+        answer = self._answer(app, grant.user, _audience(scope))
         return {**answer, "scope": scope or DELEGATED_SCOPE, "refresh_token": rotated}
 
-    def _answer(self, app: AppRegistration, user: str | None) -> dict[str, object]:
+    def _answer(
+        self, app: AppRegistration, user: str | None, audience: str = EWS_AUDIENCE
+    ) -> dict[str, object]:
         token = secrets.token_urlsafe(32)
         with self._lock:
-            self._tokens[token] = _Token(app, self._backend.clock.now() + TOKEN_LIFETIME, user)
+            self._tokens[token] = _Token(app, self._backend.clock.now() + TOKEN_LIFETIME, user, audience)
             self._issued.append(token)
         seconds = int(TOKEN_LIFETIME.total_seconds())
         return {
@@ -174,12 +198,15 @@ class TokenIssuer:
 
     # Bearer tokens ------------------------------------------------------------------------------
 
-    def caller_for(self, token: str) -> Caller:
-        """Who a bearer token acts as, or UnauthorizedError if it is unknown, expired or revoked."""
+    def caller_for(self, token: str, audience: str = EWS_AUDIENCE) -> Caller:
+        """Who a bearer token acts as, or UnauthorizedError if it is unknown, expired, revoked or
+        issued for another audience (a Graph token on EWS, an EWS token on Graph)."""
         with self._lock:
             found = self._tokens.get(token)
         if found is None:
             raise UnauthorizedError("unknown bearer token")
+        if found.audience != audience:
+            raise UnauthorizedError("the token was issued for another audience")
         if found.expires <= self._backend.clock.now():
             raise UnauthorizedError("expired bearer token")
         if self._backend.directory.apps.get(found.app.client_id) != found.app:
@@ -191,6 +218,12 @@ class TokenIssuer:
             raise UnauthorizedError("the token's user no longer exists")
         return Caller(principal)
 
+    def app_for(self, token: str) -> AppRegistration | None:
+        """The app a token (app-only or delegated) was issued to; None for an unknown token."""
+        with self._lock:
+            found = self._tokens.get(token)
+        return found.app if found is not None else None
+
     def reset(self) -> None:
         with self._lock:
             self._tokens.clear()
@@ -198,3 +231,32 @@ class TokenIssuer:
             self._spent.clear()
             self._counts.clear()
             self._issued.clear()
+
+
+def openid_configuration(base_url: str, tenant: str) -> dict[str, object]:
+    """The tenant's OpenID Connect discovery document, as login.microsoftonline.com serves it at
+    /{tenant}/v2.0/.well-known/openid-configuration; msal reads token_endpoint from it."""
+    root = f"{base_url}/{tenant}"
+    return {
+        "token_endpoint": f"{root}/oauth2/v2.0/token",
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "jwks_uri": f"{base_url}/{tenant}/discovery/v2.0/keys",
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": f"{root}/v2.0",
+        "request_uri_parameter_supported": False,
+        "userinfo_endpoint": f"{base_url}/oidc/userinfo",
+        "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
+        "device_authorization_endpoint": f"{root}/oauth2/v2.0/devicecode",
+        "http_logout_supported": True,
+        "frontchannel_logout_supported": True,
+        "end_session_endpoint": f"{root}/oauth2/v2.0/logout",
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "oid", "roles"],
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+    }

@@ -95,6 +95,10 @@ class EwsSimulator:
         self._httpd = EwsHttpServer((host, port), self, context)
         self._thread: threading.Thread | None = None
         self.backend.on_reset(self._reset_own_state)
+        # Microsoft Graph over the same backend (infra/graphsim); paths beneath /v1.0/ go to it.
+        from infra.graphsim.service import GraphService
+
+        self.graph = GraphService(self)
         EwsSimulator._instances.add(self)
 
     # Addresses --------------------------------------------------------------------------------
@@ -111,6 +115,11 @@ class EwsSimulator:
     @property
     def ews_url(self) -> str:
         return f"{self.base_url}/EWS/Exchange.asmx"
+
+    @property
+    def graph_url(self) -> str:
+        """The Microsoft Graph v1.0 root this simulator serves (https://graph.microsoft.com/v1.0)."""
+        return f"{self.base_url}/v1.0"
 
     @property
     def autodiscover_url(self) -> str:
@@ -235,7 +244,7 @@ class EwsSimulator:
         """Invalid responses recorded since the last call (and forget them)."""
         with self._violations_lock:
             taken, self._violations = self._violations, []
-        return taken
+        return taken + self.graph.take_schema_violations()
 
     # EWS dispatch -----------------------------------------------------------------------------
 

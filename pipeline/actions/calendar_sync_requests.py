@@ -10,12 +10,14 @@ failed after the write) expires, and the next notification asks again.
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pipeline.actions.context import ActionContext
 from pipeline.errors import ErrorCode, PermanentError
+from pipeline.runtimes.enqueue import Enqueue
+from pipeline.store.base import ResultsStore
 
-__all__ = ["SYNC_REQUEST_EXPIRY", "request_calendar_sync"]
+__all__ = ["SYNC_REQUEST_EXPIRY", "enqueue_calendar_sync", "request_calendar_sync"]
 
 SYNC_REQUEST_EXPIRY = timedelta(minutes=15)
 
@@ -24,13 +26,20 @@ def request_calendar_sync(context: ActionContext, mailbox: str) -> str | None:
     """Enqueue a sync of `mailbox`'s calendar unless one is pending; its message id, or None."""
     if context.enqueue is None:
         raise PermanentError(ErrorCode.INTERNAL, "this runtime cannot enqueue jobs (no broker)")
-    integration_id = context.integration.integration_id
-    now = context.now()
-    if not context.store.request_calendar_sync(integration_id, mailbox, now, now - SYNC_REQUEST_EXPIRY):
+    return enqueue_calendar_sync(
+        context.store, context.enqueue, context.integration.integration_id, mailbox, context.now()
+    )
+
+
+def enqueue_calendar_sync(
+    store: ResultsStore, enqueue: Enqueue, integration_id: str, mailbox: str, now: datetime
+) -> str | None:
+    """request_calendar_sync for callers without a job (the Graph callback's `missed`)."""
+    if not store.request_calendar_sync(integration_id, mailbox, now, now - SYNC_REQUEST_EXPIRY):
         return None
     # A stable id per request: a redelivered process_change that enqueues again is de-duplicated.
     digest = hashlib.sha256(f"{integration_id}|{mailbox.lower()}|{now.isoformat()}".encode()).hexdigest()
-    return context.enqueue(
+    return enqueue(
         "sync_calendar", {"integration_id": integration_id, "mailbox": mailbox},
         message_id=f"sync-{digest[:40]}",
     )

@@ -1,4 +1,5 @@
-"""subscribe_mailbox: a push subscription on a mailbox's calendar (one Subscribe request)."""
+"""subscribe_mailbox: a push subscription on a mailbox's calendar (one EWS Subscribe, or one Graph
+POST /subscriptions with its validation handshake)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def subscribe_mailbox(context: ActionContext, kwargs: SubscribeMailboxKwargs) ->
             status_frequency_minutes=kwargs.status_frequency_minutes,
             watermark=None,
             now=context.now(),
+            backend=context.integration.backend.value,
         )
     return _result(record)
 

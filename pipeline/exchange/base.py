@@ -12,10 +12,12 @@ import abc
 from collections.abc import Sequence
 from datetime import datetime
 
+from pipeline.errors import ErrorCode, PermanentError
 from pipeline.exchange.calendar_items import CalendarSyncPage
 from pipeline.exchange.calendars import CalendarFolder, CalendarReading
 from pipeline.exchange.push import ChangedItem
 from pipeline.exchange.types import (
+    CallbackTarget,
     EventChanges,
     EventDraft,
     EventRef,
@@ -165,13 +167,42 @@ class ExchangeGateway(abc.ABC):
 
     @abc.abstractmethod
     def subscribe_push(
-        self, callback_url: str, status_frequency_minutes: int, watermark: str | None = None
+        self,
+        callback: CallbackTarget,
+        status_frequency_minutes: int,
+        watermark: str | None = None,
+        *,
+        now: datetime | None = None,
     ) -> PushSubscription:
-        """Push-subscribe to the target calendar; resume from `watermark` when given.
+        """Push-subscribe to the target calendar, calling back to `callback`; resume from
+        `watermark` when given (EWS).
 
-        One request. Raises pipeline.exchange.push.WatermarkRejected when Exchange cannot resume
-        from the watermark (older than 30 days, or not one of this mailbox's).
+        One request (on Graph, the service's validation handshake against the callback comes
+        with it). `now` (the pipeline's clock; the real time when None) dates a subscription that
+        expires: PushSubscription.expires_at says when (Graph), None where subscriptions live on
+        keep-alives (EWS, which ignores `now`). Raises pipeline.exchange.push.WatermarkRejected
+        when Exchange cannot resume from the watermark (older than 30 days, or not this mailbox's).
         """
+
+    def renew_push(self, subscription_id: str, *, now: datetime | None = None) -> PushSubscription:
+        """Extend the subscription in place to the backend's longest lifetime (one request); the
+        subscription with its new expires_at.
+
+        Only backends whose subscriptions expire have this (Graph: PATCH expirationDateTime).
+        Raises PermanentError(SUBSCRIPTION_NOT_FOUND) when the service no longer has the
+        subscription (removed, or expired): subscribe again then. EWS subscriptions are renewed
+        by subscribing again from their watermark (renew_subscription does that), so here they
+        raise PermanentError(INTERNAL).
+        """
+        raise PermanentError(
+            ErrorCode.INTERNAL, "this backend renews a subscription by subscribing again from its watermark"
+        )
+
+    def end_push(self, subscription_id: str) -> None:
+        """End a subscription the pipeline no longer wants (one request where the backend has
+        one: Graph DELETE). EWS has no such call: the callback's Unsubscribe answer ends a push
+        subscription, so this does nothing there."""
+        return None
 
     @abc.abstractmethod
     def read_changed_items(self, item_ids: Sequence[str]) -> list[ChangedItem | None]:

@@ -1,8 +1,9 @@
 """Push notifications as the pipeline sees them, whichever backend produced them.
 
-The EWS implementation (ews/notifications.py) turns a SendNotification POST into these values;
-a Microsoft Graph backend would turn its change notifications into the same ones. Datetimes are
-timezone-aware; no exchangelib types cross this boundary.
+The EWS implementation (ews/notifications.py) turns a SendNotification POST into PushDelivery;
+the Graph one (graph/notifications.py) turns a webhook POST into WebhookNotification items (each
+with the same PushEvent) or LifecycleNotification items. Datetimes are timezone-aware; no
+exchangelib types cross this boundary.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from pipeline.exchange.calendar_items import AttendeeResponse
 
 __all__ = [
     "ChangedItem",
+    "LifecycleNotification",
     "PushDelivery",
     "PushEvent",
     "PushNotification",
     "WatermarkRejected",
+    "WebhookNotification",
 ]
 
 
@@ -58,6 +61,32 @@ class PushDelivery:
 
     notifications: tuple[PushNotification, ...]
     errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WebhookNotification:
+    """One change notification of a webhook POST (Graph): which subscription, the clientState it
+    carried (the subscription's secret token, to check; never log it), and the change.
+
+    `version` tells a resend of one change from the next change of the same item (Graph's
+    @odata.etag, the item's change key); None when the notification has none (a deletion).
+    """
+
+    subscription_id: str
+    client_state: str | None
+    event: PushEvent
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class LifecycleNotification:
+    """One lifecycle notification (Graph): reauthorizationRequired, subscriptionRemoved or missed
+    (another value is kept as sent, and ignored). client_state as for WebhookNotification."""
+
+    subscription_id: str
+    client_state: str | None
+    lifecycle_event: str
+    subscription_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)

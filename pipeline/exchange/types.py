@@ -16,6 +16,7 @@ __all__ = [
     "BodyType",
     "BusyInterval",
     "BusyType",
+    "CallbackTarget",
     "EventChanges",
     "EventDraft",
     "EventRef",
@@ -208,6 +209,27 @@ class RoomList:
 
 
 @dataclass(frozen=True)
+class CallbackTarget:
+    """Where a push subscription calls back: the deployment's callback base URL and the
+    subscription's secret token (pipeline.subscriptions). Each backend builds its own URLs from
+    them: EWS `{base}/notifications/{token}`; Graph `{base}/graph/notifications` and
+    `{base}/graph/lifecycle`, with the token as clientState. Never log or quote `token`."""
+
+    base_url: str
+    token: str
+
+    def __repr__(self) -> str:  # the token stays out of tracebacks and logs
+        return f"CallbackTarget(base_url={self.base_url!r}, token='***')"
+
+
+@dataclass(frozen=True)
 class PushSubscription:
+    """A subscription the backend created (or extended).
+
+    watermark: where EWS resumes from ("" on Graph, which has none); expires_at: when the backend
+    drops it unless renewed (None on EWS, whose subscriptions live while keep-alives are answered).
+    """
+
     subscription_id: str
     watermark: str
+    expires_at: datetime | None = None

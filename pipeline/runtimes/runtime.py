@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import dramatiq
 
@@ -56,6 +57,24 @@ class Runtime:
             # Which logon name form worked is kept on the integration's item for other processes.
             login_forms=LoginFormMemory(store),
         )
-        return cls(config=config, store=store, gateways=connector,
+        return cls(config=config, store=store, gateways=backend_gateways(config, secrets, connector),
                    events=build_event_publisher(config, store, utc_now, broker=events_broker),
                    retry_policy=RetryPolicy.from_config(config))
+
+
+def backend_gateways(config: PipelineConfig, secrets: SecretSource, ews: GatewayFactory) -> GatewayFactory:
+    """EWS integrations through `ews`; Graph ones through a GraphConnector built on first use (an
+    EWS-only process never imports the Graph backend or msal)."""
+    from pipeline.exchange.connectors import BackendGateways
+
+    def graph() -> Any:
+        from pipeline.exchange.graph.connection import GraphConnector
+
+        return GraphConnector(
+            secrets,
+            concurrency=config.worker_concurrency,
+            request_timeout_s=config.ews_timeout_seconds,
+            connect_timeout_s=config.ews_connect_timeout_seconds,
+        )
+
+    return BackendGateways(ews, graph)

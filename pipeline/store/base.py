@@ -185,6 +185,12 @@ class ResultsStore(ABC):
         PermanentError(SUBSCRIPTION_NOT_FOUND)."""
 
     @abstractmethod
+    def record_subscription_extended(self, record_id: str, expires_at: datetime, now: datetime) -> bool:
+        """A subscription renewed in place (Graph): set expires_at and clear renewal_requested_at.
+        False when the record is no longer active (nothing changed). Raises
+        PermanentError(SUBSCRIPTION_NOT_FOUND)."""
+
+    @abstractmethod
     def mark_subscription_superseded(self, record_id: str, new_record_id: str, now: datetime) -> bool:
         """Mark an active subscription superseded by new_record_id; False if it was not active
         (another renewal won): the caller should then drop its own new subscription. Raises

@@ -13,6 +13,7 @@ from pipeline.contract.outcome import JobError, JobOutcome, JobStatus
 from pipeline.errors import ErrorCode
 
 __all__ = [
+    "RENEW_BEFORE_EXPIRY",
     "BookingChanges",
     "BookingRecord",
     "BookingState",
@@ -150,6 +151,12 @@ class BookingChanges:
     copies: tuple[BookingCopy, ...] | None = None
 
 
+# A subscription that expires is renewed this long before it does: the renewal schedule runs every
+# few minutes and gives each subscription one renewal job an hour, so a renewal failing for most of
+# a day still does not lose it.
+RENEW_BEFORE_EXPIRY = timedelta(days=1)
+
+
 class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     SUPERSEDED = "superseded"  # renewed: a newer record replaces it
@@ -175,13 +182,23 @@ class SubscriptionRecord:
     # subscription is stale however recently it was heard from, and its watermark stays the last
     # good one, for the renewal to resume from.
     renewal_requested_at: datetime | None = None
+    # Which API the subscription lives in (an ExchangeBackend value). Items written before Graph
+    # came have neither attribute: they read as EWS subscriptions that never expire.
+    backend: str = "ews"
+    # When the service drops the subscription unless it is renewed (Graph); None for EWS, whose
+    # subscriptions live as long as their keep-alives are answered.
+    expires_at: datetime | None = None
 
     def stale_at(self) -> datetime:
-        """When silence makes the subscription stale: twice its status frequency after last_seen_at."""
+        """When the subscription is due for renewal: for one that expires (Graph), a day before it
+        does (RENEW_BEFORE_EXPIRY; Graph sends no keep-alives, so silence says nothing); otherwise
+        when silence makes it stale, twice its status frequency after last_seen_at."""
+        if self.expires_at is not None:
+            return self.expires_at - RENEW_BEFORE_EXPIRY
         return self.last_seen_at + timedelta(minutes=2 * self.status_frequency_minutes)
 
     def is_stale(self, now: datetime) -> bool:
-        """True when nothing has been heard for twice the status frequency, or a renewal was requested."""
+        """True when due for renewal (stale_at has passed), or a renewal was requested."""
         # A requested renewal counts whatever `now` says: the callback's clock and the renewal
         # job's are different machines', and a few milliseconds of skew must not skip it.
         return self.renewal_requested_at is not None or now >= self.stale_at()

@@ -55,7 +55,11 @@ class PipelineHarness:
         return self.runtime.store
 
     def install(self, method: str, auth: str = "basic", **overrides: Any) -> str:
-        """Store an integration's settings and seed its secrets; returns its integration_id."""
+        """Store an integration's settings and seed its secrets; returns its integration_id.
+
+        backend="graph" points it at the simulator's Graph (graph_url) as well."""
+        if overrides.get("backend") == "graph":
+            overrides.setdefault("graph_url", self.sim.graph_url)
         settings = integration(self.sim, method, auth, **overrides)
         seed_secrets(self.secrets_client, settings.integration_id, method, auth)
         raw = settings.model_dump(mode="json", exclude_none=True)
@@ -92,3 +96,31 @@ def pipeline(sim: EwsSimulator) -> Iterator[PipelineHarness]:
         yield PipelineHarness(sim, runtime, secrets_client, secrets)
         connector.close_all()
     close_connections()
+
+
+@pytest.fixture
+def graph_pipeline(graph_sim: EwsSimulator) -> Iterator[PipelineHarness]:
+    """The pipeline harness over the TLS simulator, its Runtime dispatching on the backend (EWS
+    and Graph integrations side by side): install("impersonation", "oauth2", backend="graph")."""
+    from pipeline.exchange.connectors import BackendGateways
+    from pipeline.exchange.graph.connection import GraphConnector
+
+    close_connections()
+    with mock_aws():
+        config = PipelineConfig(table_name="ews-pipeline-test", worker_concurrency=4)
+        dynamodb = boto3.client("dynamodb", region_name=config.aws_region)
+        create_table(dynamodb, config.table_name)
+        secrets_client = boto3.client("secretsmanager", region_name=config.aws_region)
+        secrets = CountingSecretSource(boto3_client=secrets_client)
+        # EWS integrations on this TLS simulator are installed with verify_tls=False.
+        ews = EwsConnector(secrets, concurrency=config.worker_concurrency)
+        # The simulator's CA is passed per request (REQUESTS_CA_BUNDLE would override a session's).
+        graph = GraphConnector(secrets, concurrency=config.worker_concurrency,
+                               ca_bundle=str(graph_sim.ca_file))
+        gateways = BackendGateways(ews, lambda: graph)
+        store = DynamoDbStore(dynamodb, config.table_name)
+        runtime = Runtime(config=config, store=store, gateways=gateways)
+        yield PipelineHarness(graph_sim, runtime, secrets_client, secrets)
+        gateways.close_all()
+    close_connections()
+

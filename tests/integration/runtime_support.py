@@ -34,7 +34,6 @@ from exchangelib.protocol import close_connections
 
 from infra.ewssim import EwsSimulator
 from pipeline.config import PipelineConfig
-from pipeline.exchange.ews import EwsConnector
 from pipeline.runtimes.actors import JOBS_QUEUE
 from pipeline.runtimes.runtime import Runtime, utc_now
 from pipeline.runtimes.sqs import SqsFifoBroker
@@ -301,9 +300,10 @@ def lambda_job_handler(
         yield invoke
     finally:
         if handlers.jobs._processor.cache_info().currsize:
-            gateways = handlers.jobs._processor().runtime.gateways
-            if isinstance(gateways, EwsConnector):
-                gateways.close_all()
+            # Every backend's pooled connections (BackendGateways, or a bare EwsConnector).
+            close = getattr(handlers.jobs._processor().runtime.gateways, "close_all", None)
+            if close is not None:
+                close()
         handlers.jobs._processor.cache_clear()
 
 

@@ -20,7 +20,6 @@ from infra.ewssim import EwsSimulator
 from pipeline.client import PipelineClient
 from pipeline.contract import JobStatus
 from pipeline.errors import ErrorCode
-from pipeline.exchange.ews import EwsConnector
 from pipeline.runtimes.runtime import Runtime
 from pipeline.runtimes.worker import WorkerProcess
 from pipeline.store.base import ResultsStore
@@ -131,8 +130,9 @@ def without_volatile(value: Any, volatile: frozenset[str]) -> Any:
 
 
 def close_runtime(runtime: Runtime) -> None:
-    if isinstance(runtime.gateways, EwsConnector):
-        runtime.gateways.close_all()
+    close = getattr(runtime.gateways, "close_all", None)
+    if close is not None:
+        close()
 
 
 # -- the reference: the Lambda handler fed from the SQS queue ---------------------------------------

@@ -27,6 +27,10 @@ EFFECTS: dict[str, tuple[str, ...]] = {
         "tests/integration/test_connection.py::test_connection_methods_and_auth_types",
         "tests/integration/test_delegated_oauth.py::test_a_personal_connection_acts_as_the_user_and_stores_the_rotated_refresh_token",
     ),
+    "backend": (
+        "tests/integration/test_graph_actions.py::test_a_booking_made_on_ews_is_updated_and_cancelled_on_graph",
+    ),
+    "graph_url": ("tests/integration/test_graph_actions.py::test_check_connection_passes_every_step",),
     "ews_url": (
         "tests/integration/test_action_check_connection.py::"
         "test_every_connection_method_and_auth_type_passes_every_step",

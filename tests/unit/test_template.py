@@ -39,7 +39,7 @@ from pipeline.runtimes.sqs.queue import dead_letter_queue_name, fifo_queue_name
 from pipeline.store.dynamodb.events import event_items, pending_event_from_image
 from pipeline.store.dynamodb.keys import PENDING_EVENTS_INDEX, create_table, job_key
 from pipeline.store.records import IntegrationRecord
-from pipeline.subscriptions import callback_url
+from pipeline.subscriptions import callback_url, graph_lifecycle_url, graph_notification_url
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -280,15 +280,29 @@ def test_jobs_concurrency_is_capped_below_exchanges_limit_by_default() -> None:
 
 
 def http_routes(logical_id: str) -> dict[str, dict[str, Any]]:
-    """A function's HttpApi events by method."""
-    routes = {str(http["Method"]): http for http in events(logical_id, "HttpApi")}
-    assert len(routes) == len(events(logical_id, "HttpApi")), "one route per method"
-    return routes
+    """A function's HttpApi events by method, and by "METHOD path" for every route."""
+    declared = events(logical_id, "HttpApi")
+    routes = {f"{http['Method']} {http['Path']}": http for http in declared}
+    assert len(routes) == len(declared), "one event per route"
+    by_method: dict[str, list[dict[str, Any]]] = {}
+    for http in declared:
+        by_method.setdefault(str(http["Method"]), []).append(http)
+    # The EWS callback is the POST route with a path parameter (Graph's have none).
+    return routes | {method: next((h for h in found if "{" in str(h["Path"])), found[0])
+                     for method, found in by_method.items()}
 
 
 def test_callbacks_function_routes_the_notifications_and_the_connectivity_check_only() -> None:
-    assert {method: http["Path"] for method, http in http_routes("CallbacksFunction").items()} == {
-        "POST": "/notifications/{token}", "GET": "/check/{integration_id}"}
+    assert {name for name in http_routes("CallbacksFunction") if " " in name} == {
+        "POST /notifications/{token}", "POST /graph/notifications", "POST /graph/lifecycle",
+        "GET /check/{integration_id}"}
+
+
+def test_callbacks_function_serves_graph_webhooks_on_the_urls_graph_is_given() -> None:
+    routes = http_routes("CallbacksFunction")
+    for url in (graph_notification_url("https://api.example"), graph_lifecycle_url("https://api.example")):
+        http = routes["POST " + url.removeprefix("https://api.example")]
+        assert http["PayloadFormatVersion"] == "2.0"
 
 
 def test_callbacks_function_answers_post_on_the_path_exchange_is_given() -> None:

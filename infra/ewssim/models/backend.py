@@ -9,7 +9,14 @@ from typing import Any
 
 from infra.ewssim.errors import EwsError
 from infra.ewssim.models.clock import SimClock
-from infra.ewssim.models.directory import AppRegistration, Directory, Principal, PrincipalKind, RoomList
+from infra.ewssim.models.directory import (
+    DEFAULT_GRAPH_ROLES,
+    AppRegistration,
+    Directory,
+    Principal,
+    PrincipalKind,
+    RoomList,
+)
 from infra.ewssim.models.folder_tree import ensure_path, lookup_folder
 from infra.ewssim.models.items import Item, is_well_formed_id
 from infra.ewssim.models.mailbox import Folder, Mailbox
@@ -191,7 +198,7 @@ class EwsBackend:
             folders: [{owner, path, folder_class?}]    (secondary calendars: "Calendar/Interviews")
             permissions: [{owner, grantee, level, folder?, view_private_items?}]
                                   (folder: a distinguished id, default "calendar", or a path)
-            apps: [{client_id, client_secret, tenant_id}]
+            apps: [{client_id, client_secret, tenant_id, graph_roles?, mailbox_scope?}]
         """
         self._check_references(config)
         for key, kind in _PRINCIPAL_KEYS:
@@ -210,10 +217,13 @@ class EwsBackend:
             if raw.get("view_private_items"):
                 self.grant_private_items(raw["owner"], raw["grantee"])
         for raw in config.get("apps", []):
+            scope = raw.get("mailbox_scope")
             self.directory.add_app(
                 AppRegistration(
                     client_id=raw["client_id"],
                     client_secret=raw["client_secret"],
                     tenant_id=raw["tenant_id"],
+                    graph_roles=frozenset(raw.get("graph_roles", DEFAULT_GRAPH_ROLES)),
+                    mailbox_scope=None if scope is None else frozenset(str(s).lower() for s in scope),
                 )
             )

@@ -92,6 +92,12 @@ class RoomList:
     rooms: list[str] = field(default_factory=list)
 
 
+# What the simulator's app registrations hold unless seeded otherwise.
+DEFAULT_GRAPH_ROLES: frozenset[str] = frozenset(
+    {"Calendars.ReadWrite", "Place.Read.All", "User.Read.All", "MailboxSettings.Read"}
+)
+
+
 @dataclass(frozen=True)
 class AppRegistration:
     """An OAuth client allowed to obtain app-only tokens for EWS."""
@@ -101,6 +107,11 @@ class AppRegistration:
     tenant_id: str
     # Principals the app may act as via impersonation (full_access_as_app covers all when empty).
     full_access: bool = True
+    # Microsoft Graph application permissions (app roles) granted with admin consent.
+    graph_roles: frozenset[str] = DEFAULT_GRAPH_ROLES
+    # None: every mailbox. A set of SMTP addresses: an application access policy (or an RBAC for
+    # Applications management scope) restricting the app's Graph access to those mailboxes.
+    mailbox_scope: frozenset[str] | None = None
 
 
 class Directory:

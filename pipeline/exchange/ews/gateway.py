@@ -29,6 +29,7 @@ from pipeline.exchange.ews import (
 from pipeline.exchange.ews.connection import EwsConnector, LiveConnection, resolve_target
 from pipeline.exchange.push import ChangedItem
 from pipeline.exchange.types import (
+    CallbackTarget,
     EventChanges,
     EventDraft,
     EventRef,
@@ -185,10 +186,17 @@ class EwsGateway(ExchangeGateway):
     # Notifications -----------------------------------------------------------------------------
 
     def subscribe_push(
-        self, callback_url: str, status_frequency_minutes: int, watermark: str | None = None
+        self,
+        callback: CallbackTarget,
+        status_frequency_minutes: int,
+        watermark: str | None = None,
+        *,
+        now: datetime | None = None,
     ) -> PushSubscription:
+        url = subscriptions.callback_url(callback)
+
         def subscribe(live: LiveConnection) -> PushSubscription:
-            return subscriptions.subscribe_push(live, callback_url, status_frequency_minutes, watermark)
+            return subscriptions.subscribe_push(live, url, status_frequency_minutes, watermark)
 
         return self._run("Subscribe", subscribe)
 

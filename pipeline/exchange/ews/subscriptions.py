@@ -21,9 +21,16 @@ from pipeline.errors import PermanentError, PipelineError, RetryableError
 from pipeline.exchange.ews.connection import LiveConnection
 from pipeline.exchange.ews.errors import to_pipeline_error
 from pipeline.exchange.push import WatermarkRejected
-from pipeline.exchange.types import PushSubscription
+from pipeline.exchange.types import CallbackTarget, PushSubscription
+from pipeline.subscriptions import callback_url as ews_callback_url
 
-__all__ = ["CALENDAR_EVENT_TYPES", "SubscribeToPushAt", "redact_callback_tokens", "subscribe_push"]
+__all__ = [
+    "CALENDAR_EVENT_TYPES",
+    "SubscribeToPushAt",
+    "callback_url",
+    "redact_callback_tokens",
+    "subscribe_push",
+]
 
 # What changes a booking: its item created, changed, deleted or moved (declined, trashed, restored).
 CALENDAR_EVENT_TYPES = ("CreatedEvent", "ModifiedEvent", "DeletedEvent", "MovedEvent", "CopiedEvent")
@@ -35,6 +42,11 @@ _WATERMARK_ERRORS = (ews.ErrorInvalidWatermark, ews.ErrorExpiredSubscription)
 _CALLBACK_TOKEN = re.compile(r"(/notifications/)[A-Za-z0-9_\-]+")
 # exchangelib logs whole requests at DEBUG; these are the loggers a Subscribe body can reach.
 _REQUEST_LOGGERS = ("exchangelib.util", "exchangelib.util.xml", "exchangelib.services.common")
+
+
+def callback_url(callback: CallbackTarget) -> str:
+    """The URL Exchange POSTs the subscription's SendNotification requests to."""
+    return ews_callback_url(callback.base_url, callback.token)
 
 
 def redact_callback_tokens(text: str) -> str:

@@ -159,6 +159,9 @@ def subscription_from_item(item: Item) -> SubscriptionRecord:
         status=SubscriptionStatus(item["status"]),
         superseded_by=item.get("superseded_by"),
         renewal_requested_at=_time(item.get("renewal_requested_at")),
+        # Absent from items written before Graph subscriptions: EWS, no expiry.
+        backend=item.get("backend", "ews"),
+        expires_at=_time(item.get("expires_at")),
     )
 
 

@@ -127,6 +127,9 @@ class DynamoDbStore(ResultsStore):
     def mark_subscription_for_renewal(self, record_id: str, now: datetime) -> None:
         self._subscriptions.mark_subscription_for_renewal(record_id, now)
 
+    def record_subscription_extended(self, record_id: str, expires_at: datetime, now: datetime) -> bool:
+        return self._subscriptions.record_subscription_extended(record_id, expires_at, now)
+
     def mark_subscription_superseded(self, record_id: str, new_record_id: str, now: datetime) -> bool:
         return self._subscriptions.mark_subscription_superseded(record_id, new_record_id, now)
 

@@ -42,6 +42,10 @@ class SubscriptionTable:
             item["superseded_by"] = subscription.superseded_by
         if subscription.renewal_requested_at:
             item["renewal_requested_at"] = iso(subscription.renewal_requested_at)
+        if subscription.backend != "ews":  # EWS items keep the shape they always had
+            item["backend"] = subscription.backend
+        if subscription.expires_at:
+            item["expires_at"] = iso(subscription.expires_at)
         if subscription.status is SubscriptionStatus.ACTIVE:
             item["active_partition"] = ACTIVE_PARTITION
         try:
@@ -89,6 +93,22 @@ class SubscriptionTable:
                               condition="attribute_exists(pk)", values={":now": iso(now)})
         except ConditionFailed:
             raise _not_found(record_id) from None
+
+    def record_subscription_extended(self, record_id: str, expires_at: datetime, now: datetime) -> bool:
+        try:
+            # Renewed in place: the new expiry, and a requested renewal is done. Only while active:
+            # a superseded or dropped record stays as it is.
+            self.table.update(subscription_key(record_id),
+                              "SET expires_at = :expires, updated_at = :now REMOVE renewal_requested_at",
+                              condition="#status = :active",
+                              names={"#status": "status"},
+                              values={":expires": iso(expires_at), ":now": iso(now),
+                                      ":active": SubscriptionStatus.ACTIVE.value})
+            return True
+        except ConditionFailed:
+            if self.get_subscription(record_id) is None:
+                raise _not_found(record_id) from None
+            return False
 
     def mark_subscription_superseded(self, record_id: str, new_record_id: str, now: datetime) -> bool:
         try:

@@ -1,4 +1,4 @@
-"""The push callback: Exchange POSTs SendNotification to `{callback_base_url}/notifications/{token}`.
+"""The EWS push callback: Exchange POSTs SendNotification to `{callback_base_url}/notifications/{token}`.
 
 Each subscription has its own random token in its callback URL (pipeline.subscriptions); the
 table keeps only its SHA-256, so a leaked table cannot forge callbacks.

@@ -1,0 +1,3 @@
+"""Graph simulator tests use the fixtures of tests/integration/graph_support.py."""
+
+from tests.integration.graph_support import graph_client, graph_sim, graph_simulator  # noqa: F401
