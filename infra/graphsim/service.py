@@ -10,6 +10,7 @@ response, render it with request-id headers. $batch runs its inner requests thro
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -35,6 +36,8 @@ from infra.graphsim.models.throttle import ConcurrencyLimit
 from infra.graphsim.odata import parse_preferences
 from infra.graphsim.routes import SERVICE_HOOKS, Answer, match, path_exists
 from infra.graphsim.schema import GraphSchema, schema_dir_from_env
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from infra.ewssim.server import EwsSimulator
@@ -167,6 +170,12 @@ class GraphService:
             return GraphOutcome(0, b"", drop=True)
         except GraphError as failure:
             answer = self.error_answer(failure, request_id, client_request_id)
+        except Exception:
+            # A simulator defect answers as Graph's own failures do (500 with an OData body), so
+            # the client sees a server error rather than a dropped connection.
+            log.exception("graph simulator: %s request failed", method)
+            internal = GraphError(500, "InternalServerError", "An internal server error occurred.")
+            answer = self.error_answer(internal, request_id, client_request_id)
         answer.headers.setdefault("request-id", request_id)
         answer.headers.setdefault("client-request-id", client_request_id)
         if isinstance(answer.body, dict) and "error" in answer.body:

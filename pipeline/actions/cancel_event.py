@@ -8,8 +8,9 @@ may have died before or after its DeleteItem, looks for the stamped event in the
 be deleted, and announced, a second time.
 
 Cancellations go to the attendees only when the job asks (notify) and they were invited: people
-who never had an invitation are not told that it is off. EWS DeleteItem carries no text, so the
-job's `reason` is not sent to the attendees (Exchange's own cancellation notice is).
+who never had an invitation are not told that it is off. The job's `reason` is the cancellation's
+text on Graph (the comment of `POST .../cancel`); EWS DeleteItem carries no text, so on EWS it is
+not sent (Exchange's own cancellation notice is).
 
 Copies of the booking in additional booking calendars (booking_copies.py) are deleted too, one
 DeleteItem each, without cancellations; a redelivery deletes only those still in their calendar.
@@ -35,8 +36,13 @@ def cancel_event(context: ActionContext, kwargs: CancelEventKwargs) -> CancelEve
     redelivery = is_redelivery(context)
     if booking.cancelled and not redelivery:
         return _result(kwargs, already_cancelled=True)
-    notify = kwargs.notify and bool(booking.invites_sent_to)
-    cancelled = context.event(BookingCancelledData(notified=notify), booking_key=kwargs.booking_key)
+    invited = bool(booking.invites_sent_to)
+    notify = kwargs.notify and invited
+    job_gateway = context.gateway(kwargs.mailbox)
+    # On a backend that always tells an invited meeting's attendees of its deletion, they hear of
+    # it whatever the job asked; the event says so.
+    notified = notify or (invited and job_gateway.tells_attendees_of_every_change)
+    cancelled = context.event(BookingCancelledData(notified=notified), booking_key=kwargs.booking_key)
     marked = context.store.mark_booking_cancelled(
         context.integration.integration_id, kwargs.booking_key, context.now(), events=[cancelled]
     )
@@ -44,7 +50,6 @@ def cancel_event(context: ActionContext, kwargs: CancelEventKwargs) -> CancelEve
         context.written([cancelled])
     if not marked and not redelivery:
         return _result(kwargs, already_cancelled=True)  # another job cancelled it meanwhile
-    job_gateway = context.gateway(kwargs.mailbox)
     gateway = calendar_gateway(context, job_gateway, booking.calendar_mailbox)
     ref: EventRef | None = booking_ref(booking)
     if not marked:
@@ -57,6 +62,7 @@ def cancel_event(context: ActionContext, kwargs: CancelEventKwargs) -> CancelEve
             ref,
             delete_type=context.integration.delete_type,
             send_cancellations=notify,
+            comment=kwargs.reason,
         )
     delete_copies(context, job_gateway, booking, look_first=not marked)
     return _result(kwargs, already_cancelled=False)

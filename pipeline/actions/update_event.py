@@ -56,7 +56,10 @@ def update_event(context: ActionContext, kwargs: UpdateEventKwargs) -> UpdateEve
     notify = NotifyAttendees.NONE
     if kwargs.notify and invited:
         notify = NotifyAttendees.CHANGED if changes.changes_attendees_only else NotifyAttendees.ALL
-    notified = notify is not NotifyAttendees.NONE
+    # What the attendees hear: what the job asked for, or, where the backend tells them of every
+    # change itself, everything once they are invited.
+    always_told = invited and item_gateway.tells_attendees_of_every_change
+    notified = notify is not NotifyAttendees.NONE or always_told
     one_end_moves = (changes.start is None) != (changes.end is None)
     zone_only = changes.time_zone is not None and changes.start is None and changes.end is None
     if one_end_moves or zone_only or is_redelivery(context):

@@ -41,6 +41,11 @@ class ExchangeGateway(abc.ABC):
     def target(self) -> MailboxTarget:
         """Whose calendar this gateway writes to, and as whom it acts."""
 
+    # Whether the backend itself tells an invited meeting's attendees of every change and of its
+    # deletion, whatever the job asks (Graph does; EWS sends only what SendMeetingInvitationsOr
+    # Cancellations says). The actions report `notified` from this, so the app hears what happened.
+    tells_attendees_of_every_change: bool = False
+
     # check_connection ----------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -150,8 +155,13 @@ class ExchangeGateway(abc.ABC):
         """Apply `changes` (last writer wins on the changed fields), stamping the item `marker`."""
 
     @abc.abstractmethod
-    def cancel_event(self, ref: EventRef, *, delete_type: DeleteType, send_cancellations: bool) -> bool:
-        """Delete the event (cancelling it with the attendees when asked); False if it was already gone."""
+    def cancel_event(
+        self, ref: EventRef, *, delete_type: DeleteType, send_cancellations: bool, comment: str | None = None
+    ) -> bool:
+        """Delete the event (cancelling it with the attendees when asked); False if it was already gone.
+
+        `comment` is the cancellation's text where the backend can send one (Graph's cancel);
+        EWS DeleteItem carries none and ignores it."""
 
     # Rooms -----------------------------------------------------------------------------------
 

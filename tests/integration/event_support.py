@@ -54,18 +54,23 @@ def calendar_owner(method: str) -> str:
 
 
 class RequestCounter:
-    """EWS requests per operation made inside `counting()` blocks (the simulator's exact counters)."""
+    """EWS requests per operation made inside `counting()` blocks (the simulator's exact counters);
+    graph=True: the local Graph's requests (sim.graph.request_counts()) instead."""
 
-    def __init__(self, sim: EwsSimulator) -> None:
+    def __init__(self, sim: EwsSimulator, *, graph: bool = False) -> None:
         self.sim = sim
+        self.graph = graph
         self.last: Counter[str] = Counter()
+
+    def counts(self) -> dict[str, int]:
+        return self.sim.graph.request_counts() if self.graph else self.sim.request_counts()
 
     @contextmanager
     def counting(self) -> Iterator[Counter[str]]:
-        before = Counter(self.sim.request_counts())
+        before = Counter(self.counts())
         made: Counter[str] = Counter()
         yield made
-        made.update(Counter(self.sim.request_counts()) - before)
+        made.update(Counter(self.counts()) - before)
         self.last = made
 
 

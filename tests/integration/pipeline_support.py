@@ -28,7 +28,8 @@ from pipeline.runtimes.runner import Job, run_job
 from pipeline.runtimes.runtime import Runtime
 from pipeline.store.dynamodb import DynamoDbStore
 from pipeline.store.dynamodb.keys import create_table
-from tests.integration.ews_support import CountingSecretSource, integration, seed_secrets
+from tests.integration.ews_support import CountingSecretSource, integration, put_secret, seed_secrets
+from tests.seed import APP, smtp
 
 CONNECTION_METHODS = ("personal", "dedicated", "delegate", "impersonation")
 AUTH_TYPES = ("basic", "ntlm", "oauth2")
@@ -38,6 +39,12 @@ METHOD_AUTH_PAIRS = [
     *((method, auth) for method in CONNECTION_METHODS for auth in ("basic", "ntlm")),
     ("impersonation", "oauth2"),
 ]
+BACKENDS = ("ews", "graph")
+# Graph takes OAuth tokens only (docs/graph.md): app-only for three methods, the user's own for personal.
+GRAPH_AUTH = {"personal": "oauth2_delegated", "dedicated": "oauth2", "delegate": "oauth2",
+              "impersonation": "oauth2"}
+# Whose refresh tokens a personal oauth2_delegated integration holds (each user's own secret).
+PERSONAL_USERS = ("alice", "bob", "carol")
 
 
 @dataclass
@@ -49,19 +56,48 @@ class PipelineHarness:
     installed: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Where the jobs an action enqueues go (a calendar sync); None: an action that enqueues fails.
     enqueue: Enqueue | None = None
+    # The backend install() gives integrations by default (any_pipeline runs a test on each).
+    backend: str = "ews"
 
     @property
     def store(self) -> Any:
         return self.runtime.store
 
+    @property
+    def on_graph(self) -> bool:
+        return self.backend == "graph"
+
+    def request_counts(self) -> dict[str, int]:
+        """The simulator's exact request counts on this harness's backend (EWS operations, or
+        Graph's operation names: sim.graph.request_counts())."""
+        return self.sim.graph.request_counts() if self.on_graph else self.sim.request_counts()
+
     def install(self, method: str, auth: str = "basic", **overrides: Any) -> str:
         """Store an integration's settings and seed its secrets; returns its integration_id.
 
-        backend="graph" points it at the simulator's Graph (graph_url) as well."""
+        backend="graph" points it at the simulator's Graph (graph_url) as well. On a Graph harness
+        (any_pipeline's "graph") integrations are Graph ones unless told otherwise, with the auth
+        type Graph takes for the method (GRAPH_AUTH). oauth2_delegated seeds the app's secret and a
+        refresh token per user, as the upstream app stores them when each user connects."""
+        if self.on_graph and "backend" not in overrides:
+            overrides["backend"] = "graph"
+            auth = GRAPH_AUTH[method]
         if overrides.get("backend") == "graph":
             overrides.setdefault("graph_url", self.sim.graph_url)
+        if auth == "oauth2_delegated":
+            integration_id = overrides.setdefault("integration_id", f"{method}-{auth}")
+            overrides.setdefault("secret_name", f"ews/{integration_id}/app")
+            overrides.setdefault("oauth_authority", self.sim.base_url)
+            overrides.setdefault("oauth_tenant_id", APP["tenant_id"])
         settings = integration(self.sim, method, auth, **overrides)
-        seed_secrets(self.secrets_client, settings.integration_id, method, auth)
+        if auth == "oauth2_delegated":
+            put_secret(self.secrets_client, settings.secret_name, dict(APP))
+            for user in PERSONAL_USERS:
+                token = self.sim.issue_refresh_token(APP["client_id"], smtp(user))
+                secret = settings.secret_name_for(smtp(user))
+                put_secret(self.secrets_client, secret, {"refresh_token": token})
+        else:
+            seed_secrets(self.secrets_client, settings.integration_id, method, auth)
         raw = settings.model_dump(mode="json", exclude_none=True)
         self.store.put_integration(settings.integration_id, raw, self.runtime.clock())
         self.installed[settings.integration_id] = raw
@@ -124,3 +160,19 @@ def graph_pipeline(graph_sim: EwsSimulator) -> Iterator[PipelineHarness]:
         gateways.close_all()
     close_connections()
 
+
+
+@pytest.fixture(params=BACKENDS)
+def any_pipeline(request: pytest.FixtureRequest) -> PipelineHarness:
+    """The same test on both backends: `pipeline` (EWS) and `graph_pipeline` (Graph, whose
+    install() makes Graph integrations). A test module re-exports the fixtures both need:
+    pipeline, graph_pipeline, graph_sim, graph_simulator (sim comes from tests/conftest.py).
+    Parametrize it indirectly to pair a backend with other parameters:
+    `@pytest.mark.parametrize(("any_pipeline", "method"), [("graph", "personal")],
+    indirect=["any_pipeline"])`."""
+    if request.param == "ews":
+        harness: PipelineHarness = request.getfixturevalue("pipeline")
+        return harness
+    harness = request.getfixturevalue("graph_pipeline")
+    harness.backend = "graph"
+    return harness

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from infra.graphsim.models.ids import ews_id
 from pipeline.contract import JobOutcome, JobStatus
 from pipeline.contract.booking import BookingState
 from pipeline.exchange.types import EventDraft
@@ -36,9 +37,19 @@ from tests.integration.event_support import (
     messages,
     stamped,
 )
-from tests.integration.pipeline_support import METHOD_AUTH_PAIRS, PipelineHarness, pipeline
+from tests.integration.graph_support import graph_sim, graph_simulator
+from tests.integration.pipeline_support import (
+    CONNECTION_METHODS,
+    GRAPH_AUTH,
+    METHOD_AUTH_PAIRS,
+    PipelineHarness,
+    any_pipeline,
+    graph_pipeline,
+    pipeline,
+)
 
-__all__ = ["pipeline"]  # the fixture, re-exported for pytest
+# The fixtures, re-exported for pytest.
+__all__ = ["any_pipeline", "graph_pipeline", "graph_sim", "graph_simulator", "pipeline"]
 
 KEY = "interview-1:slot-1"
 EVERYONE = (BOB, CAROL, ROOM_A)
@@ -52,9 +63,30 @@ def _local_oauth(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
 
+# The requests per step, per backend (Graph: sim.graph.request_counts()'s names). On Graph too a
+# booking in one job is one POST with the attendees, and a redelivery finds the event by its stamp.
+REQUESTS = {
+    "ews": {"create": {"CreateItem": 1}, "find": {"FindItem": 1},
+            "find_and_create": {"FindItem": 1, "CreateItem": 1}, "send": {"UpdateItem": 1}},
+    "graph": {"create": {"createEvent": 1}, "find": {"listEvents": 1},
+              "find_and_create": {"listEvents": 1, "createEvent": 1},
+              "send": {"getEvent": 1, "updateEvent": 1}},  # GET the held attendees, PATCH them in
+}
+# Every EWS method and auth pair, and the four methods on Graph (pipeline_support.GRAPH_AUTH).
+METHOD_CASES = [
+    *(pytest.param("ews", method, auth, id=f"ews-{method}-{auth}") for method, auth in METHOD_AUTH_PAIRS),
+    *(pytest.param("graph", method, GRAPH_AUTH[method], id=f"graph-{method}")
+      for method in CONNECTION_METHODS),
+]
+
+
 @pytest.fixture
-def counter(pipeline: PipelineHarness) -> RequestCounter:
-    return RequestCounter(pipeline.sim)
+def counter(any_pipeline: PipelineHarness) -> RequestCounter:
+    return RequestCounter(any_pipeline.sim, graph=any_pipeline.on_graph)
+
+
+def requests(pipeline: PipelineHarness, step: str) -> dict[str, int]:
+    return REQUESTS[pipeline.backend][step]
 
 
 def book(integration_id: str, booking_key: str = KEY, **overrides: Any) -> dict[str, Any]:
@@ -90,7 +122,7 @@ def assert_booked_and_invited_once(pipeline: PipelineHarness, integration_id: st
     assert record is not None and not record.pending
     assert record.state is BookingState.INVITED
     assert set(record.invites_sent_to) == set(people)
-    assert (record.item_id, record.change_key) == (event["item_id"], event["change_key"])
+    assert (ews_id(record.item_id), record.change_key) == (event["item_id"], event["change_key"])
     assert outbox(pipeline) == {CREATED: 1, INVITED: 1}
     [sent] = [e for e in pipeline.store.list_pending_events(limit=1000)
               if e.type.value == INVITED and e.booking_key == KEY]
@@ -100,10 +132,11 @@ def assert_booked_and_invited_once(pipeline: PipelineHarness, integration_id: st
 # The common path ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "auth"), METHOD_AUTH_PAIRS)
+@pytest.mark.parametrize(("any_pipeline", "method", "auth"), METHOD_CASES, indirect=["any_pipeline"])
 def test_a_booking_is_one_create_item_warm_and_invites_everyone_once(
-    pipeline: PipelineHarness, counter: RequestCounter, method: str, auth: str
+    any_pipeline: PipelineHarness, counter: RequestCounter, method: str, auth: str
 ) -> None:
+    pipeline = any_pipeline
     integration_id = pipeline.install(method, auth)
     owner = calendar_owner(method)
     people = (*EVERYONE, ALICE) if method == "dedicated" else EVERYONE
@@ -113,7 +146,7 @@ def test_a_booking_is_one_create_item_warm_and_invites_everyone_once(
     with counter.counting() as made:
         result = ok(pipeline.run("create_event", **book(integration_id)))
 
-    assert made == {"CreateItem": 1}  # one EWS request per booking, nothing else
+    assert made == requests(pipeline, "create")  # one request per booking, nothing else
     assert result["created"] is True and result["invited"] is True
     assert set(result["sent_to"]) == set(people)
     assert result["calendar_mailbox"] == owner
@@ -130,8 +163,9 @@ def test_a_booking_is_one_create_item_warm_and_invites_everyone_once(
 
 
 def test_the_same_message_delivered_again_after_success_makes_no_request(
-    pipeline: PipelineHarness, counter: RequestCounter
+    any_pipeline: PipelineHarness, counter: RequestCounter
 ) -> None:
+    pipeline = any_pipeline
     integration_id = pipeline.install("delegate")
     first = ok(pipeline.run("create_event", message_id="m-1", **book(integration_id)))
     with counter.counting() as made:
@@ -147,13 +181,14 @@ def test_the_same_message_delivered_again_after_success_makes_no_request(
 
 
 def test_nobody_to_invite_sends_nothing_and_stays_booked(
-    pipeline: PipelineHarness, counter: RequestCounter
+    any_pipeline: PipelineHarness, counter: RequestCounter
 ) -> None:
+    pipeline = any_pipeline
     integration_id = pipeline.install("personal")
     with counter.counting() as made:
         result = ok(pipeline.run("create_event", **book(
             integration_id, required_attendees=[], optional_attendees=[], rooms=[])))
-    assert made == {"CreateItem": 1}
+    assert made == requests(pipeline, "create")
     assert (result["invited"], result["sent_to"]) == (False, [])
     [event] = stamped(pipeline.sim, ALICE, KEY)
     assert event["meeting_request_was_sent"] is False
@@ -163,12 +198,13 @@ def test_nobody_to_invite_sends_nothing_and_stays_booked(
 
 
 def test_create_event_without_send_invitations_still_holds_the_event(
-    pipeline: PipelineHarness, counter: RequestCounter
+    any_pipeline: PipelineHarness, counter: RequestCounter
 ) -> None:
+    pipeline = any_pipeline
     integration_id = pipeline.install("delegate")
     with counter.counting() as made:
         held = ok(pipeline.run("create_event", **booking(integration_id)))
-    assert made == {"CreateItem": 1}
+    assert made == requests(pipeline, "create")
     assert (held["invited"], held["sent_to"]) == (False, [])
     assert invitations(pipeline) == dict.fromkeys(EVERYONE, 0)
     record = pipeline.store.get_booking(integration_id, KEY)
@@ -177,7 +213,7 @@ def test_create_event_without_send_invitations_still_holds_the_event(
 
     with counter.counting() as made:
         sent = ok(pipeline.run("send_invite", **follow_up(integration_id)))
-    assert made == {"UpdateItem": 1}
+    assert made == requests(pipeline, "send")
     assert set(sent["sent_to"]) == set(EVERYONE)
     assert_booked_and_invited_once(pipeline, integration_id)
 
@@ -194,8 +230,9 @@ def draft() -> EventDraft:
 
 
 def test_a_worker_dying_after_create_item_is_redelivered_and_sends_nothing(
-    pipeline: PipelineHarness, counter: RequestCounter
+    any_pipeline: PipelineHarness, counter: RequestCounter
 ) -> None:
+    pipeline = any_pipeline
     integration_id = pipeline.install("delegate")
     # The dead attempt claimed the booking, and its CreateItem saved the event and invited.
     abandon_attempt(pipeline, "m-1", "create_event", integration_id)
@@ -207,7 +244,7 @@ def test_a_worker_dying_after_create_item_is_redelivered_and_sends_nothing(
         outcome = pipeline.run("create_event", message_id="m-1", **book(integration_id))
     result = ok(outcome)
     assert outcome.attempts == 2
-    assert made == {"FindItem": 1}  # found by its stamp: neither created nor sent again
+    assert made == requests(pipeline, "find")  # found by its stamp: neither created nor sent again
     assert (result["created"], result["invited"], result["sent_to"]) == (False, True, [])
     assert result["item_id"] == made_before_dying.item_id
     assert_booked_and_invited_once(pipeline, integration_id)
@@ -231,14 +268,15 @@ class DiesBeforeRecording:
 
 
 def test_a_worker_killed_between_create_item_and_the_record_invites_once(
-    pipeline: PipelineHarness, counter: RequestCounter
+    any_pipeline: PipelineHarness, counter: RequestCounter
 ) -> None:
+    pipeline = any_pipeline
     integration_id = pipeline.install("delegate")
     runtime = pipeline.runtime
     pipeline.runtime = replace(runtime, store=DiesBeforeRecording(runtime.store))
     with counter.counting() as made, pytest.raises(WorkerKilled):
         pipeline.run("create_event", message_id="m-1", **book(integration_id))
-    assert made == {"CreateItem": 1}
+    assert made == requests(pipeline, "create")
     assert invitations(pipeline) == dict.fromkeys(EVERYONE, 1)
     pending = runtime.store.get_booking(integration_id, KEY)
     assert pending is not None and pending.pending and outbox(pipeline) == {}
@@ -250,27 +288,29 @@ def test_a_worker_killed_between_create_item_and_the_record_invites_once(
         outcome = pipeline.run("create_event", message_id="m-1", **book(integration_id))
     result = ok(outcome)
     assert outcome.attempts == 2
-    assert made == {"FindItem": 1}
+    assert made == requests(pipeline, "find")
     assert (result["created"], result["invited"], result["sent_to"]) == (False, True, [])
     assert_booked_and_invited_once(pipeline, integration_id)
 
 
 def test_a_worker_dying_before_create_item_gets_its_booking_made_and_sent_once(
-    pipeline: PipelineHarness, counter: RequestCounter
+    any_pipeline: PipelineHarness, counter: RequestCounter
 ) -> None:
+    pipeline = any_pipeline
     integration_id = pipeline.install("delegate")
     abandon_attempt(pipeline, "m-1", "create_event", integration_id)
     claim(pipeline, integration_id, "m-1")
     with counter.counting() as made:
         result = ok(pipeline.run("create_event", message_id="m-1", **book(integration_id)))
-    assert made == {"FindItem": 1, "CreateItem": 1}
+    assert made == requests(pipeline, "find_and_create")
     assert (result["created"], result["invited"]) == (True, True)
     assert_booked_and_invited_once(pipeline, integration_id)
 
 
 def test_an_event_held_by_a_dead_attempt_is_recorded_as_held_not_invited(
-    pipeline: PipelineHarness, counter: RequestCounter
+    any_pipeline: PipelineHarness, counter: RequestCounter
 ) -> None:
+    pipeline = any_pipeline
     integration_id = pipeline.install("delegate")
     # A create_event without send_invitations saved the event and died; its claim is abandoned,
     # and another job (a new message, with send_invitations) takes the booking over.
@@ -280,7 +320,7 @@ def test_an_event_held_by_a_dead_attempt_is_recorded_as_held_not_invited(
 
     with counter.counting() as made:
         result = ok(pipeline.run("create_event", **book(integration_id)))
-    assert made == {"FindItem": 1}  # the stamp says nobody was invited; create_event sends nothing
+    assert made == requests(pipeline, "find")  # the stamp says nobody was invited; create_event sends nothing
     assert (result["created"], result["invited"]) == (False, False)
     record = pipeline.store.get_booking(integration_id, KEY)
     assert record is not None and record.state is BookingState.BOOKED and not record.invites_sent_to
@@ -291,7 +331,8 @@ def test_an_event_held_by_a_dead_attempt_is_recorded_as_held_not_invited(
     assert_booked_and_invited_once(pipeline, integration_id)
 
 
-def test_jobs_racing_for_one_booking_create_and_invite_once(pipeline: PipelineHarness) -> None:
+def test_jobs_racing_for_one_booking_create_and_invite_once(any_pipeline: PipelineHarness) -> None:
+    pipeline = any_pipeline
     integration_id = pipeline.install("delegate")
     outcomes: list[JobOutcome] = []
     start = threading.Barrier(4)
@@ -305,7 +346,7 @@ def test_jobs_racing_for_one_booking_create_and_invite_once(pipeline: PipelineHa
         thread.start()
     for thread in threads:
         thread.join()
-    assert pipeline.sim.request_counts().get("CreateItem") == 1
+    assert pipeline.request_counts().get(next(iter(requests(pipeline, "create")))) == 1
     assert sum(1 for o in outcomes if o.result and o.result["sent_to"]) == 1
     assert all(o.status in (JobStatus.SUCCEEDED, JobStatus.RETRYING) for o in outcomes)
     assert_booked_and_invited_once(pipeline, integration_id)

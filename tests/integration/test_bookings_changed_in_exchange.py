@@ -1,21 +1,29 @@
 """Changes made in Outlook reach the booking and the app: lock, auto-confirm, neither, responses,
 deletion, and other people's events. End to end: the simulator pushes real SendNotification
-POSTs to the callback function over HTTP, and the queued process_change jobs run on moto."""
+POSTs to the callback function over HTTP, and the queued process_change jobs run on moto.
+
+The core of it runs on both backends (any_rig): on Graph the local Graph's webhooks POST change
+notifications to the same callback function (/graph/notifications), and the people change the
+booking the way Outlook on the web does, through Graph; the app gets the same events."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone
 
+from handlers import callbacks
+from infra.graphsim.models.ids import rest_id
+from infra.graphsim.responses.subscriptions import plugin_of
 from pipeline.contract import JobOutcome, JobStatus
 from pipeline.contract.booking import BookingState, ResponseType
 from pipeline.errors import ErrorCode
 from pipeline.events.models import EventType, PipelineEvent
 from pipeline.exchange.types import EventChanges, EventDraft, NotifyAttendees
-from tests.integration.callback_support import PushRig, rig
+from tests.integration.callback_support import CallbackServer, MemoryQueue, PushRig, rig
 from tests.integration.event_support import (
     ALICE,
     BOB,
@@ -30,9 +38,11 @@ from tests.integration.event_support import (
     messages,
     recorded_ref,
 )
-from tests.integration.pipeline_support import pipeline
+from tests.integration.graph_support import GraphClient, app_token, graph_sim, graph_simulator
+from tests.integration.pipeline_support import PipelineHarness, any_pipeline, graph_pipeline, pipeline
 
-__all__ = ["pipeline", "rig"]  # the fixtures, re-exported for pytest
+# The fixtures, re-exported for pytest.
+__all__ = ["any_pipeline", "graph_pipeline", "graph_sim", "graph_simulator", "pipeline", "rig"]
 
 KEY = "interview-1:slot-1"
 BOOKED_START = datetime(2026, 11, 3, 14, 0, tzinfo=UTC)
@@ -93,43 +103,157 @@ def requests_made(rig: PushRig, before: dict[str, int]) -> dict[str, int]:
     return {op: n - before.get(op, 0) for op, n in after.items() if n != before.get(op, 0)}
 
 
+# Both backends ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def any_rig(any_pipeline: PipelineHarness, request: pytest.FixtureRequest) -> Iterator[PushRig]:
+    """`rig` on EWS; on Graph the same wiring with the local Graph's webhooks as the push side."""
+    if not any_pipeline.on_graph:
+        yield request.getfixturevalue("rig")
+        return
+    server = CallbackServer()
+    queue = MemoryQueue()
+    runtime = any_pipeline.runtime
+    runtime.config = runtime.config.model_copy(update={"callback_base_url": server.base_url})
+    runtime.clock = any_pipeline.sim.backend.clock.now
+    any_pipeline.enqueue = queue
+    callbacks.use_dependencies(
+        callbacks.CallbackDependencies(store=runtime.store, enqueue=queue, clock=runtime.clock))
+    try:
+        yield PushRig(any_pipeline, server, queue, plugin_of(any_pipeline.sim.graph))  # type: ignore[arg-type]
+    finally:
+        callbacks.use_dependencies(None)
+        server.close()
+
+
+class Outlook:
+    """The people's own mail clients: Outlook over EWS (exchangelib) against an EWS integration;
+    on Graph, Outlook on the web's way, Graph requests with an app token (one company, two doors)."""
+
+    def __init__(self, rig: PushRig, request: pytest.FixtureRequest) -> None:
+        self.rig = rig
+        sim = rig.pipeline.sim
+        self.graph = GraphClient(sim, app_token(sim)) if rig.pipeline.on_graph else None
+        self.account = None if self.graph else request.getfixturevalue("account")
+
+    def _event(self, integration_id: str) -> str:
+        record = self.rig.pipeline.store.get_booking(integration_id, KEY)
+        return f"/users/{ALICE}/events/{record.item_id}"
+
+    def _answered(self, answer: Any) -> None:
+        assert answer.status_code in (200, 202, 204), answer.text
+
+    def move(self, integration_id: str, hours: int = 2) -> None:
+        """The organiser drags the booking `hours` later (Graph tells the attendees; EWS: SendToNone)."""
+        if self.graph is None:
+            move_in_outlook(organiser_item(self.rig, self.account, integration_id), hours)
+            return
+        record = self.rig.pipeline.store.get_booking(integration_id, KEY)
+        times = {name: {"dateTime": (when + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S"),
+                        "timeZone": "UTC"} for name, when in (("start", record.start), ("end", record.end))}
+        self._answered(self.graph.patch(self._event(integration_id), json=times))
+
+    def delete(self, integration_id: str) -> None:
+        """A hard delete: nothing left to read."""
+        if self.graph is None:
+            organiser_item(self.rig, self.account, integration_id).delete()
+            return
+        self._answered(self.graph.post(f"{self._event(integration_id)}/permanentDelete"))
+
+    def move_to_trash(self, integration_id: str) -> None:
+        if self.graph is None:
+            organiser_item(self.rig, self.account, integration_id).move_to_trash()
+            return
+        self._answered(self.graph.delete(self._event(integration_id)))
+
+    def decline(self, person: str) -> None:
+        """`person` declines the booking's meeting request."""
+        if self.graph is None:
+            assert self.account is not None
+            inbox = self.account(person.partition("@")[0]).inbox
+            [meeting] = [m for m in inbox.all() if m.item_class == MEETING_REQUEST]
+            meeting.decline()
+            return
+        calendar = self.rig.pipeline.sim.calendar(person)
+        [copy] = [i for i in calendar if str(i["subject"]).startswith("Interview")]
+        self._answered(self.graph.post(f"/users/{person}/events/{rest_id(copy['item_id'])}/decline",
+                                       json={"sendResponse": True}))
+
+    def edit_subject(self, integration_id: str, subject: str) -> None:
+        if self.graph is None:
+            item = organiser_item(self.rig, self.account, integration_id)
+            item.subject = subject
+            item.save(update_fields=["subject"], send_meeting_invitations="SendToNone")
+            return
+        self._answered(self.graph.patch(self._event(integration_id), json={"subject": subject}))
+
+
+@pytest.fixture
+def outlook(any_rig: PushRig, request: pytest.FixtureRequest) -> Outlook:
+    return Outlook(any_rig, request)
+
+
+def requests_on(rig: PushRig, before: dict[str, int]) -> dict[str, int]:
+    """requests_made on the rig's backend (Graph: sim.graph.request_counts())."""
+    after = rig.pipeline.request_counts()
+    return {op: n - before.get(op, 0) for op, n in after.items() if n != before.get(op, 0)}
+
+
+# process_change's requests per backend. Graph reads the changed events in one $batch of GETs
+# (pipeline/exchange/graph/changes.py) and moves a locked booking back with one PATCH.
+CHANGE_REQUESTS = {
+    "ews": {"restore": {"GetItem": 1, "UpdateItem": 1}, "read": {"GetItem": 1}},
+    "graph": {"restore": {"batch": 1, "getEvent": 1, "updateEvent": 1}, "read": {"batch": 1, "getEvent": 1}},
+}
+
+
 # Lock appointments ----------------------------------------------------------------------------------
 
 
-def test_a_locked_booking_moved_in_outlook_is_moved_back_once(rig: PushRig, account: Any) -> None:
+def test_a_locked_booking_moved_in_outlook_is_moved_back_once(any_rig: PushRig, outlook: Outlook) -> None:
+    rig = any_rig
     integration_id = booked(rig, lock_appointments=True)
     bob_updates_before = len(messages(rig.pipeline.sim, BOB, MEETING_REQUEST))
-    move_in_outlook(organiser_item(rig, account, integration_id))
+    outlook.move(integration_id)
     assert rig.push.wait_idle()
-    [change] = rig.queue.take("process_change")
-    before = dict(rig.pipeline.sim.request_counts())
+    # On Graph the move also updates the attendees, and the room's new acceptance is a second
+    # notification; it is run with our own write's below.
+    change, *others = rig.queue.take("process_change")
+    assert others == [] or rig.pipeline.on_graph
+    rig.queue.jobs.extend(others)
+    before = dict(rig.pipeline.request_counts())
     outcome = rig.pipeline.run(change.actor_name, message_id=change.message_id, **change.kwargs)
 
     assert outcome.status is JobStatus.SUCCEEDED, outcome.error
-    assert requests_made(rig, before) == {"GetItem": 1, "UpdateItem": 1}
-    item = organiser_item(rig, account, integration_id)
-    assert (item.start, item.end) == (BOOKED_START, BOOKED_END)
+    assert requests_on(rig, before) == CHANGE_REQUESTS[rig.pipeline.backend]["restore"]
+    [event] = [i for i in rig.pipeline.sim.calendar(ALICE) if KEY in i["extended_properties"].values()]
+    assert (event["start"][:19], event["end"][:19]) == ("2026-11-03T14:00:00", "2026-11-03T15:00:00")
     record = rig.pipeline.store.get_booking(integration_id, KEY)
     assert record.state is BookingState.RESTORED
     assert (record.start, record.end) == (BOOKED_START, BOOKED_END)
-    # The attendees get the update that moves it back.
-    assert len(messages(rig.pipeline.sim, BOB, MEETING_REQUEST)) == bob_updates_before + 1
+    # The attendees get the update that moves it back (on Graph, the move itself told them too).
+    told = 2 if rig.pipeline.on_graph else 1
+    assert len(messages(rig.pipeline.sim, BOB, MEETING_REQUEST)) == bob_updates_before + told
     [restored] = events_of(rig, integration_id, EventType.BOOKING_RESTORED)
     assert restored.booking_key == KEY
     assert restored.data["moved_start"].startswith("2026-11-03T16:00:00")
     assert restored.data["start"].startswith("2026-11-03T14:00:00")
 
-    # The notification of our own UpdateItem arrives: it finds the booked time and moves nothing.
-    before = dict(rig.pipeline.sim.request_counts())
+    # The notification of our own write arrives: it finds the booked time and moves nothing.
+    before = dict(rig.pipeline.request_counts())
     later = drain(rig)
-    assert later, "the UpdateItem that moved it back was notified"
-    assert requests_made(rig, before).get("UpdateItem", 0) == 0
+    assert later, "the write that moved it back was notified"
+    assert requests_on(rig, before).get("UpdateItem" if not rig.pipeline.on_graph else "updateEvent", 0) == 0
     assert len(events_of(rig, integration_id, EventType.BOOKING_RESTORED)) == 1
 
 
-def test_a_locked_booking_deleted_in_outlook_is_reported_not_recreated(rig: PushRig, account: Any) -> None:
+def test_a_locked_booking_deleted_in_outlook_is_reported_not_recreated(
+    any_rig: PushRig, outlook: Outlook
+) -> None:
+    rig = any_rig
     integration_id = booked(rig, lock_appointments=True)
-    organiser_item(rig, account, integration_id).move_to_trash()
+    outlook.move_to_trash(integration_id)
     drain(rig)
 
     record = rig.pipeline.store.get_booking(integration_id, KEY)
@@ -143,13 +267,18 @@ def test_a_locked_booking_deleted_in_outlook_is_reported_not_recreated(rig: Push
 # Auto-confirm, and neither ------------------------------------------------------------------------
 
 
-def test_auto_confirm_records_the_new_time_as_the_bookings(rig: PushRig, account: Any) -> None:
+def test_auto_confirm_records_the_new_time_as_the_bookings(any_rig: PushRig, outlook: Outlook) -> None:
+    rig = any_rig
     integration_id = booked(rig, auto_confirm=True)
-    move_in_outlook(organiser_item(rig, account, integration_id), hours=3)
-    before = dict(rig.pipeline.sim.request_counts())
-    drain(rig)
+    outlook.move(integration_id, hours=3)
+    before = dict(rig.pipeline.request_counts())
+    changes = [o for o in drain(rig) if o.actor_name == "process_change"]
 
-    assert requests_made(rig, before) == {"GetItem": 1}
+    # One read per notification. Graph also tells the attendees of the move, and the room's new
+    # acceptance is a second notification.
+    assert len(changes) == (2 if rig.pipeline.on_graph else 1)
+    read = CHANGE_REQUESTS[rig.pipeline.backend]["read"]
+    assert requests_on(rig, before) == {op: n * len(changes) for op, n in read.items()}
     record = rig.pipeline.store.get_booking(integration_id, KEY)
     new_start = BOOKED_START + timedelta(hours=3)
     assert record.state is BookingState.MOVED and record.time_confirmed
@@ -160,9 +289,12 @@ def test_auto_confirm_records_the_new_time_as_the_bookings(rig: PushRig, account
     assert moved.data["new_start"].startswith("2026-11-03T17:00:00")
 
 
-def test_neither_records_the_new_time_unconfirmed_for_the_app_to_decide(rig: PushRig, account: Any) -> None:
+def test_neither_records_the_new_time_unconfirmed_for_the_app_to_decide(
+    any_rig: PushRig, outlook: Outlook
+) -> None:
+    rig = any_rig
     integration_id = booked(rig)
-    move_in_outlook(organiser_item(rig, account, integration_id))
+    outlook.move(integration_id)
     drain(rig)
 
     record = rig.pipeline.store.get_booking(integration_id, KEY)
@@ -171,18 +303,17 @@ def test_neither_records_the_new_time_unconfirmed_for_the_app_to_decide(rig: Pus
     assert record.start == BOOKED_START + timedelta(hours=2)
     [moved] = events_of(rig, integration_id, EventType.BOOKING_MOVED_IN_EXCHANGE)
     assert moved.data["auto_confirmed"] is False
-    item = organiser_item(rig, account, integration_id)
-    assert item.start == BOOKED_START + timedelta(hours=2)  # left where it was moved
+    [event] = [i for i in rig.pipeline.sim.calendar(ALICE) if KEY in i["extended_properties"].values()]
+    assert event["start"].startswith("2026-11-03T16:00:00")  # left where it was moved
 
 
 # Attendee responses -------------------------------------------------------------------------------
 
 
-def test_each_change_of_response_is_recorded_and_told_once(rig: PushRig, account: Any) -> None:
+def test_each_change_of_response_is_recorded_and_told_once(any_rig: PushRig, outlook: Outlook) -> None:
+    rig = any_rig
     integration_id = booked(rig, internal_domains=(ALICE.partition("@")[2],))
-    bob = account("bob")
-    [request] = [m for m in bob.inbox.all() if m.item_class == MEETING_REQUEST]
-    request.decline()
+    outlook.decline(BOB)
     drain(rig)
 
     record = rig.pipeline.store.get_booking(integration_id, KEY)
@@ -196,11 +327,39 @@ def test_each_change_of_response_is_recorded_and_told_once(rig: PushRig, account
     assert [e.data["response"] for e in responded if e.data["attendee"] != BOB] == ["accepted"]
 
     # Another change to the item (a subject edit) repeats the responses: not news.
-    item = organiser_item(rig, account, integration_id)
-    item.subject = "Interview (panel)"
-    item.save(update_fields=["subject"], send_meeting_invitations="SendToNone")
+    outlook.edit_subject(integration_id, "Interview (panel)")
     drain(rig)
     assert len(events_of(rig, integration_id, EventType.ATTENDEE_RESPONDED)) == len(responded)
+
+
+# Deleted in Exchange ------------------------------------------------------------------------------
+
+
+def test_a_booking_deleted_in_outlook_emits_its_event(any_rig: PushRig, outlook: Outlook) -> None:
+    rig = any_rig
+    integration_id = booked(rig)
+    outlook.delete(integration_id)  # a hard delete: nothing left to read
+    drain(rig)
+
+    record = rig.pipeline.store.get_booking(integration_id, KEY)
+    assert record.state is BookingState.DELETED_IN_EXCHANGE
+    [deleted] = events_of(rig, integration_id, EventType.BOOKING_DELETED_IN_EXCHANGE)
+    assert deleted.data["locked"] is False
+
+
+def test_our_own_cancellation_is_not_reported_as_a_deletion(any_rig: PushRig) -> None:
+    rig = any_rig
+    integration_id = booked(rig)
+    cancelled = rig.pipeline.run("cancel_event", **follow_up(integration_id, notify=True))
+    assert cancelled.status is JobStatus.SUCCEEDED, cancelled.error
+    drain(rig)
+
+    assert rig.pipeline.store.get_booking(integration_id, KEY).state is BookingState.CANCELLED
+    assert [e.type for e in events_of(rig, integration_id, EventType.BOOKING_CANCELLED,
+                                      EventType.BOOKING_DELETED_IN_EXCHANGE)] == [EventType.BOOKING_CANCELLED]
+
+
+# EWS only (exchangelib as Outlook) ------------------------------------------------------------------
 
 
 def test_an_attendee_changing_their_mind_is_a_second_event(rig: PushRig, account: Any) -> None:
@@ -222,28 +381,6 @@ def test_an_attendee_changing_their_mind_is_a_second_event(rig: PushRig, account
 
 
 # Deleted in Exchange, and others' events ------------------------------------------------------------
-
-
-def test_a_booking_deleted_in_outlook_emits_its_event(rig: PushRig, account: Any) -> None:
-    integration_id = booked(rig)
-    organiser_item(rig, account, integration_id).delete()  # a hard delete: nothing left to read
-    drain(rig)
-
-    record = rig.pipeline.store.get_booking(integration_id, KEY)
-    assert record.state is BookingState.DELETED_IN_EXCHANGE
-    [deleted] = events_of(rig, integration_id, EventType.BOOKING_DELETED_IN_EXCHANGE)
-    assert deleted.data["locked"] is False
-
-
-def test_our_own_cancellation_is_not_reported_as_a_deletion(rig: PushRig) -> None:
-    integration_id = booked(rig)
-    cancelled = rig.pipeline.run("cancel_event", **follow_up(integration_id, notify=True))
-    assert cancelled.status is JobStatus.SUCCEEDED, cancelled.error
-    drain(rig)
-
-    assert rig.pipeline.store.get_booking(integration_id, KEY).state is BookingState.CANCELLED
-    assert [e.type for e in events_of(rig, integration_id, EventType.BOOKING_CANCELLED,
-                                      EventType.BOOKING_DELETED_IN_EXCHANGE)] == [EventType.BOOKING_CANCELLED]
 
 
 def test_a_burst_about_others_events_gives_one_calendar_sync(rig: PushRig, account: Any) -> None:

@@ -65,7 +65,6 @@ def _attendee(attendee: Attendee) -> dict[str, Any]:
 
 def event_json(item: CalendarItem, zone_name: str) -> dict[str, Any]:
     """The full event resource for a calendar item, dateTimes in `zone_name`."""
-    assert item.start is not None and item.end is not None
     preview = item.body if item.body_type == "Text" else ""
     return {
         "@odata.etag": etag(item.change_key),
@@ -104,8 +103,9 @@ def event_json(item: CalendarItem, zone_name: str) -> dict[str, Any]:
             "time": format_utc(item.appointment_reply_time) or "0001-01-01T00:00:00Z",
         },
         "body": {"contentType": "html" if item.body_type == "HTML" else "text", "content": item.body},
-        "start": format_local(item.start, zone_name),
-        "end": format_local(item.end, zone_name),
+        # An item saved through EWS without times has none to show (Graph's dateTimeTimeZone is nullable).
+        "start": format_local(item.start, zone_name) if item.start is not None else None,
+        "end": format_local(item.end, zone_name) if item.end is not None else None,
         "location": {"displayName": item.location, "locationType": "default", "uniqueIdType": "unknown"},
         "locations": (
             [{"displayName": item.location, "locationType": "default", "uniqueIdType": "unknown"}]

@@ -5,10 +5,9 @@ minutes (default 30); times in Prefer: outlook.timezone (UTC without it). The av
 uses 0 free, 1 tentative, 2 busy, 3 out of office; working elsewhere shows as 0
 (https://learn.microsoft.com/en-us/graph/api/resources/scheduleinformation). An unknown address gets
 its own scheduleInformation with an error (freeBusyError), not a failed request.
-Limits: Microsoft's reference page states none; Exchange's availability service behind it allows
-62 days and 100 mailboxes per request (Glen Scales, "Getting FreeBusy information in the Graph API
-using the getSchedule action", https://gsexdev.blogspot.com/2018/09/getting-freebusy-information-in-graph.html;
-EWS GetUserAvailability's 100-mailbox limit, ErrorMailboxDataArrayTooBig). Past them: 400.
+Limits: getSchedule "can support looking up free/busy information for up to 20 entities at once",
+and "the time period to look up must be less than 62 days"
+(https://learn.microsoft.com/en-us/graph/outlook-get-free-busy-schedule). Past them: 400.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from infra.graphsim.routes import READ, Answer, route
 
 __all__ = ["MAX_SCHEDULES", "MAX_WINDOW"]
 
-MAX_SCHEDULES = 100
+MAX_SCHEDULES = 20
 MAX_WINDOW = timedelta(days=62)
 
 
@@ -60,11 +59,11 @@ def get_schedule(ctx: GraphContext) -> Answer:
         )
     if end <= start:
         raise GraphError(400, "ErrorInvalidParameter", "endTime must be after startTime.")
-    if end - start > MAX_WINDOW:
+    if end - start >= MAX_WINDOW:
         raise GraphError(
             400,
             "ErrorInvalidParameter",
-            f"The time window is longer than the maximum of {MAX_WINDOW.days} days.",
+            f"The time window must be shorter than {MAX_WINDOW.days} days.",
         )
     if not 5 <= interval <= 1440:
         raise GraphError(400, "ErrorInvalidParameter", "availabilityViewInterval must be between 5 and 1440.")

@@ -170,7 +170,10 @@ class EwsGateway(ExchangeGateway):
     ) -> EventRef:
         return self._run("UpdateItem", lambda live: events.update_event(live, ref, changes, notify, marker))
 
-    def cancel_event(self, ref: EventRef, *, delete_type: DeleteType, send_cancellations: bool) -> bool:
+    def cancel_event(
+        self, ref: EventRef, *, delete_type: DeleteType, send_cancellations: bool, comment: str | None = None
+    ) -> bool:
+        del comment  # DeleteItem carries no text: Exchange sends its own cancellation notice
         return self._run(
             "DeleteItem", lambda live: events.cancel_event(live, ref, delete_type, send_cancellations)
         )

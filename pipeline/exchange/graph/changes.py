@@ -1,5 +1,10 @@
 """Reading the events a change notification named: one request for all of them, stamps included.
 
+Graph's event has no parentFolderId (the v1.0 CSDL's event and outlookItem carry none; it is a
+message's property), and Graph reports an event moved out of the watched calendar (to Deleted
+Items) as `deleted`, never as a move (notifications.py): process_change marks its booking deleted
+without reading it. So a changed event's folder is not asked for (parent_folder_id stays None).
+
 One event: `GET /users/{u}/events/{id}`; several: one $batch of those GETs (20 per batch,
 client.py). An event that is gone (404) or that the app may no longer read (403, moved where its
 scope does not reach) is None, as on EWS: one unreadable item must not fail the others.
@@ -21,7 +26,7 @@ from pipeline.exchange.push import ChangedItem
 
 __all__ = ["calendar_folder_id", "read_changed_items"]
 
-_FIELDS = "id,changeKey,isCancelled,parentFolderId,start,end,attendees"
+_FIELDS = "id,changeKey,isCancelled,start,end,attendees"
 _GONE = {ErrorCode.ITEM_NOT_FOUND, ErrorCode.ACCESS_DENIED}
 
 
@@ -54,7 +59,7 @@ def _changed(answer: BatchAnswer) -> ChangedItem | None:
         change_key=str(event.get("changeKey") or ""),
         booking_key=found.get(stamps.BOOKING_KEY),
         is_cancelled=bool(event.get("isCancelled")),
-        parent_folder_id=event.get("parentFolderId"),
+        parent_folder_id=None,
         start=parse_time(event.get("start")),
         end=parse_time(event.get("end")),
         attendees=attendee_responses(event),

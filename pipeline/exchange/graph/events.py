@@ -17,8 +17,9 @@ One Graph request each on the common path, as on EWS (events.py there):
 - update: `PATCH` of the changed fields and the LastUpdate stamp (last writer wins, no If-Match,
   as EWS's AlwaysOverwrite). Graph notifies the attendees of a changed meeting itself; attendee
   changes on an event not yet invited go to its PendingAttendees stamp instead (one GET first).
-- cancel: with cancellations, `POST .../cancel` with a comment (organiser only; the event moves to
-  Deleted Items, learn.microsoft.com/graph/api/event-cancel); without, by delete type:
+- cancel: with cancellations, `POST .../cancel` with the job's reason as its comment (organiser
+  only; the event moves to Deleted Items, learn.microsoft.com/graph/api/event-cancel); without,
+  by delete type:
   hard -> `POST .../permanentDelete` (to the Purges folder, out of the user's reach,
   learn.microsoft.com/graph/api/event-permanentdelete), soft and move_to_deleted_items ->
   `DELETE` (to Deleted Items, learn.microsoft.com/graph/api/event-delete). 404 is False.
@@ -200,12 +201,15 @@ def update_event(
     return _ref(updated, ref.mailbox)
 
 
-def cancel_event(live: GraphLive, ref: EventRef, delete_type: DeleteType, send_cancellations: bool) -> bool:
+def cancel_event(
+    live: GraphLive, ref: EventRef, delete_type: DeleteType, send_cancellations: bool,
+    comment: str | None = None,
+) -> bool:
     path = event_path(live, ref)
     try:
         if send_cancellations:
             live.request("POST", f"{path}/cancel", "cancelEvent", mailbox=ref.mailbox,
-                         body={"comment": _CANCEL_COMMENT})
+                         body={"comment": comment or _CANCEL_COMMENT})
         elif delete_type is DeleteType.HARD:
             live.request("POST", f"{path}/permanentDelete", "permanentDeleteEvent", mailbox=ref.mailbox)
         else:

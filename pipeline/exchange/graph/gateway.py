@@ -62,6 +62,11 @@ class GraphGateway(ExchangeGateway):
         self._mailbox = mailbox
         self._target = resolve_target(settings, mailbox)
 
+    # Graph has no SendToNone: a PATCH of an invited meeting sends the update, and a DELETE of
+    # an organizer's meeting sends the cancellation (learn.microsoft.com/graph/api/event-update,
+    # .../event-delete).
+    tells_attendees_of_every_change = True
+
     @property
     def target(self) -> MailboxTarget:
         return self._target
@@ -154,8 +159,12 @@ class GraphGateway(ExchangeGateway):
     ) -> EventRef:
         return self._run(lambda live: events.update_event(live, ref, changes, notify, marker))
 
-    def cancel_event(self, ref: EventRef, *, delete_type: DeleteType, send_cancellations: bool) -> bool:
-        return self._run(lambda live: events.cancel_event(live, ref, delete_type, send_cancellations))
+    def cancel_event(
+        self, ref: EventRef, *, delete_type: DeleteType, send_cancellations: bool, comment: str | None = None
+    ) -> bool:
+        return self._run(
+            lambda live: events.cancel_event(live, ref, delete_type, send_cancellations, comment)
+        )
 
     # Rooms -------------------------------------------------------------------------------------
 

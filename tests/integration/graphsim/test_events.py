@@ -3,6 +3,8 @@ booking key, paging), PATCH (If-Match, added attendees), cancel, answers, delete
 
 from __future__ import annotations
 
+from infra.ewssim.models.calendar import create_calendar_item
+from infra.ewssim.models.items import CalendarItem
 from infra.ewssim.server import EwsSimulator
 from tests.integration.graph_support import GraphClient
 from tests.integration.graphsim.helpers import ALICE, BOB, BOOKING_KEY_ID, event_body, when
@@ -137,3 +139,15 @@ def test_calendars_and_calendar_view(graph_sim: EwsSimulator, graph_client: Grap
     window = {"startDateTime": when(days=2).isoformat(), "endDateTime": when(days=4).isoformat()}
     view = graph_client.get(f"/users/{ALICE}/calendarView", params=window).json()["value"]
     assert [e["subject"] for e in view] == ["main"]
+
+
+def test_an_event_saved_through_ews_without_times_reads_with_null_times(
+    graph_sim: EwsSimulator, graph_client: GraphClient
+) -> None:
+    # EWS lets a client save a calendar item without Start/End; Graph shows it rather than failing.
+    item = CalendarItem(subject="no times")
+    create_calendar_item(graph_sim.backend, ALICE, item)
+    listed = graph_client.get(EVENTS)
+    assert listed.status_code == 200
+    [event] = listed.json()["value"]
+    assert (event["start"], event["end"]) == (None, None)

@@ -32,13 +32,14 @@ def test_get_schedule_digits_items_working_hours_and_unknown(graph_client: Graph
 
 def test_get_schedule_limits(graph_client: GraphClient) -> None:
     start = when()
-    too_many = {
-        "schedules": [f"u{i}@example.com" for i in range(101)],
-        "startTime": dtz(start),
-        "endTime": dtz(start + timedelta(hours=1)),
-    }
-    assert graph_client.post(SCHEDULE, json=too_many).status_code == 400
-    too_long = {"schedules": [BOB], "startTime": dtz(start), "endTime": dtz(start + timedelta(days=63))}
+    hour = {"startTime": dtz(start), "endTime": dtz(start + timedelta(hours=1))}
+    twenty = [f"u{i}@example.com" for i in range(20)]
+    assert graph_client.post(SCHEDULE, json={"schedules": twenty, **hour}).status_code == 200
+    assert graph_client.post(SCHEDULE, json={"schedules": [*twenty, BOB], **hour}).status_code == 400
+    almost_62_days = dtz(start + timedelta(days=61, hours=23))
+    almost = {"schedules": [BOB], "startTime": dtz(start), "endTime": almost_62_days}
+    assert graph_client.post(SCHEDULE, json=almost).status_code == 200
+    too_long = {"schedules": [BOB], "startTime": dtz(start), "endTime": dtz(start + timedelta(days=62))}
     answer = graph_client.post(SCHEDULE, json=too_long)
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "ErrorInvalidParameter"
 
