@@ -91,6 +91,8 @@ class TokenIssuer:
         # Every token handed out since the last reset, for tests that search logs for leaks.
         self._issued: list[str] = []
         self._lock = threading.Lock()
+        # How long an access token lives (tests shorten it to watch clients refresh early).
+        self.lifetime = TOKEN_LIFETIME
 
     # The token endpoint -------------------------------------------------------------------------
 
@@ -154,9 +156,9 @@ class TokenIssuer:
     ) -> dict[str, object]:
         token = secrets.token_urlsafe(32)
         with self._lock:
-            self._tokens[token] = _Token(app, self._backend.clock.now() + TOKEN_LIFETIME, user, audience)
+            self._tokens[token] = _Token(app, self._backend.clock.now() + self.lifetime, user, audience)
             self._issued.append(token)
-        seconds = int(TOKEN_LIFETIME.total_seconds())
+        seconds = int(self.lifetime.total_seconds())
         return {
             "token_type": "Bearer", "expires_in": seconds, "ext_expires_in": seconds, "access_token": token,
         }
@@ -183,6 +185,15 @@ class TokenIssuer:
                 del self._refresh[token]
                 self._spent[token] = "AADSTS50173: The provided grant has expired due to it being revoked."
             for token in [t for t, found in self._tokens.items() if found.user == user]:
+                del self._tokens[token]
+        return len(ended)
+
+    def revoke_app(self, client_id: str) -> int:
+        """End every access token issued to app `client_id` (as a disabled or rotated app's end);
+        returns how many ended. A client holding one gets 401 and must ask for a new token."""
+        with self._lock:
+            ended = [t for t, found in self._tokens.items() if found.app.client_id == client_id]
+            for token in ended:
                 del self._tokens[token]
         return len(ended)
 
@@ -231,6 +242,7 @@ class TokenIssuer:
             self._spent.clear()
             self._counts.clear()
             self._issued.clear()
+            self.lifetime = TOKEN_LIFETIME
 
 
 def openid_configuration(base_url: str, tenant: str) -> dict[str, object]:
