@@ -156,6 +156,20 @@ SYMPTOMS: tuple[Symptom, ...] = (
     Symptom("Impersonation not granted", (_E.IMPERSONATION_DENIED,), FIXES[_E.IMPERSONATION_DENIED].fix),
     Symptom("Delegate access missing", (_E.ACCESS_DENIED,), FIXES[_E.ACCESS_DENIED].fix),
     Symptom("Throttling", (_E.SERVER_BUSY,), FIXES[_E.SERVER_BUSY].fix),
+    Symptom("Exchange Online refuses EWS (blocked by default since October 2026, off from April 2027)",
+            (_E.ACCESS_DENIED, _E.AUTH_FAILED, _E.EWS_UNAVAILABLE),
+            "Move the integration to Microsoft Graph: backend graph, auth_type oauth2, and an app "
+            "registration with Graph application permissions (docs/graph.md); its bookings stay "
+            "reachable."),
+    Symptom("Graph app not consented, or the mailbox outside its scope", (_E.ACCESS_DENIED,),
+            "Grant admin consent for the Graph application permissions (Calendars.ReadWrite, "
+            "Place.Read.All, User.Read.All), and add the mailbox to the app's RBAC for Applications "
+            "management scope or application access policy group; Test-ServicePrincipalAuthorization "
+            "shows what the app may reach (docs/graph.md)."),
+    Symptom("Graph subscriptions fail to start (the validation handshake)", (_E.EWS_ERROR,),
+            "Graph POSTs a validationToken to <callback URL>/graph/notifications and "
+            "/graph/lifecycle and must get it back within 10 seconds: the callback function must be "
+            "reachable from the internet over HTTPS (docs/events.md, Graph webhooks)."),
     Symptom("Blocked callback: Exchange cannot reach the callback URL", (),
             "No error is reported: subscriptions go stale and the renewal schedule re-subscribes them "
             "every few minutes (`ews-pipeline subscriptions list` shows them stale). Open "

@@ -73,7 +73,8 @@ def list_(output: Output) -> None:
         if not rows:
             output.line("no integrations")
             return
-        columns = ("integration_id", "connection_method", "auth_type", "endpoint", "secret", "updated_at")
+        columns = ("integration_id", "backend", "connection_method", "auth_type", "endpoint", "secret",
+                   "updated_at")
         output.table(columns, [[row[column] for column in columns] for row in rows])
 
     output.emit({"integrations": rows}, text)
@@ -231,9 +232,16 @@ def _read_text(file: Path) -> str:
 
 
 def _summary(integration_id: str, settings: dict[str, Any], updated_at: Any) -> dict[str, Any]:
-    endpoint = next((settings[k] for k in ("ews_url", "autodiscover_url", "autodiscover_email")
-                     if settings.get(k)), None)
-    return {"integration_id": integration_id, "connection_method": settings.get("connection_method"),
+    backend = settings.get("backend") or "ews"
+    # Where its backend goes: Graph's URL (the default one unless another cloud's is set), or EWS's.
+    keys = ("graph_url",) if backend == "graph" else ("ews_url", "autodiscover_url", "autodiscover_email")
+    endpoint = next((settings[k] for k in keys if settings.get(k)), None)
+    if backend == "graph" and endpoint is None:
+        from pipeline.integrations import IntegrationSettings
+
+        endpoint = IntegrationSettings.model_fields["graph_url"].default
+    return {"integration_id": integration_id, "backend": backend,
+            "connection_method": settings.get("connection_method"),
             "auth_type": settings.get("auth_type"), "endpoint": endpoint,
             "secret": settings.get("secret_name") or settings.get("personal_secret_template"),
             "updated_at": None if updated_at is None else str(updated_at)}

@@ -54,6 +54,21 @@ def test_add_stores_settings_and_secret_and_never_prints_it(
     assert as_json(again)["secret"] == "updated"
 
 
+def test_list_shows_each_integrations_backend_and_where_it_goes(
+    cli: CliInvoker, stack: LocalStack, tmp_path: Path
+) -> None:
+    cloud = stack.settings("cloud", "impersonation", backend="graph", auth_type="oauth2",
+                           oauth_tenant_id="tenant-1", ews_url=None, server_version=None)
+    for settings in (stack.settings("onprem"), {k: v for k, v in cloud.items() if v is not None}):
+        path = write(tmp_path, f"{settings['integration_id']}.json", settings)
+        assert cli("integration", "add", str(path)).exit_code == 0
+    listed = as_json(cli("integration", "list", "--json"))["integrations"]
+    rows = {row["integration_id"]: row for row in listed}
+    assert (rows["onprem"]["backend"], rows["onprem"]["endpoint"]) == ("ews", stack.sim.ews_url)
+    assert (rows["cloud"]["backend"], rows["cloud"]["endpoint"]) == ("graph", "https://graph.microsoft.com/v1.0")
+    assert "graph" in cli("integration", "list").stdout
+
+
 def test_invalid_settings_are_refused_in_one_line(cli: CliInvoker, stack: LocalStack, tmp_path: Path) -> None:
     bad = write(tmp_path, "bad.json", stack.settings("bad", service_mailbox=None, secret_name=None))
 
