@@ -1,7 +1,8 @@
 """Pieces the booking benchmark runs on: the simulator as its own process, and Lambda's SQS poller.
 
 - SimulatorProcess: `python -m infra.ewssim` in a child process (its own GIL), driven over its
-  HTTP control surface (/_sim/): reset, seed, latency, request counts, mailbox contents.
+  HTTP control surface (/_sim/): reset, seed, latency, request counts, mailbox contents; with
+  tls=True it serves HTTPS (its Graph too: msal needs an https authority) and `ca_file` is its CA.
 - SqsEventSourcePoller: what Lambda's event source mapping does for an SQS FIFO queue: receive
   batches of up to 10, hand them to the function as an SQS event, delete the records the
   function did not report in batchItemFailures. Several pollers emulate Lambda concurrency.
@@ -14,6 +15,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -42,6 +44,7 @@ __all__ = [
     "SqsEventSourcePoller",
     "listening",
     "process_cpu_seconds",
+    "sim_control",
 ]
 
 
@@ -91,9 +94,10 @@ def listening(host: str, port: int) -> bool:
 class SimulatorProcess:
     """The EWS simulator as a separate process, so that it never shares a GIL with the workers."""
 
-    def __init__(self, seed_file: Path) -> None:
+    def __init__(self, seed_file: Path, *, tls: bool = False) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "infra.ewssim", "--config", str(seed_file), "--port", "0"],
+            [sys.executable, "-m", "infra.ewssim", "--config", str(seed_file), "--port", "0",
+             *(["--tls"] if tls else [])],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -106,14 +110,13 @@ class SimulatorProcess:
         self.pid = self._process.pid
         self.ews_url = line.split("ews_url=")[1].split()[0]
         self.control_url = line.split("control=")[1].split()[0].rstrip("/")
+        self.ca_file = line.split("ca_file=")[1].split()[0] if "ca_file=" in line else None
+        self.base_url = self.control_url.removesuffix("/_sim")
+        self.graph_url = f"{self.base_url}/v1.0"
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         """One call of the control surface; returns the decoded JSON answer."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"{self.control_url}/{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
+        return sim_control(self.control_url, self.ca_file, method, path, body)
 
     def reset(self, seed: dict[str, Any], latency_ms: float) -> None:
         """Forget every mailbox, fault and count; seed again; delay every EWS request by latency_ms."""
@@ -126,6 +129,11 @@ class SimulatorProcess:
         counts: dict[str, int] = self.control("GET", "requests/counts")
         return counts
 
+    def graph_request_counts(self) -> dict[str, int]:
+        """Graph requests by operation ("createEvent", ...; a $batch once, and each request in it)."""
+        counts: dict[str, int] = self.control("GET", "graph/requests/counts")
+        return counts
+
     def folder_items(self, smtp: str, folder: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self.control("GET", f"mailboxes/{quote(smtp)}/{folder}")
         return items
@@ -136,6 +144,16 @@ class SimulatorProcess:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._process.kill()
+
+
+def sim_control(control_url: str, ca_file: str | None, method: str, path: str, body: Any = None) -> Any:
+    """One call of a simulator's control surface (trusting its CA when it serves HTTPS)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{control_url}/{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    with urllib.request.urlopen(request, timeout=30, context=context) as response:
+        return json.load(response)
 
 
 class MotoServerProcess:

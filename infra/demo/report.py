@@ -105,10 +105,14 @@ def print_changes(changes: OutlookChanges, requests: Mapping[str, int]) -> None:
     print(f"    their EWS requests: {dict(sorted(requests.items()))}")
 
 
-def print_events(before: Sequence[PipelineEvent], after: Sequence[PipelineEvent]) -> None:
-    """The events the app's actor received: counted while booking, one by one after Outlook."""
+def print_events(before: Sequence[PipelineEvent], after: Sequence[PipelineEvent], graph: str = "") -> None:
+    """The events the app's actor received: counted while booking (and those of the `graph`
+    integration apart), one by one after Outlook."""
     counts = Counter(event.type.value for event in before)
     print(f"events the app received while booking: {dict(sorted(counts.items()))}")
+    if graph:
+        on_graph = Counter(event.type.value for event in before if event.integration_id == graph)
+        print(f"    of which {graph}'s, through Microsoft Graph: {dict(sorted(on_graph.items()))}")
     print("events the app received after the changes in Outlook:")
     for event in after:
         about = event.booking_key or str(event.data.get("mailbox", ""))

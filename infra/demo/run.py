@@ -1,10 +1,13 @@
 """`ews-pipeline demo`: a realistic batch of jobs through the whole pipeline, on one machine.
 
 Starts the EWS simulator with a sample company, local AWS (moto server), and an in-process
-dramatiq broker and worker; seeds one integration per connection method; enqueues free/busy
-lookups, bookings (create_event piped to send_invite), room listings, connection checks and
-push subscriptions. Then people change things in Outlook (infra.demo.changes): a locked booking
-and an auto-confirmed one are moved, an attendee declines, someone sends a meeting of their own;
+dramatiq broker and worker; seeds one integration per connection method, and one on Microsoft
+Graph (the local Graph over the same company, on a second, TLS, server: msal needs an https
+authority); enqueues free/busy lookups, bookings (create_event piped to send_invite), room
+listings, connection checks and push subscriptions (the Graph integration gets the same checks,
+bookings, room listing and free/busy). Then people change things in Outlook (infra.demo.changes):
+a locked booking and an auto-confirmed one are moved, an attendee declines, someone sends a
+meeting of their own;
 the pushes come back through the callback function and their jobs run on the same worker. Events
 go through the dramatiq sink to the app's own actor (infra.demo.events). Prints each job's
 outcome, each calendar's events, the events and the changed bookings; exits 0 when every job
@@ -61,6 +64,7 @@ class DemoIntegration:
     subscribed: str | None = None
     lock_appointments: bool = False
     auto_confirm: bool = False
+    backend: str = "ews"
 
 
 INTEGRATIONS = (
@@ -72,7 +76,10 @@ INTEGRATIONS = (
                     subscribed="booking-svc", auto_confirm=True),
     DemoIntegration("contoso-delegate", "delegate", "basic", "delegate access, Basic", subscribed="grace"),
     DemoIntegration("contoso-impersonation", "impersonation", "oauth2", "impersonation, OAuth 2.0 app-only"),
+    # Exchange Online without EWS: the same app, its application permissions, through Graph.
+    DemoIntegration("contoso-cloud", "impersonation", "oauth2", "Microsoft Graph, app-only", backend="graph"),
 )
+GRAPH_INTEGRATION = INTEGRATIONS[-1].integration_id
 # How long to wait for the pushes and jobs of one phase to settle before giving up.
 SETTLE_TIMEOUT_S = 120
 
@@ -85,7 +92,16 @@ def run_demo(verbose: bool = False) -> int:
     # The simulator's token endpoint is plain HTTP on loopback; oauthlib refuses that by default.
     os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
     week_start = _next_monday()
-    with local_aws() as aws_endpoint, EwsSimulator() as sim, CallbackServer() as callbacks:
+    with (
+        local_aws() as aws_endpoint,
+        EwsSimulator() as sim,
+        # Graph, over the same mailboxes: a booking made through either is seen through both.
+        EwsSimulator(sim.backend, tls=True) as cloud,
+        CallbackServer() as callbacks,
+    ):
+        # The worker trusts the local Graph's private CA as an operator's would.
+        assert cloud.ca_file is not None
+        os.environ["REQUESTS_CA_BUNDLE"] = str(cloud.ca_file)
         sim.seed(org.organisation())
         seeded = org.fill_calendars(sim.backend, week_start)
         config = PipelineConfig(
@@ -95,8 +111,8 @@ def run_demo(verbose: bool = False) -> int:
         )
         create_results_table(aws_endpoint, TABLE)
         for integration in INTEGRATIONS:
-            _install(sim, aws_endpoint, config, integration)
-        print(f"simulator {sim.ews_url}  local AWS {aws_endpoint}  "
+            _install(cloud if integration.backend == "graph" else sim, aws_endpoint, config, integration)
+        print(f"simulator {sim.ews_url}  Graph {cloud.graph_url}  local AWS {aws_endpoint}  "
               f"{len(sim.backend.directory.principals)} mailboxes, {seeded} meetings seeded")
 
         # Its runtime publishes events onto the worker's own broker, where the app's actor reads.
@@ -138,7 +154,7 @@ def run_demo(verbose: bool = False) -> int:
         succeeded = print_outcomes(results.store, booking_jobs)
         print_changes(changes, outlook_requests)
         succeeded &= print_outcomes(results.store, later_jobs, title="jobs the changes in Outlook caused:")
-        print_events(booking_events, after_events)
+        print_events(booking_events, after_events, graph=GRAPH_INTEGRATION)
         bookings = {ref: results.booking(ref.integration_id, ref.booking_key)
                     for ref in (LOCKED, AUTO_CONFIRMED, DECLINED)}
         print_bookings(bookings)
@@ -146,6 +162,8 @@ def run_demo(verbose: bool = False) -> int:
                         + [org.address("booking-svc")])
         pipeline_requests = _difference(sim.request_counts(), outlook_requests)
         print(f"EWS requests by operation (the pipeline's): {dict(sorted(pipeline_requests.items()))}")
+        print(f"Graph requests by operation ({GRAPH_INTEGRATION}'s; a $batch and each request in it): "
+              f"{dict(sorted(cloud.graph.request_counts().items()))}")
         if retried:
             print(f"push deliveries that failed and were retried, as Exchange does: {dict(retried)}")
         checks = check_changes(changes, after_events, bookings, _in_exchange(sim, bookings[LOCKED]))
@@ -178,11 +196,13 @@ def _in_exchange(sim: EwsSimulator, booking: BookingItem | None) -> tuple[dateti
 
 
 def _install(sim: EwsSimulator, aws_endpoint: str, config: PipelineConfig, demo: DemoIntegration) -> None:
+    """Store the integration's settings and its secret; `sim` is the server it talks to."""
     settings: dict[str, Any] = {
         "integration_id": demo.integration_id,
         "connection_method": demo.method,
         "auth_type": demo.auth,
-        "ews_url": sim.ews_url,
+        **({"backend": "graph", "graph_url": sim.graph_url} if demo.backend == "graph"
+           else {"ews_url": sim.ews_url}),
         "show_event_titles": True,
         "subject_template": "{{ subject }}{% if candidate %} with {{ candidate }}{% endif %}",
         "internal_domains": [org.DOMAIN],
@@ -228,12 +248,14 @@ def _enqueue_batch(process: WorkerProcess, week_start: datetime) -> list[LoggedJ
     for number, demo in enumerate(INTEGRATIONS):
         send(actors["check_connection"].send(integration_id=demo.integration_id,
                                              mailbox=interviewers[number]))
-    send(actors["list_rooms"].send(integration_id="contoso-delegate"))
-    # Free/busy across the whole company for the week: 146 mailboxes, two GetUserAvailability.
-    send(actors["fetch_free_busy"].send(
-        integration_id="contoso-delegate", mailboxes=interviewers + org.staff(),
-        start=week_start.isoformat(), end=(week_start + timedelta(days=5)).isoformat(), view="detailed",
-    ))
+    # Free/busy across the whole company for the week, 146 mailboxes: two GetUserAvailability on
+    # EWS; eight getSchedule (20 mailboxes each) in one $batch on Graph.
+    for integration_id in ("contoso-delegate", GRAPH_INTEGRATION):
+        send(actors["list_rooms"].send(integration_id=integration_id))
+        send(actors["fetch_free_busy"].send(
+            integration_id=integration_id, mailboxes=interviewers + org.staff(),
+            start=week_start.isoformat(), end=(week_start + timedelta(days=5)).isoformat(), view="detailed",
+        ))
     for demo in INTEGRATIONS:
         if demo.subscribed is not None:
             send(actors["subscribe_mailbox"].send(integration_id=demo.integration_id,

@@ -148,10 +148,13 @@ def _moto_client(endpoint: str, service: str) -> Any:
 
 
 def install_integration(
-    sim: EwsSimulator, aws: AwsTestAccount, store: ResultsStore, method: str = "delegate", auth: str = "basic"
+    sim: EwsSimulator, aws: AwsTestAccount, store: ResultsStore, method: str = "delegate",
+    auth: str = "basic", **overrides: Any,
 ) -> str:
-    """Store an integration's settings and put its secrets in Secrets Manager; returns its id."""
-    settings = integration(sim, method, auth)
+    """Store an integration's settings and put its secrets in Secrets Manager; returns its id.
+
+    `overrides` are settings (backend="graph", graph_url=sim.graph_url, integration_id=...)."""
+    settings = integration(sim, method, auth, **overrides)
     seed_secrets(aws.client("secretsmanager"), settings.integration_id, method, auth)
     raw = settings.model_dump(mode="json", exclude_none=True)
     store.put_integration(settings.integration_id, raw, utc_now())

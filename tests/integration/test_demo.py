@@ -63,7 +63,7 @@ def test_the_app_receives_each_changes_event(demo: subprocess.CompletedProcess[s
     [external] = lines_with(events, "calendar.event_changed", EXTERNAL_SUBJECT)
     assert "grace@contoso.test" in external and "organiser sam@contoso.test" in external
     # And earlier, while booking, the same sink brought the bookings' own events.
-    assert "'booking.created': 8, 'booking.invitations_sent': 8" in demo.stdout
+    assert "'booking.created': 10, 'booking.invitations_sent': 10" in demo.stdout
 
 
 def test_the_bookings_read_back_show_their_final_state(demo: subprocess.CompletedProcess[str]) -> None:
@@ -74,6 +74,29 @@ def test_the_bookings_read_back_show_their_final_state(demo: subprocess.Complete
     assert re.search(r"moved +booked (.+ 15:00-15:45 UTC), in Exchange \1, time confirmed=true", auto)
     [declined] = lines_with(bookings, DECLINED.booking_key)
     assert re.search(r"responses: (\S+ accepted, )?\S+@contoso\.test declined", declined)
+
+
+def test_the_graph_integration_runs_the_same_jobs(demo: subprocess.CompletedProcess[str]) -> None:
+    # One integration reaches the same company through Microsoft Graph (the local Graph, over TLS)
+    jobs = lines_with(demo.stdout, " contoso-cloud ")
+    assert sorted(line.split()[0] for line in jobs) == [
+        "check_connection", "create_event", "create_event", "fetch_free_busy", "list_rooms",
+        "send_invite", "send_invite",
+    ]
+    assert all(" succeeded " in line for line in jobs), jobs
+    [free_busy] = lines_with(demo.stdout, "fetch_free_busy", "contoso-cloud")
+    [on_ews] = lines_with(demo.stdout, "fetch_free_busy", "contoso-delegate")
+    assert free_busy.split("succeeded", 1)[1] == on_ews.split("succeeded", 1)[1]  # the same answer
+    # Its events reach the app through the same sink
+    assert ("of which contoso-cloud's, through Microsoft Graph: "
+            "{'booking.created': 2, 'booking.invitations_sent': 2}") in demo.stdout
+    # Each booking is one createEvent; free/busy for 146 mailboxes is 8 getSchedule in one $batch
+    [graph] = lines_with(demo.stdout, "Graph requests by operation")
+    assert "'createEvent': 2" in graph and "'getSchedule': 8" in graph and "'batch': 1" in graph
+    # And the bookings are in the organisers' calendars, the mailboxes both APIs share
+    calendars = section(demo.stdout, "calendars now")
+    for candidate, organiser in (("Candidate 40", "ken"), ("Candidate 41", "margaret")):
+        assert lines_with(calendars, f"Interview with {candidate}", f"organiser {organiser}@contoso.test")
 
 
 def test_the_demo_checks_pass(demo: subprocess.CompletedProcess[str]) -> None:

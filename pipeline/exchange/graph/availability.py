@@ -169,7 +169,11 @@ def _minutes(value: Any) -> int | None:
 
 def _offset(zone: Any) -> int:
     """The zone's standard offset from UTC in minutes: a customTimeZone's bias (UTC = local + bias),
-    an IANA name's offset in January; 0 for a name this process cannot resolve."""
+    a Windows or IANA name's standard offset; 0 for a name this process cannot resolve.
+
+    getSchedule names the mailbox's zone as its mailbox settings do, normally a Windows name
+    ("Eastern Standard Time"), which CLDR's windowsZones table (exchangelib's copy) turns into an
+    IANA one."""
     if not isinstance(zone, Mapping):
         return 0
     if zone.get("bias") is not None:
@@ -180,13 +184,27 @@ def _offset(zone: Any) -> int:
     name = str(zone.get("name") or "")
     if name.upper() in ("", "UTC"):
         return 0
-    try:
-        tz = ZoneInfo(name)
-    except (KeyError, ValueError):
+    tz = _zone(name)
+    if tz is None:
         return 0
     winter = dt.datetime(2001, 1, 15, tzinfo=tz)
     offset = (winter.utcoffset() or dt.timedelta()) - (winter.dst() or dt.timedelta())
     return int(offset.total_seconds() // 60)
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        pass
+    # Loaded here, not at import: only a Windows zone name needs the table.
+    from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
+
+    iana = MS_TIMEZONE_TO_IANA_MAP.get(name)
+    try:
+        return ZoneInfo(iana) if iana else None
+    except (KeyError, ValueError):
+        return None
 
 
 def _combine(mailbox: str, parts: list[MailboxAvailability]) -> MailboxAvailability:
