@@ -62,11 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    extra = f" ca_file={simulator.ca_file}" if simulator.ca_file else ""
     # Flushed at once: scripts wait for this line to learn the port (with --port 0).
-    print(
-        f"ewssim listening ews_url={simulator.ews_url} control={simulator.base_url}/_sim/{extra}", flush=True
-    )
+    print(announcement(simulator), flush=True)
     try:
         simulator.serve_forever()
     except KeyboardInterrupt:
@@ -74,3 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         simulator.stop()
     return 0
+
+
+def announcement(simulator: EwsSimulator) -> str:
+    """The line a started simulator prints: its URLs, and its CA last (scripts take the rest of the
+    line as the CA's path)."""
+    extra = f" ca_file={simulator.ca_file}" if simulator.ca_file else ""
+    return (f"ewssim listening ews_url={simulator.ews_url} control={simulator.base_url}/_sim/ "
+            f"graph_url={simulator.graph_url}{extra}")

@@ -74,14 +74,16 @@ def serve(output: Output, simulator: EwsSimulator) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     urls = {"ews_url": simulator.ews_url, "control": f"{simulator.base_url}/_sim/",
-            "autodiscover_url": simulator.autodiscover_url, "ca_file": simulator.ca_file}
+            "autodiscover_url": simulator.autodiscover_url, "graph_url": simulator.graph_url,
+            "ca_file": simulator.ca_file}
     if output.as_json:
         import json
 
         click.echo(json.dumps(urls, default=str))
     else:
-        extra = f" ca_file={simulator.ca_file}" if simulator.ca_file else ""
-        click.echo(f"ewssim listening ews_url={simulator.ews_url} control={urls['control']}{extra}")
+        from infra.ewssim.cli import announcement
+
+        click.echo(announcement(simulator))
     try:
         simulator.serve_forever()
     except KeyboardInterrupt:

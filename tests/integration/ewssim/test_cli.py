@@ -63,6 +63,7 @@ def test_command_with_tls_reports_its_ca(stop_later: list[subprocess.Popen[str]]
     process, line = start("--port", "0", "--tls")
     stop_later.append(process)
     assert "ews_url=https://" in line
+    assert line.split("graph_url=")[1].split()[0].startswith("https://127.0.0.1:")
     assert Path(line.split("ca_file=")[1].strip()).is_file()
 
 
