@@ -76,6 +76,9 @@ def parse_options(argv: list[str] | None) -> tuple[ChaosOptions, argparse.Namesp
     add("--no-broker-restarts", action="store_true", help="keep the private brokers up")
     add("--retry-window", type=int, default=None,
         help="PIPELINE_RETRY_WINDOW (default: the pipeline's, 30 min)")
+    add("--lease-margin", type=int, default=None,
+        help="seconds a killed consumer's job stays leased past the job timeout "
+             "(default: the pipeline's, 60 s; infra.short_lease)")
     add("--seed", type=int, default=None, help="seed for the random moments and fault draws")
     add("--json", type=Path, default=None, help="also write the figures to this file")
     add("--keep-logs", action="store_true", help="keep the consumers' logs even when the target is met")
@@ -89,7 +92,9 @@ def parse_options(argv: list[str] | None) -> tuple[ChaosOptions, argparse.Namesp
         parser.error("--invalid-bookings must be between 0 and half the bookings")
     if args.storm_seconds >= 0.8 * args.chaos_seconds or args.send_seconds > args.chaos_seconds:
         parser.error("the storm must fit in 80% of --chaos-seconds, and the sending within it")
-    timeouts = Timeouts(retry_window_s=args.retry_window)
+    if args.lease_margin is not None and args.lease_margin < 1:
+        parser.error("--lease-margin must be at least 1")
+    timeouts = Timeouts(retry_window_s=args.retry_window, lease_margin_s=args.lease_margin)
     if args.retry_window is not None and args.retry_window <= args.storm_seconds + args.drain_timeout:
         parser.error("--retry-window must outlast the storm and the drain, "
                      "or jobs would give up for the benchmark's sake")

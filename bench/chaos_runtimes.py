@@ -32,6 +32,7 @@ from chaos_brokers import BrokerServer
 
 from infra.demo import organisation as org
 from infra.demo.local_stack import REGION, create_results_table, put_secret
+from infra.short_lease import short_lease_command
 from pipeline.config import PipelineConfig
 from pipeline.runtimes.lambda_runtime import DEFAULT_MAX_RECEIVE_COUNT
 from pipeline.store.factory import get_store
@@ -58,6 +59,9 @@ class Timeouts:
     ews_s: int = 2  # PIPELINE_EWS_TIMEOUT; slow answers come after ews_s + 1
     max_retry_wait_s: int = 5  # PIPELINE_MAX_RETRY_WAIT, below the job timeout
     retry_window_s: int | None = None  # PIPELINE_RETRY_WINDOW; None keeps the default (30 min)
+    # The lease's margin past the job timeout in every consumer (infra.short_lease); None keeps the
+    # pipeline's LEASE_MARGIN_SECONDS, so that a killed consumer's jobs are taken over a minute late.
+    lease_margin_s: int | None = None
 
     @property
     def lambda_visibility_s(self) -> int:
@@ -155,10 +159,18 @@ class ProcessPool:
                 self.processes[index] = self._spawn()
 
     def stop(self) -> None:
+        self.terminate()
+        self.wait()
+
+    def terminate(self) -> None:
+        """SIGTERM every live process (a graceful stop); wait() then waits for them."""
         for process in self.processes:
             if process.poll() is None:
                 self._note_cpu(process)
                 process.terminate()
+
+    def wait(self) -> None:
+        """Wait for every process to exit, killing those that take more than a minute."""
         deadline = time.monotonic() + 60
         for process in self.processes:
             try:
@@ -212,6 +224,8 @@ def build_stack(runtime: str, broker: BrokerServer | None, ews_url: str, *, work
     else:
         command = [sys.executable, "-m", "pipeline.cli", "worker", "--threads", str(threads)]
         marker = WORKER_READY
+    if timeouts.lease_margin_s is not None:
+        command = short_lease_command(timeouts.lease_margin_s, command)
     pool = ProcessPool(runtime, command, env, workers, logs / f"{runtime}.log", marker)
     return RuntimeStack(runtime, tag, aws, broker, url, table, integration_id, pool)
 

@@ -1,7 +1,8 @@
 """`python -m infra.moto_server_serialized -H HOST -p PORT`: moto's server as the local harness needs it.
 
-The same command line and the same services as `python -m moto.server`, with three changes:
+The same command line and the same services as `python -m moto.server`, with four changes:
 - infra.moto_dynamodb's serialisation, so that racing conditional writes behave as DynamoDB's do;
+- infra.moto_attribute_values, which renders DynamoDB's attribute values in its answers directly;
 - infra.moto_sqs's index, so that an SQS call costs what its batch costs, not what the queue holds;
 - infra.moto_http's server, which keeps connections open, instead of werkzeug's development server
   (`--werkzeug` keeps werkzeug's).
@@ -17,6 +18,7 @@ import signal
 import sys
 from types import FrameType
 
+from infra.moto_attribute_values import speed_up_moto_attribute_values
 from infra.moto_dynamodb import serialize_moto_dynamodb
 from infra.moto_sqs import index_moto_sqs
 
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--werkzeug", action="store_true", help="werkzeug's server, as moto.server runs it")
     args = parser.parse_args(argv)
     serialize_moto_dynamodb()
+    speed_up_moto_attribute_values()
     index_moto_sqs()
     if args.werkzeug:
         from moto.server import main as moto_server_main

@@ -35,15 +35,21 @@ log = logging.getLogger(__name__)
 
 __all__ = ["EXIT_BROKER_CONNECTION_LOST", "WorkerProcess", "run_worker", "wait_until_stopped"]
 
+DRAMATIQ_WORKER_TIMEOUT_MS = 1000  # dramatiq.Worker's default
+
 
 class WorkerProcess:
     """One process's broker, actors and dramatiq Worker, configured from a PipelineConfig.
 
     `queue_name` is the dramatiq queue the actors read (tests on a shared broker use their own).
+    `worker_timeout_ms` is dramatiq's: how long an idle consumer waits between polls of the broker
+    at most, and so how long a stop waits for each of its threads to notice; tests in one process
+    shorten it.
     """
 
     def __init__(self, config: PipelineConfig, *, threads: int | None = None,
-                 runtime: Runtime | None = None, queue_name: str = JOBS_QUEUE) -> None:
+                 runtime: Runtime | None = None, queue_name: str = JOBS_QUEUE,
+                 worker_timeout_ms: int = DRAMATIQ_WORKER_TIMEOUT_MS) -> None:
         self.config = config
         # The time limit is the job timeout that sizes the table's lease: a job past it is cut
         # short and retried, never still running when a redelivery takes it over.
@@ -54,7 +60,8 @@ class WorkerProcess:
         # Only the jobs queue (and its delay queue): the broker also declares the events queue when
         # the events sink is on it, and that queue is the app's to consume, not this worker's.
         self.worker = dramatiq.Worker(
-            self.broker, queues={queue_name}, worker_threads=threads or config.worker_concurrency
+            self.broker, queues={queue_name}, worker_threads=threads or config.worker_concurrency,
+            worker_timeout=worker_timeout_ms,
         )
         publishes = config.events_bus_name is not None or config.events_queue_name is not None
         self.sweeper = EventSweeper(

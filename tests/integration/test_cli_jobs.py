@@ -22,6 +22,7 @@ from pipeline.store.records import SubscriptionRecord
 from tests.integration.brokers import amqp_url, redis_url, sqs_url
 from tests.integration.cli_support import CliInvoker, LocalStack, as_json, assert_one_line_error, cli, stack
 from tests.integration.moto_server import moto_endpoint
+from tests.integration.worker_support import WORKER_TIMEOUT_MS
 from tests.seed import smtp
 
 __all__ = ["amqp_url", "cli", "moto_endpoint", "redis_url", "sqs_url", "stack"]  # fixtures, for pytest
@@ -36,7 +37,7 @@ def on_sqs(stack: LocalStack, sqs_url: str, cli: CliInvoker, tmp_path: Path,
     (tmp_path / "s.json").write_text(json.dumps(stack.secret()))
     added = cli("integration", "add", str(tmp_path / "d.json"), "--secret", str(tmp_path / "s.json"))
     assert added.exit_code == 0, added.stderr
-    process = WorkerProcess(PipelineConfig.from_env(), threads=2)
+    process = WorkerProcess(PipelineConfig.from_env(), threads=2, worker_timeout_ms=WORKER_TIMEOUT_MS)
     process.start()
     yield stack
     process.stop(timeout_ms=5_000)

@@ -51,7 +51,7 @@ from tests.integration.runtime_support import (
     wait_for,
 )
 from tests.integration.tcp_proxy import TcpProxy, free_port
-from tests.integration.worker_support import delete_queue, own_queue_name
+from tests.integration.worker_support import WORKER_TIMEOUT_MS, delete_queue, own_queue_name
 
 __all__ = ["aws", "store", "table", "target"]  # the shared fixtures, re-exported for pytest
 
@@ -248,7 +248,8 @@ def test_the_worker_sweeps_events_its_inline_publish_missed_once_the_broker_is_b
     store.put_events(events)
     assert runtime.events is not None
     runtime.events.publish(events)  # what the runner does after a job: fails, nothing raised
-    process = WorkerProcess(config, threads=1, runtime=runtime, queue_name=own_queue_name())
+    process = WorkerProcess(config, threads=1, runtime=runtime, queue_name=own_queue_name(),
+                            worker_timeout_ms=WORKER_TIMEOUT_MS)
     assert process.sweeper is not None
     try:
         with QueueConsumer(url, events_queue).running() as app:
@@ -284,7 +285,7 @@ def test_a_worker_leaves_the_events_queue_on_its_broker_to_the_app(
     events_queue = own_queue_name()
     config = aws.config(table, broker_url=url, events_sink=f"dramatiq://{events_queue}")
     jobs_queue = own_queue_name()
-    process = WorkerProcess(config, threads=1, queue_name=jobs_queue)
+    process = WorkerProcess(config, threads=1, queue_name=jobs_queue, worker_timeout_ms=WORKER_TIMEOUT_MS)
     runtime = process.runtime()  # its events go through the worker's broker, which declares their queue
     events = sample_events(5)
     store.put_events(events)

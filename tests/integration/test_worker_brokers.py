@@ -24,6 +24,7 @@ from tests.integration.worker_support import (
     BOB,
     CAROL,
     ROOM_A,
+    WORKER_TIMEOUT_MS,
     WorkerStack,
     as_json,
     book,
@@ -64,7 +65,8 @@ def worker(stack: WorkerStack, broker_url: str) -> Iterator[WorkerProcess]:
     config = stack.config(broker_url, worker_concurrency=4)
     runtime = Runtime.from_config(config)
     queue_name = own_queue_name()
-    process = WorkerProcess(config, threads=4, runtime=runtime, queue_name=queue_name)
+    process = WorkerProcess(config, threads=4, runtime=runtime, queue_name=queue_name,
+                            worker_timeout_ms=WORKER_TIMEOUT_MS)
     process.start()
     yield process
     process.stop(timeout_ms=20_000)

@@ -4,9 +4,10 @@ The batch mixes bookings in one job (create_event with send_invitations) and in 
 (create_event | send_invite). SIGKILL lands while a one-job booking's CreateItem (saving the event
 and sending its invitations) is in flight: a new worker takes over and every job ends succeeded
 exactly once, with no booking twice in a calendar and no invitation twice in an inbox. The killed
-worker's in-flight jobs keep their table lease (job timeout + margin) until it lapses, so the
-takeover needs a minute and more: the three brokers' scenarios run side by side, once per module,
-and each broker's test checks its own.
+worker's in-flight jobs keep their table lease (job timeout + margin) until it lapses; the workers
+here run with a margin of LEASE_MARGIN_S instead of the pipeline's minute (infra.short_lease: they
+share one clock), and the three brokers' scenarios run side by side, once per module, each
+broker's test checking its own.
 
 SIGTERM: the worker finishes its in-flight jobs and hands the rest back; a new worker completes
 them, every job on its first attempt.
@@ -28,7 +29,6 @@ import redis
 
 from infra.ewssim import EwsSimulator
 from pipeline.client import PipelineClient
-from pipeline.config import LEASE_MARGIN_SECONDS
 from pipeline.runtimes.broker import build_broker
 from pipeline.store.records import JobStatus
 from tests.integration.brokers import AMQP_URL, REDIS_URL, listening, require_broker
@@ -66,7 +66,10 @@ INVITE_LATENCY_MS = 400
 # Stop the first worker once this many jobs have succeeded (of 1 or 2 per booking).
 STOP_AFTER_SUCCEEDED = 6
 # A killed worker's in-flight jobs wait out their lease (job timeout + margin) before a takeover.
-TAKEOVER_DEADLINE_S = SHORT_JOB_TIMEOUT_S + LEASE_MARGIN_SECONDS + 40
+# Every worker here runs with this margin (the pipeline's is LEASE_MARGIN_SECONDS): as long as the
+# job timeout, so a job cut off at its timeout still has that long to write its record.
+LEASE_MARGIN_S = SHORT_JOB_TIMEOUT_S
+TAKEOVER_DEADLINE_S = SHORT_JOB_TIMEOUT_S + LEASE_MARGIN_S + 40
 BROKER_SERVERS = {"redis": ("Redis", "127.0.0.1", 6379), "rabbitmq": ("RabbitMQ", "127.0.0.1", 5672)}
 
 
@@ -163,7 +166,7 @@ def interrupted_run(
     env = stack.worker_environment(url, threads=THREADS)
     log_path = logs / f"{tag}.log"
     clear_queue(url)
-    first = spawn_worker(env, log_path, threads=THREADS)
+    first = spawn_worker(env, log_path, threads=THREADS, lease_margin_s=LEASE_MARGIN_S)
     second = None
     try:
         batch = enqueue_bookings(url, integration_id, tag)
@@ -185,7 +188,7 @@ def interrupted_run(
         first_exit = first.wait(timeout=60)
         on_stopped()
         at_stop = Counter(state.status for state in stack.job_states().values())
-        second = spawn_worker(env, log_path, threads=THREADS)
+        second = spawn_worker(env, log_path, threads=THREADS, lease_margin_s=LEASE_MARGIN_S)
         deadline = TAKEOVER_DEADLINE_S if stop_signal is signal.SIGKILL else WAIT_S
         stack.wait_until_final(batch.message_ids, timeout=deadline)
         second_exit = stop_worker(second)
@@ -238,8 +241,8 @@ def interrupted_runs(
     """Every scenario of this module, keyed by (signal name, broker), run side by side.
 
     The SIGKILL scenarios spend most of their time waiting for the dead worker's leases, so the
-    SIGTERM scenarios run meanwhile, once every kill has happened (not to compete with the first
-    workers for the CPU). SIGTERM skips RabbitMQ: its one queue name is shared with the SIGKILL
+    SIGTERM scenarios run meanwhile, side by side, once every kill has happened (not to compete
+    with the first workers for the CPU). SIGTERM skips RabbitMQ: its one queue name is shared with the SIGKILL
     scenario, and RabbitMQ hands back an unacknowledged message by itself when a connection closes.
     """
     simulator.reset()
@@ -265,16 +268,15 @@ def interrupted_runs(
         finally:
             on_stopped()
 
-    def run_sigterm_scenarios() -> None:
+    def run_sigterm_scenario(broker: str) -> None:
         for event in killed.values():
             event.wait()
-        for broker in ("redis", "sqs"):
-            if broker in available:
-                run(signal.SIGTERM, broker, lambda: None)
+        run(signal.SIGTERM, broker, lambda: None)
 
     threads = [threading.Thread(target=run, args=(signal.SIGKILL, broker, killed[broker].set))
                for broker in available]
-    threads.append(threading.Thread(target=run_sigterm_scenarios))
+    threads += [threading.Thread(target=run_sigterm_scenario, args=(broker,))
+                for broker in ("redis", "sqs") if broker in available]
     for thread in threads:
         thread.start()
     for thread in threads:

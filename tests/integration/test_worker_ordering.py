@@ -20,6 +20,7 @@ from tests.integration.worker_support import (
     ALICE,
     BOB,
     CAROL,
+    WORKER_TIMEOUT_MS,
     WorkerStack,
     as_json,
     booked_events,
@@ -50,7 +51,7 @@ def stack(sim: EwsSimulator, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 def worker(stack: WorkerStack, sqs_url: str) -> Iterator[WorkerProcess]:  # noqa: F811
     config = stack.config(sqs_url, worker_concurrency=THREADS)
     runtime = Runtime.from_config(config)
-    process = WorkerProcess(config, threads=THREADS, runtime=runtime)
+    process = WorkerProcess(config, threads=THREADS, runtime=runtime, worker_timeout_ms=WORKER_TIMEOUT_MS)
     yield process
     process.stop(timeout_ms=20_000)
     runtime.gateways.close_all()  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from infra.ewssim import EwsSimulator
+from infra.short_lease import short_lease_command
 from pipeline.client import PipelineClient
 from pipeline.config import PipelineConfig
 from pipeline.store.dynamodb import DynamoDbStore
@@ -48,6 +49,9 @@ SHORT_JOB_TIMEOUT_S = 10
 # Both must stay below the job timeout (PipelineConfig checks it).
 SHORT_EWS_TIMEOUT_S = 5
 SHORT_RETRY_WAIT_S = 5
+# An in-process WorkerProcess's dramatiq worker timeout: an idle consumer polls its broker this
+# often, and a stop waits about this long per thread to notice (dramatiq's default is 1000 ms).
+WORKER_TIMEOUT_MS = 200
 
 
 class DeadlineExceeded(AssertionError):
@@ -276,14 +280,19 @@ def requests_by_caller(sim: EwsSimulator, caller: str) -> list[str]:
 # -- worker processes -------------------------------------------------------------------------------
 
 
-def spawn_worker(env: Mapping[str, str], log_path: Path, *, threads: int = 4) -> subprocess.Popen[bytes]:
-    """`python -m pipeline.cli worker` (what `ews-pipeline worker` runs), logging to log_path."""
+def spawn_worker(env: Mapping[str, str], log_path: Path, *, threads: int = 4,
+                 lease_margin_s: int | None = None) -> subprocess.Popen[bytes]:
+    """`python -m pipeline.cli worker` (what `ews-pipeline worker` runs), logging to log_path.
+
+    With `lease_margin_s`, its jobs' lease is the job timeout plus that margin instead of
+    LEASE_MARGIN_SECONDS (infra.short_lease), so that a takeover after a SIGKILL comes sooner.
+    """
+    command = [sys.executable, "-m", "pipeline.cli", "worker", "--threads", str(threads)]
+    if lease_margin_s is not None:
+        command = short_lease_command(lease_margin_s, command)
     log = log_path.open("ab")
     try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--threads", str(threads)],
-            env=dict(env), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )
+        return subprocess.Popen(command, env=dict(env), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
     finally:
         log.close()  # the child holds its own descriptor
 
