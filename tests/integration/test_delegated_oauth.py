@@ -18,7 +18,6 @@ import boto3
 import pytest
 import requests
 
-import infra.ewssim.oauth
 from infra.ewssim import EwsSimulator
 from infra.ewssim.models.directory import AppRegistration
 from pipeline.contract import JobStatus
@@ -52,9 +51,9 @@ def plain_http_oauth(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def short_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+def short_tokens(sim: EwsSimulator) -> None:
     """Access tokens live 2 s: the pipeline renews them 1 s after issue (half their life)."""
-    monkeypatch.setattr(infra.ewssim.oauth, "TOKEN_LIFETIME", timedelta(seconds=2))
+    sim.tokens.lifetime = timedelta(seconds=2)  # until the next reset
 
 
 def user_secret(mailbox: str) -> str:
@@ -285,7 +284,7 @@ def test_jobs_record_the_revoked_mailbox_and_nothing_leaks_into_debug_logs(
     for name in ("", "exchangelib", "urllib3", "requests", "requests_oauthlib", "oauthlib", "botocore",
                  "boto3", "aws_lambda_powertools", "pipeline"):
         caplog.set_level(logging.DEBUG, logger=name)
-    monkeypatch.setattr(infra.ewssim.oauth, "TOKEN_LIFETIME", timedelta(seconds=2))
+    sim.tokens.lifetime = timedelta(seconds=2)  # until the next reset
     install(pipeline)
     connect(sim, pipeline.secrets_client, ALICE)
     connect(sim, pipeline.secrets_client, BOB)
