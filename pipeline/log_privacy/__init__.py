@@ -1,5 +1,8 @@
-"""What botocore writes at DEBUG that must never reach a log: secrets' payloads, AWS credentials.
+"""What libraries write at DEBUG that must never reach a log.
 
-Both are filters on botocore's own loggers, installed process-wide and idempotently by the code
-that builds the clients (pipeline.aws_clients, the secrets source, the SQS broker).
+- botocore: secrets' payloads and AWS credentials (secret_payloads.py, aws_credentials.py),
+  filters installed process-wide and idempotently by the code that builds the clients
+  (pipeline.aws_clients, the secrets source, the SQS broker);
+- urllib3: the mailboxes and query values in Graph request lines (graph_requests.py), installed
+  by the Graph connector.
 """

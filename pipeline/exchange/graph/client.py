@@ -144,13 +144,8 @@ class GraphClient:
             data = json.dumps(body)
         self._count(operation)
         with self.slots.hold(slot, permits), observe_ews_call(f"graph {operation}"):
-            try:
-                reply = self.session.request(
-                    method, url, params=params, data=data, headers=sent, timeout=self.timeout,
-                    verify=self.verify(verify_tls),
-                )
-            except requests.RequestException as exc:
-                raise from_transport(operation, exc) from None
+            reply = self._send(method, url, params=params, data=data, headers=sent, verify=verify_tls,
+                               operation=operation)
         answer = _json(reply)
         if not 200 <= reply.status_code < 300:
             raise from_answer(operation, reply.status_code, answer, reply.headers)
@@ -190,6 +185,17 @@ class GraphClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def _send(self, method: str, url: str, *, params: Mapping[str, str] | None, data: str | None,
+              headers: Mapping[str, str], verify: bool, operation: str) -> requests.Response:
+        try:
+            return self.session.request(method, url, params=params, data=data, headers=headers,
+                                        timeout=self.timeout, verify=self.verify(verify))
+        except requests.RequestException as exc:
+            failure = from_transport(operation, exc)
+        # Raised outside the handler, so that it keeps no __context__: requests' exception
+        # quotes the URL (the mailbox) and holds the request (its Authorization header).
+        raise failure
 
     def _count(self, operation: str) -> None:
         with self._count_lock:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msal
 import requests
 
-from pipeline.errors import ErrorCode, PermanentError, RetryableError
+from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
 from pipeline.exchange.ews.folder_cache import FolderCache
 from pipeline.exchange.graph.client import BatchAnswer, BatchRequest, GraphClient, GraphTimeout
 from pipeline.exchange.graph.errors import GraphUnauthorized, from_transport
@@ -40,6 +40,7 @@ from pipeline.exchange.graph.ids import IdCache
 from pipeline.exchange.graph.targets import resolve_target
 from pipeline.exchange.types import MailboxTarget
 from pipeline.integrations import AuthType, ConnectionMethod, IntegrationSettings
+from pipeline.log_privacy.graph_requests import withhold_graph_request_details
 from pipeline.secrets import ExchangeSecret, SecretSource
 
 if TYPE_CHECKING:
@@ -147,6 +148,8 @@ class GraphConnector:
         connect_timeout_s: float | None = None,
         ca_bundle: str | None = None,
     ) -> None:
+        # urllib3 logs each request line at DEBUG, and Graph's name the mailbox: not in our logs.
+        withhold_graph_request_details()
         self._secrets = secrets
         self.max_connections = max(1, concurrency)
         read = request_timeout_s or _DEFAULT_TIMEOUT_S
@@ -208,8 +211,11 @@ class GraphConnector:
         try:
             answer = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
         except requests.RequestException as exc:
-            raise from_transport("token request", exc) from None
-        return token_from(answer, f"the token endpoint for integration {settings.integration_id}")
+            failure = from_transport("token request", exc)
+        else:
+            return token_from(answer, f"the token endpoint for integration {settings.integration_id}")
+        # Outside the handler: no __context__ holding the token request (its client secret).
+        raise failure
 
     def application(
         self, settings: IntegrationSettings, secret_name: str, secret: ExchangeSecret, *, fresh: bool = False
@@ -225,6 +231,7 @@ class GraphConnector:
         with self._lock:
             app = None if fresh else self._apps.get(key)
             if app is None:
+                failure: PipelineError | None = None
                 try:
                     app = msal.ConfidentialClientApplication(
                         secret.client_id,
@@ -235,14 +242,16 @@ class GraphConnector:
                                                self.client.timeout),
                     )
                 except requests.RequestException as exc:
-                    raise from_transport("openid-configuration", exc) from None
+                    failure = from_transport("openid-configuration", exc)
                 except ValueError as exc:
                     # msal refuses an authority it cannot use (http, or no openid-configuration).
-                    raise PermanentError(
+                    failure = PermanentError(
                         ErrorCode.INVALID_INTEGRATION,
                         f"integration {settings.integration_id}: msal refused the authority "
                         f"({type(exc).__name__})",
-                    ) from None
+                    )
+                if failure is not None:  # raised here: no __context__ quoting msal's or requests' text
+                    raise failure
                 self._apps[key] = app
         return app
 

@@ -99,8 +99,11 @@ class DelegatedGraphTokens:
         try:
             answer = app.acquire_token_by_refresh_token(refresh_token, scopes=[GRAPH_SCOPE])
         except requests.RequestException as exc:
-            raise from_transport("token request", exc) from None
-        return dict(answer or {})
+            failure = from_transport("token request", exc)
+        else:
+            return dict(answer or {})
+        # Outside the handler: no __context__ holding the request (the refresh token, the secret).
+        raise failure
 
     def _keep(
         self, settings: IntegrationSettings, secret_name: str, used: str, answer: dict[str, Any]

@@ -95,6 +95,8 @@ def _items(body: bytes) -> list[Mapping[str, Any]]:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise _invalid("it is not JSON") from None
+    except RecursionError:  # JSON nested deeper than the parser goes: no notification is
+        raise _invalid("it nests too deeply") from None
     if not isinstance(document, Mapping) or not isinstance(document.get("value"), list):
         raise _invalid("it has no value array")
     items = document["value"]

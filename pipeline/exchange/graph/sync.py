@@ -29,6 +29,7 @@ from pipeline.exchange.calendar_items import (
 from pipeline.exchange.graph import stamps
 from pipeline.exchange.graph.client import BatchRequest, relative_url
 from pipeline.exchange.graph.connection import GraphLive
+from pipeline.exchange.graph.errors import from_answer
 from pipeline.exchange.graph.values import attendee_responses, organizer_of, parse_time
 
 __all__ = ["MAX_CHANGES", "sync_calendar"]
@@ -93,6 +94,13 @@ def _read_missing_stamps(live: GraphLive, events: list[dict[str, Any]]) -> None:
     for event, answer in zip(missing, answers, strict=True):
         if answer.ok and isinstance(answer.body, dict):
             event["singleValueExtendedProperties"] = answer.body.get("singleValueExtendedProperties") or []
+            continue
+        failure = from_answer("getEvent", answer.status, answer.body, answer.headers)
+        if failure.code is not ErrorCode.ITEM_NOT_FOUND:
+            # Unread stamps would report a booking as someone else's event, and the page's state
+            # would move past it: the page fails (a 429 retried no sooner than its Retry-After).
+            # An event deleted since the page was read has no stamps to read; the next page says so.
+            raise failure
 
 
 def _snapshot(event: dict[str, Any]) -> CalendarItemSnapshot:
