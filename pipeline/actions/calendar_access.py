@@ -16,21 +16,16 @@ from dataclasses import dataclass
 from pipeline.actions.context import ActionContext
 from pipeline.calendar_settings import CalendarRef
 from pipeline.errors import ErrorCode, PermanentError
-from pipeline.exchange.base import ExchangeGateway
+from pipeline.exchange.base import READ_PERMISSION, WRITE_PERMISSION, ExchangeGateway
 from pipeline.exchange.calendars import CalendarFolder
 from pipeline.integrations import ConnectionMethod
 
 __all__ = [
-    "READ_PERMISSION",
-    "WRITE_PERMISSION",
     "OpenCalendar",
     "calendar_errors",
     "calendar_gateway",
     "open_calendar",
 ]
-
-READ_PERMISSION = "Reviewer"
-WRITE_PERMISSION = "Editor or Delegate"
 
 
 @dataclass(frozen=True)
@@ -112,15 +107,6 @@ def calendar_errors(gateway: ExchangeGateway, description: str, *, for_writing: 
 
 
 def denied(gateway: ExchangeGateway, description: str, *, for_writing: bool) -> PermanentError:
-    """ACCESS_DENIED naming the calendar, the logon and the permission it lacks."""
-    if for_writing:
-        return PermanentError(
-            ErrorCode.ACCESS_DENIED,
-            f"{gateway.target.acting_as} needs the {WRITE_PERMISSION} permission on the {description} "
-            "to write bookings there",
-        )
-    return PermanentError(
-        ErrorCode.ACCESS_DENIED,
-        f"{gateway.target.acting_as} needs the {READ_PERMISSION} permission (or higher) on the "
-        f"{description} to read its busy time",
-    )
+    """ACCESS_DENIED naming the calendar and what the logon lacks there (the backend says what)."""
+    reason = gateway.missing_access(description, for_writing=for_writing)
+    return PermanentError(ErrorCode.ACCESS_DENIED, reason)

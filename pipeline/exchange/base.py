@@ -32,7 +32,11 @@ from pipeline.exchange.types import (
 )
 from pipeline.integrations import DeleteType
 
-__all__ = ["ExchangeGateway"]
+__all__ = ["READ_PERMISSION", "WRITE_PERMISSION", "ExchangeGateway"]
+
+# The calendar folder permissions a logon needs in another mailbox's calendar.
+READ_PERMISSION = "Reviewer"  # to read busy time
+WRITE_PERMISSION = "Editor or Delegate"  # to write bookings
 
 
 class ExchangeGateway(abc.ABC):
@@ -45,6 +49,15 @@ class ExchangeGateway(abc.ABC):
     # deletion, whatever the job asks (Graph does; EWS sends only what SendMeetingInvitationsOr
     # Cancellations says). The actions report `notified` from this, so the app hears what happened.
     tells_attendees_of_every_change: bool = False
+
+    def missing_access(self, description: str, *, for_writing: bool) -> str:
+        """What this logon lacks on a calendar it may not read (or write), for ACCESS_DENIED's
+        message: on EWS, a folder permission of the acting account."""
+        if for_writing:
+            return (f"{self.target.acting_as} needs the {WRITE_PERMISSION} permission on the {description} "
+                    "to write bookings there")
+        return (f"{self.target.acting_as} needs the {READ_PERMISSION} permission (or higher) on the "
+                f"{description} to read its busy time")
 
     # check_connection ----------------------------------------------------------------------
 

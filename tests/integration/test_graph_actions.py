@@ -213,6 +213,26 @@ def test_a_mailbox_outside_the_apps_scope_is_access_denied(
     assert outcome.error is not None and outcome.error.code is ErrorCode.ACCESS_DENIED
 
 
+def test_a_booking_calendar_outside_the_apps_scope_names_what_the_app_lacks(
+    graph_pipeline: PipelineHarness,
+) -> None:
+    # The app may reach alice and bob, not carol, whose calendar the integration books into.
+    integration_id = graph_pipeline.install(
+        "impersonation", "oauth2", backend="graph", booking_calendar={"mailbox": CAROL, "path": "Calendar"}
+    )
+    graph_pipeline.sim.graph.set_access_policy(APP["client_id"], [ALICE, BOB])
+    outcome = run(graph_pipeline, "create_event", **booking(integration_id))
+
+    assert outcome.status is JobStatus.FAILED and outcome.error is not None
+    assert outcome.error.code is ErrorCode.ACCESS_DENIED and not outcome.error.retryable
+    # Graph's advice, not EWS's folder permissions: app-only access is the app's grant and scope.
+    assert outcome.error.message.startswith(
+        f"the app registration needs the Calendars.ReadWrite application permission for the default "
+        f"calendar of {CAROL}"
+    ), outcome.error.message
+    assert graph_pipeline.store.get_booking(integration_id, KEY) is None
+
+
 def test_an_unknown_mailbox(graph_pipeline: PipelineHarness, integration_id: str) -> None:
     outcome = run(graph_pipeline, "create_event", **booking(integration_id, mailbox="nobody@example.com"))
 

@@ -42,7 +42,7 @@ from pipeline.exchange.types import (
     RoomList,
     StampedEvent,
 )
-from pipeline.integrations import DeleteType, IntegrationSettings
+from pipeline.integrations import ConnectionMethod, DeleteType, IntegrationSettings
 
 if TYPE_CHECKING:
     from pipeline.exchange.graph.connection import GraphConnector
@@ -70,6 +70,16 @@ class GraphGateway(ExchangeGateway):
     @property
     def target(self) -> MailboxTarget:
         return self._target
+
+    def missing_access(self, description: str, *, for_writing: bool) -> str:
+        if self._target.connection_method is ConnectionMethod.PERSONAL:
+            # A user's own token: the other mailbox's folder permissions apply, as on EWS.
+            return super().missing_access(description, for_writing=for_writing)
+        # App-only: what the app may reach is its Graph permissions within its scope.
+        permission = "Calendars.ReadWrite" if for_writing else "Calendars.Read"
+        return (f"the app registration needs the {permission} application permission for the "
+                f"{description}: grant admin consent, and include the mailbox in the app's RBAC for "
+                "Applications scope or application access policy (docs/graph.md)")
 
     @property
     def settings(self) -> IntegrationSettings:
