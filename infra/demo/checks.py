@@ -1,7 +1,7 @@
 """What the pipeline must have made of the changes in Outlook: the demo fails unless all hold.
 
 Each check looks at what an app can see (the events it received, the booking as the results
-table holds it) and, for the locked booking, at Exchange itself.
+table holds it) and, for the locked bookings (one on EWS, one on Graph), at Exchange itself.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from infra.demo.changes import AUTO_CONFIRMED, DECLINED, LOCKED, BookingRef, OutlookChanges
+from infra.demo.changes import AUTO_CONFIRMED, CLOUD_LOCKED, DECLINED, LOCKED, BookingRef, OutlookChanges
 from pipeline.contract.booking import BookingItem, BookingState, ResponseType
 from pipeline.events.models import (
     AttendeeRespondedData,
@@ -38,13 +38,10 @@ def check_changes(
     events: Sequence[PipelineEvent],
     bookings: Mapping[BookingRef, BookingItem | None],
     locked_in_exchange: TimeRange | None,
+    cloud_in_exchange: TimeRange | None,
 ) -> list[Check]:
-    """The four outcomes the demo shows, each passed or not."""
-    locked, auto = bookings.get(LOCKED), bookings.get(AUTO_CONFIRMED)
-
-    def restored(data: EventData) -> bool:
-        return isinstance(data, BookingRestoredData) and (data.moved_start, data.moved_end) == \
-            changes.locked_moved_to and (data.start, data.end) == changes.locked_booked
+    """The five outcomes the demo shows, each passed or not."""
+    auto = bookings.get(AUTO_CONFIRMED)
 
     def auto_confirmed(data: EventData) -> bool:
         return isinstance(data, BookingMovedInExchangeData) and data.auto_confirmed and \
@@ -59,11 +56,8 @@ def check_changes(
             and data.subject == changes.external_subject and (data.start, data.end) == changes.external_time
 
     return [
-        Check(f"{LOCKED.booking_key} is back at its booked time in Exchange",
-              locked_in_exchange == changes.locked_booked and locked is not None
-              and locked.state is BookingState.RESTORED),
-        Check(f"booking.restored for {LOCKED.booking_key}",
-              _has(events, EventType.BOOKING_RESTORED, LOCKED, restored)),
+        *_moved_back(LOCKED, changes.locked_booked, changes.locked_moved_to, events, bookings,
+                     locked_in_exchange),
         Check(f"{AUTO_CONFIRMED.booking_key}'s booked time is the time it was moved to",
               auto is not None and (auto.booked_start, auto.booked_end) == changes.auto_moved_to
               and auto.time_confirmed),
@@ -73,6 +67,27 @@ def check_changes(
               _has(events, EventType.ATTENDEE_RESPONDED, DECLINED, declined)),
         Check(f"calendar.event_changed for {changes.external_subject!r} in {changes.external_invitee}",
               _has(events, EventType.CALENDAR_EVENT_CHANGED, None, external)),
+        *_moved_back(CLOUD_LOCKED, changes.cloud_booked, changes.cloud_moved_to, events, bookings,
+                     cloud_in_exchange, through=" (through Graph)"),
+    ]
+
+
+def _moved_back(ref: BookingRef, booked: TimeRange, moved_to: TimeRange, events: Sequence[PipelineEvent],
+                bookings: Mapping[BookingRef, BookingItem | None], in_exchange: TimeRange | None,
+                through: str = "") -> list[Check]:
+    """A locked booking, moved: back at its booked time in Exchange and restored in the table,
+    and booking.restored from where it was moved to."""
+    booking = bookings.get(ref)
+
+    def restored(data: EventData) -> bool:
+        return isinstance(data, BookingRestoredData) and (data.moved_start, data.moved_end) == moved_to \
+            and (data.start, data.end) == booked
+
+    return [
+        Check(f"{ref.booking_key} is back at its booked time in Exchange{through}",
+              in_exchange == booked and booking is not None and booking.state is BookingState.RESTORED),
+        Check(f"booking.restored for {ref.booking_key}",
+              _has(events, EventType.BOOKING_RESTORED, ref, restored)),
     ]
 
 

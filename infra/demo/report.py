@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from infra.demo.changes import AUTO_CONFIRMED, DECLINED, LOCKED, BookingRef, OutlookChanges
+from infra.demo.changes import AUTO_CONFIRMED, CLOUD_LOCKED, DECLINED, LOCKED, BookingRef, OutlookChanges
 from infra.demo.checks import Check
 from infra.demo.job_log import LoggedJob
 from infra.ewssim import EwsSimulator
@@ -92,9 +92,11 @@ def print_calendars(sim: EwsSimulator, mailboxes: Sequence[str]) -> None:
                   f"organiser {event.get('organizer')}, {attendees} attendee(s), {rooms} room(s)")
 
 
-def print_changes(changes: OutlookChanges, requests: Mapping[str, int]) -> None:
-    """What the people did in Outlook, and the EWS requests their clients made for it."""
-    print("changed in Outlook, each by the mailbox's owner over EWS:")
+def print_changes(changes: OutlookChanges, requests: Mapping[str, int],
+                  web_requests: Mapping[str, int]) -> None:
+    """What the people did in Outlook, and the EWS and Graph requests their clients made for it."""
+    print("changed in Outlook, each by the mailbox's owner over EWS "
+          "(or in Outlook on the web, through Graph):")
     print(f"    {changes.locked_owner} moved {LOCKED.booking_key} (locked) "
           f"from {_span(changes.locked_booked)} to {_span(changes.locked_moved_to)}")
     print(f"    {changes.auto_owner} moved {AUTO_CONFIRMED.booking_key} (auto-confirm) "
@@ -102,7 +104,10 @@ def print_changes(changes: OutlookChanges, requests: Mapping[str, int]) -> None:
     print(f"    {changes.decliner} declined {changes.declined_subject!r} ({DECLINED.booking_key})")
     print(f"    {changes.external_organiser} invited {changes.external_invitee} and a guest outside the "
           f"company to {changes.external_subject!r}, {_span(changes.external_time)} (not a booking)")
+    print(f"    {changes.cloud_owner} moved {CLOUD_LOCKED.booking_key} (locked) "
+          f"from {_span(changes.cloud_booked)} to {_span(changes.cloud_moved_to)} in Outlook on the web")
     print(f"    their EWS requests: {dict(sorted(requests.items()))}")
+    print(f"    Outlook on the web's Graph requests: {dict(sorted(web_requests.items()))}")
 
 
 def print_events(before: Sequence[PipelineEvent], after: Sequence[PipelineEvent], graph: str = "") -> None:

@@ -5,13 +5,15 @@ dramatiq broker and worker; seeds one integration per connection method, and one
 Graph (the local Graph over the same company, on a second, TLS, server: msal needs an https
 authority); enqueues free/busy lookups, bookings (create_event piped to send_invite), room
 listings, connection checks and push subscriptions (the Graph integration gets the same checks,
-bookings, room listing and free/busy). Then people change things in Outlook (infra.demo.changes):
+bookings, room listing, free/busy and a subscription, whose change notifications come to the
+callback function's Graph webhook). Then people change things in Outlook (infra.demo.changes):
 a locked booking and an auto-confirmed one are moved, an attendee declines, someone sends a
-meeting of their own;
-the pushes come back through the callback function and their jobs run on the same worker. Events
-go through the dramatiq sink to the app's own actor (infra.demo.events). Prints each job's
-outcome, each calendar's events, the events and the changed bookings; exits 0 when every job
-succeeded and the pipeline made of each change what it should (infra.demo.checks).
+meeting of their own, and a locked booking of the Graph integration is moved in Outlook on the
+web; the pushes and change notifications come back through the callback function and their jobs
+run on the same worker. Events go through the dramatiq sink to the app's own actor
+(infra.demo.events). Prints each job's outcome, each calendar's events, the events and the
+changed bookings; exits 0 when every job succeeded and the pipeline made of each change what it
+should (infra.demo.checks).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import logging
 import os
 import sys
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,12 +29,14 @@ import dramatiq
 
 from infra.demo import organisation as org
 from infra.demo.callback_server import CallbackServer
-from infra.demo.changes import AUTO_CONFIRMED, DECLINED, LOCKED, change_in_outlook
+from infra.demo.changes import AUTO_CONFIRMED, CLOUD_LOCKED, DECLINED, LOCKED, change_in_outlook
 from infra.demo.checks import check_changes
 from infra.demo.events import AppEvents
+from infra.demo.integrations import GRAPH_INTEGRATION, INTEGRATIONS, install
 from infra.demo.job_gate import JobGate
 from infra.demo.job_log import JobLog, LoggedJob
-from infra.demo.local_stack import create_results_table, local_aws, put_secret
+from infra.demo.local_stack import create_results_table, local_aws
+from infra.demo.outlook_web import OUTLOOK_WEB_APP
 from infra.demo.report import (
     print_bookings,
     print_calendars,
@@ -44,6 +47,8 @@ from infra.demo.report import (
 )
 from infra.demo.settle import settle
 from infra.ewssim import EwsSimulator
+from infra.graphsim.models.ids import rest_id
+from infra.graphsim.responses.subscriptions import SubscriptionPlugin, plugin_of
 from pipeline.client import ResultsReader
 from pipeline.config import PipelineConfig
 from pipeline.contract.booking import BookingItem
@@ -52,34 +57,6 @@ from pipeline.runtimes.actors import JOBS_QUEUE
 from pipeline.runtimes.worker import WorkerProcess
 
 TABLE = "ews-pipeline-demo"
-
-
-@dataclass(frozen=True)
-class DemoIntegration:
-    integration_id: str
-    method: str
-    auth: str
-    label: str
-    # The calendar (a person's name in the organisation) watched by a push subscription, if any.
-    subscribed: str | None = None
-    lock_appointments: bool = False
-    auto_confirm: bool = False
-    backend: str = "ews"
-
-
-INTEGRATIONS = (
-    # ada's calendar holds a booking of this one, which she moves and the pipeline moves back.
-    DemoIntegration("contoso-personal", "personal", "basic", "personal credentials, Basic",
-                    subscribed="ada", lock_appointments=True),
-    # The service mailbox holds this one's bookings: one is moved and auto-confirmed, one declined.
-    DemoIntegration("contoso-dedicated", "dedicated", "ntlm", "dedicated mailbox, NTLM",
-                    subscribed="booking-svc", auto_confirm=True),
-    DemoIntegration("contoso-delegate", "delegate", "basic", "delegate access, Basic", subscribed="grace"),
-    DemoIntegration("contoso-impersonation", "impersonation", "oauth2", "impersonation, OAuth 2.0 app-only"),
-    # Exchange Online without EWS: the same app, its application permissions, through Graph.
-    DemoIntegration("contoso-cloud", "impersonation", "oauth2", "Microsoft Graph, app-only", backend="graph"),
-)
-GRAPH_INTEGRATION = INTEGRATIONS[-1].integration_id
 # How long to wait for the pushes and jobs of one phase to settle before giving up.
 SETTLE_TIMEOUT_S = 120
 
@@ -102,7 +79,8 @@ def run_demo(verbose: bool = False) -> int:
         # The worker trusts the local Graph's private CA as an operator's would.
         assert cloud.ca_file is not None
         os.environ["REQUESTS_CA_BUNDLE"] = str(cloud.ca_file)
-        sim.seed(org.organisation())
+        sim.seed(org.organisation() | {"apps": [org.APP, {**OUTLOOK_WEB_APP, "graph_roles": []}]})
+        graph = plugin_of(cloud.graph)
         seeded = org.fill_calendars(sim.backend, week_start)
         config = PipelineConfig(
             table_name=TABLE, aws_endpoint_url=aws_endpoint, broker_url="stub://",
@@ -111,7 +89,7 @@ def run_demo(verbose: bool = False) -> int:
         )
         create_results_table(aws_endpoint, TABLE)
         for integration in INTEGRATIONS:
-            _install(cloud if integration.backend == "graph" else sim, aws_endpoint, config, integration)
+            install(cloud if integration.backend == "graph" else sim, aws_endpoint, config, integration)
         print(f"simulator {sim.ews_url}  Graph {cloud.graph_url}  local AWS {aws_endpoint}  "
               f"{len(sim.backend.directory.principals)} mailboxes, {seeded} meetings seeded")
 
@@ -133,18 +111,19 @@ def run_demo(verbose: bool = False) -> int:
             sent = _enqueue_batch(process, week_start)
             # The bookings in the subscribed calendars make Exchange push notifications, which
             # enqueue process_change jobs; let them finish too.
-            retried = _settle(sim, process)
+            retried = _settle(sim, process, graph)
             phase_one = job_log.jobs()
             booking_jobs = _merged(sent, phase_one)
             booking_events = app.received()
 
-            # People change things in Outlook. No job runs meanwhile, so that the EWS requests
-            # counted now are their clients' alone; the pushes queue jobs for afterwards.
+            # People change things in Outlook. No job runs meanwhile, so that the EWS and Graph
+            # requests counted now are their clients' alone; the pushes queue jobs for afterwards.
             with gate.shut():
-                before = sim.request_counts()
-                changes = change_in_outlook(sim.ews_url, results, week_start)
+                before, graph_before = sim.request_counts(), cloud.graph.request_counts()
+                changes = change_in_outlook(sim.ews_url, cloud, results, week_start)
                 outlook_requests = _difference(sim.request_counts(), before)
-            retried += _settle(sim, process)
+                web_requests = _difference(cloud.graph.request_counts(), graph_before)
+            retried += _settle(sim, process, graph)
             process.worker.join()
         finally:
             process.stop(timeout_ms=10_000)
@@ -152,27 +131,29 @@ def run_demo(verbose: bool = False) -> int:
         later_jobs = job_log.jobs()[len(phase_one):]
         after_events = app.received()[len(booking_events):]
         succeeded = print_outcomes(results.store, booking_jobs)
-        print_changes(changes, outlook_requests)
+        print_changes(changes, outlook_requests, web_requests)
         succeeded &= print_outcomes(results.store, later_jobs, title="jobs the changes in Outlook caused:")
         print_events(booking_events, after_events, graph=GRAPH_INTEGRATION)
         bookings = {ref: results.booking(ref.integration_id, ref.booking_key)
-                    for ref in (LOCKED, AUTO_CONFIRMED, DECLINED)}
+                    for ref in (LOCKED, AUTO_CONFIRMED, DECLINED, CLOUD_LOCKED)}
         print_bookings(bookings)
         print_calendars(sim, [org.address(name) for name in (*org.INTERVIEWERS, *org.RECRUITERS)]
                         + [org.address("booking-svc")])
         pipeline_requests = _difference(sim.request_counts(), outlook_requests)
         print(f"EWS requests by operation (the pipeline's): {dict(sorted(pipeline_requests.items()))}")
+        graph_requests = _difference(cloud.graph.request_counts(), web_requests)
         print(f"Graph requests by operation ({GRAPH_INTEGRATION}'s; a $batch and each request in it): "
-              f"{dict(sorted(cloud.graph.request_counts().items()))}")
+              f"{dict(sorted(graph_requests.items()))}")
         if retried:
             print(f"push deliveries that failed and were retried, as Exchange does: {dict(retried)}")
-        checks = check_changes(changes, after_events, bookings, _in_exchange(sim, bookings[LOCKED]))
+        checks = check_changes(changes, after_events, bookings, _in_exchange(sim, bookings[LOCKED]),
+                               _in_exchange(sim, bookings[CLOUD_LOCKED]))
         succeeded &= print_checks(checks)
     return 0 if succeeded else 1
 
 
-def _settle(sim: EwsSimulator, process: WorkerProcess) -> Counter[str]:
-    return settle(sim, process.broker, JOBS_QUEUE, DEFAULT_EVENTS_QUEUE, SETTLE_TIMEOUT_S)
+def _settle(sim: EwsSimulator, process: WorkerProcess, graph: SubscriptionPlugin) -> Counter[str]:
+    return settle(sim, process.broker, JOBS_QUEUE, DEFAULT_EVENTS_QUEUE, SETTLE_TIMEOUT_S, graph)
 
 
 def _merged(sent: list[LoggedJob], logged: list[LoggedJob]) -> list[LoggedJob]:
@@ -186,53 +167,15 @@ def _difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]
 
 
 def _in_exchange(sim: EwsSimulator, booking: BookingItem | None) -> tuple[datetime, datetime] | None:
-    """The booking's time as its calendar holds it now (read from the simulator, not the table)."""
+    """The booking's time as its calendar holds it now (read from the simulator, not the table;
+    a Graph booking's id is the item's REST id)."""
     if booking is None:
         return None
     for item in sim.calendar(booking.calendar_mailbox):
-        if item.get("item_id") == booking.item_id and item.get("start") and item.get("end"):
+        ids = (item.get("item_id"), rest_id(str(item.get("item_id"))))
+        if booking.item_id in ids and item.get("start") and item.get("end"):
             return datetime.fromisoformat(item["start"]), datetime.fromisoformat(item["end"])
     return None
-
-
-def _install(sim: EwsSimulator, aws_endpoint: str, config: PipelineConfig, demo: DemoIntegration) -> None:
-    """Store the integration's settings and its secret; `sim` is the server it talks to."""
-    settings: dict[str, Any] = {
-        "integration_id": demo.integration_id,
-        "connection_method": demo.method,
-        "auth_type": demo.auth,
-        **({"backend": "graph", "graph_url": sim.graph_url} if demo.backend == "graph"
-           else {"ews_url": sim.ews_url}),
-        "show_event_titles": True,
-        "subject_template": "{{ subject }}{% if candidate %} with {{ candidate }}{% endif %}",
-        "internal_domains": [org.DOMAIN],
-        "lock_appointments": demo.lock_appointments,
-        "auto_confirm": demo.auto_confirm,
-    }
-    if demo.auth == "oauth2":
-        settings |= {"oauth_authority": sim.base_url, "oauth_tenant_id": org.APP["tenant_id"],
-                     "secret_name": f"demo/{demo.integration_id}/app",
-                     "service_mailbox": org.address("scheduler-imp")}
-        put_secret(aws_endpoint, settings["secret_name"], dict(org.APP))
-    elif demo.method == "personal":
-        settings["personal_secret_template"] = "demo/{integration_id}/users/{mailbox}"
-        for name in (*org.INTERVIEWERS, *org.RECRUITERS):
-            put_secret(aws_endpoint, f"demo/{demo.integration_id}/users/{org.address(name)}",
-                       {"username": org.address(name), "password": org.PASSWORD})
-    else:
-        service = "scheduler-imp" if demo.method == "impersonation" else "booking-svc"
-        settings |= {"secret_name": f"demo/{demo.integration_id}/service",
-                     "service_mailbox": org.address(service)}
-        put_secret(aws_endpoint, settings["secret_name"],
-                   {"username": org.address(service), "password": org.PASSWORD, "domain": "CONTOSO"})
-    store = _store(config)
-    store.put_integration(demo.integration_id, settings, datetime.now(UTC))
-
-
-def _store(config: PipelineConfig) -> Any:
-    from pipeline.store.factory import get_store
-
-    return get_store(config)
 
 
 def _enqueue_batch(process: WorkerProcess, week_start: datetime) -> list[LoggedJob]:

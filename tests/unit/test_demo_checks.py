@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from infra.demo.changes import AUTO_CONFIRMED, DECLINED, LOCKED, BookingRef, OutlookChanges
+from infra.demo.changes import AUTO_CONFIRMED, CLOUD_LOCKED, DECLINED, LOCKED, BookingRef, OutlookChanges
 from infra.demo.checks import check_changes
 from pipeline.contract.booking import AttendeeClass, BookingItem, BookingState, ResponseType
 from pipeline.events.models import (
@@ -25,12 +25,15 @@ MOVED = tuple(moment + timedelta(hours=2) for moment in BOOKED)
 AUTO_BOOKED = (datetime(2026, 12, 8, 12, tzinfo=UTC), datetime(2026, 12, 8, 12, 45, tzinfo=UTC))
 AUTO_MOVED = tuple(moment + timedelta(hours=3) for moment in AUTO_BOOKED)
 EXTERNAL = (datetime(2026, 12, 10, 10, tzinfo=UTC), datetime(2026, 12, 10, 10, 30, tzinfo=UTC))
+CLOUD_BOOKED = (datetime(2026, 12, 8, 15, tzinfo=UTC), datetime(2026, 12, 8, 15, 45, tzinfo=UTC))
+CLOUD_MOVED = (CLOUD_BOOKED[0] + timedelta(hours=2), CLOUD_BOOKED[1] + timedelta(hours=2))
 CHANGES = OutlookChanges(
     locked_owner="ada@contoso.test", locked_booked=BOOKED, locked_moved_to=(MOVED[0], MOVED[1]),
     auto_owner="booking-svc@contoso.test", auto_moved_to=(AUTO_MOVED[0], AUTO_MOVED[1]),
     decliner="linus@contoso.test", declined_subject="Interview",
     external_organiser="sam@contoso.test", external_invitee="grace@contoso.test",
     external_subject="Hiring plan", external_time=EXTERNAL,
+    cloud_owner="ken@contoso.test", cloud_booked=CLOUD_BOOKED, cloud_moved_to=CLOUD_MOVED,
 )
 
 
@@ -51,6 +54,8 @@ def good_events() -> list[PipelineEvent]:
         event(CalendarEventChangedData(mailbox="grace@contoso.test", item_id="AAMk1", start=EXTERNAL[0],
                                        end=EXTERNAL[1], free_busy_status="Tentative", is_private=False,
                                        subject="Hiring plan"), None),
+        event(BookingRestoredData(moved_start=CLOUD_MOVED[0], moved_end=CLOUD_MOVED[1],
+                                  start=CLOUD_BOOKED[0], end=CLOUD_BOOKED[1]), CLOUD_LOCKED),
     ]
 
 
@@ -68,13 +73,15 @@ def good_bookings() -> dict[BookingRef, BookingItem | None]:
         LOCKED: booking(LOCKED, BookingState.RESTORED, BOOKED),
         AUTO_CONFIRMED: booking(AUTO_CONFIRMED, BookingState.MOVED, AUTO_MOVED),
         DECLINED: booking(DECLINED, BookingState.INVITED, AUTO_BOOKED),
+        CLOUD_LOCKED: booking(CLOUD_LOCKED, BookingState.RESTORED, CLOUD_BOOKED),
     }
 
 
 def failed(events: list[PipelineEvent], bookings: dict[BookingRef, BookingItem | None],
-           locked_in_exchange: tuple[datetime, datetime] | None = BOOKED) -> list[str]:
-    return [check.description for check in check_changes(CHANGES, events, bookings, locked_in_exchange)
-            if not check.passed]
+           locked_in_exchange: tuple[datetime, datetime] | None = BOOKED,
+           cloud_in_exchange: tuple[datetime, datetime] | None = CLOUD_BOOKED) -> list[str]:
+    checks = check_changes(CHANGES, events, bookings, locked_in_exchange, cloud_in_exchange)
+    return [check.description for check in checks if not check.passed]
 
 
 def test_all_pass_when_the_pipeline_did_what_it_should() -> None:
@@ -102,7 +109,12 @@ def test_a_move_recorded_but_not_auto_confirmed_fails() -> None:
     ]
 
 
-@pytest.mark.parametrize("missing", range(4))
+def test_a_graph_booking_left_where_it_was_moved_fails() -> None:
+    assert failed(good_events(), good_bookings(), cloud_in_exchange=CLOUD_MOVED) == [
+        f"{CLOUD_LOCKED.booking_key} is back at its booked time in Exchange (through Graph)"]
+
+
+@pytest.mark.parametrize("missing", range(5))
 def test_each_missing_event_fails_its_check(missing: int) -> None:
     events = good_events()
     del events[missing]
