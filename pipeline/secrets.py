@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
+from pipeline.log_privacy.aws_payloads import withhold_aws_payloads
 from pipeline.log_privacy.secret_payloads import withhold_secret_payloads
 
 if TYPE_CHECKING:
@@ -126,6 +127,9 @@ class SecretSource:
         self._max_age = max_age_seconds
         # botocore's DEBUG records of Secrets Manager calls carry SecretString: withheld whole.
         withhold_secret_payloads()
+        # Every runtime has a secrets source: the same process's other calls (the table, SQS,
+        # EventBridge, on injected clients too) carry kwargs, records and events: withheld as well.
+        withhold_aws_payloads()
 
     def get(self, name: str, refresh: bool = False) -> ExchangeSecret:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError

@@ -1,8 +1,9 @@
 """What libraries write at DEBUG that must never reach a log.
 
-- botocore: secrets' payloads and AWS credentials (secret_payloads.py, aws_credentials.py),
-  filters installed process-wide and idempotently by the code that builds the clients
-  (pipeline.aws_clients, the secrets source, the SQS broker);
+- botocore: every call's payload (aws_payloads.py: job kwargs, records, messages, events), secrets'
+  payloads and AWS credentials (secret_payloads.py, aws_credentials.py), filters installed
+  process-wide and idempotently by the code that builds the clients (pipeline.aws_clients, the
+  secrets source, the SQS broker);
 - urllib3: the mailboxes and query values in Graph request lines (graph_requests.py), installed
   by the Graph connector.
 """

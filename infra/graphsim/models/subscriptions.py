@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from infra.ewssim.models.backend import Change, EwsBackend
 from infra.graphsim.errors import GraphError
@@ -128,7 +129,9 @@ class SubscriptionBook:
         if found is None:
             raise GraphError(400, "InvalidRequest",
                              f"Resource '{resource}' is not supported for subscriptions here.")
-        return (None if found.group("me") else found.group("user")), found.group("calendar")
+        # Graph decodes each segment of the resource path, as of a request's (routes.match).
+        user, calendar = found.group("user"), found.group("calendar")
+        return (None if found.group("me") else unquote(user)), (calendar and unquote(calendar))
 
     def folders_for(self, mailbox: str, calendar_id: str | None) -> frozenset[str]:
         box = self.backend.mailbox(mailbox)

@@ -37,15 +37,16 @@ from pipeline.exchange.ews.protocol import (
     protocol_class,
 )
 from pipeline.exchange.ews.server_busy import install_server_busy_back_off
+from pipeline.exchange.targets import resolve_target
 from pipeline.exchange.types import MailboxTarget
-from pipeline.integrations import AuthType, ConnectionMethod, IntegrationSettings
+from pipeline.integrations import AuthType, IntegrationSettings
 from pipeline.observability import observe_ews_call
 from pipeline.secrets import ExchangeSecret, SecretSource
 
 if TYPE_CHECKING:
     from pipeline.exchange.ews.gateway import EwsGateway
 
-__all__ = ["EwsConnector", "LiveConnection", "resolve_target"]
+__all__ = ["EwsConnector", "LiveConnection"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,24 +54,6 @@ T = TypeVar("T")
 # Every service's ErrorServerBusy keeps the server's BackOffMilliseconds, also when it came in a
 # ResponseMessage rather than a SOAP fault (server_busy.py): errors.py turns it into delay_ms.
 install_server_busy_back_off()
-
-
-def resolve_target(settings: IntegrationSettings, mailbox: str | None) -> MailboxTarget:
-    """Whose calendar the connection method writes to, and whose rights apply."""
-    user = mailbox.lower() if mailbox else None
-    service = (settings.service_mailbox or "").lower()
-    method = settings.connection_method
-    if method is ConnectionMethod.PERSONAL:
-        if user is None:
-            raise PermanentError(
-                ErrorCode.INVALID_KWARGS, "the personal connection method needs the job's mailbox"
-            )
-        return MailboxTarget(user, user, user, method)
-    if method is ConnectionMethod.DEDICATED:
-        return MailboxTarget(service, user, service, method)
-    owner = user or service
-    impersonating = method is ConnectionMethod.IMPERSONATION or settings.auth_type is AuthType.OAUTH2
-    return MailboxTarget(owner, user, owner if impersonating else service, method)
 
 
 @dataclass

@@ -26,8 +26,9 @@ from pipeline.exchange.ews import (
     subscriptions,
     sync,
 )
-from pipeline.exchange.ews.connection import EwsConnector, LiveConnection, resolve_target
+from pipeline.exchange.ews.connection import EwsConnector, LiveConnection
 from pipeline.exchange.push import ChangedItem
+from pipeline.exchange.targets import resolve_target
 from pipeline.exchange.types import (
     CallbackTarget,
     EventChanges,

@@ -21,6 +21,7 @@ from pipeline.errors import ErrorCode, PermanentError
 from pipeline.exchange.calendars import CalendarFolder, CalendarReading
 from pipeline.exchange.graph.connection import GraphLive
 from pipeline.exchange.graph.ids import rest_id
+from pipeline.exchange.graph.paths import segment
 from pipeline.exchange.graph.values import parse_time
 from pipeline.exchange.types import BusyInterval, BusyType
 
@@ -63,7 +64,7 @@ def read_calendar(
     params = {
         "startDateTime": _utc(start), "endDateTime": _utc(end), "$select": fields, "$top": str(_PAGE),
     }
-    path = f"{live.user(calendar.owner)}/calendars/{folder}/calendarView"
+    path = f"{live.user(calendar.owner)}/calendars/{segment(folder)}/calendarView"
     found: dict[str, BusyInterval] = {}
     requests = 0
     answer: Any = None
@@ -89,8 +90,9 @@ def read_calendar(
 def _lookup(live: GraphLive, owner: str, names: Sequence[str], folder_id: str | None) -> dict[str, Any]:
     try:
         if folder_id is not None:
-            return _one(live.request("GET", f"{live.user(owner)}/calendars/{rest_id(live, folder_id, owner)}",
-                                     "getCalendar", mailbox=owner, params={"$select": "id,name,canEdit"}))
+            folder = segment(rest_id(live, folder_id, owner))
+            return _one(live.request("GET", f"{live.user(owner)}/calendars/{folder}", "getCalendar",
+                                     mailbox=owner, params={"$select": "id,name,canEdit"}))
         if _is_default(names):
             return _one(live.request("GET", f"{live.user(owner)}/calendar", "getCalendar", mailbox=owner,
                                      params={"$select": "id,name,canEdit"}))

@@ -21,6 +21,7 @@ from pipeline.exchange.graph.client import BatchAnswer, BatchRequest, raise_for_
 from pipeline.exchange.graph.connection import GraphLive
 from pipeline.exchange.graph.errors import from_answer
 from pipeline.exchange.graph.ids import rest_ids
+from pipeline.exchange.graph.paths import segment
 from pipeline.exchange.graph.values import attendee_responses, parse_time
 from pipeline.exchange.push import ChangedItem
 
@@ -35,9 +36,8 @@ def read_changed_items(live: GraphLive, item_ids: Sequence[str]) -> list[Changed
         return []
     ids = rest_ids(live, item_ids)
     query = {"$select": _FIELDS, "$expand": stamps.expand_stamps()}
-    answers = live.batch(
-        [BatchRequest("GET", relative_url(f"{live.user_path}/events/{i}", query)) for i in ids], "getEvent"
-    )
+    paths = [f"{live.user_path}/events/{segment(i)}" for i in ids]
+    answers = live.batch([BatchRequest("GET", relative_url(path, query)) for path in paths], "getEvent")
     return [_changed(answer) for answer in answers]
 
 

@@ -37,7 +37,9 @@ from pipeline.exchange.ews.folder_cache import FolderCache
 from pipeline.exchange.graph.client import BatchAnswer, BatchRequest, GraphClient, GraphTimeout
 from pipeline.exchange.graph.errors import GraphUnauthorized, from_transport
 from pipeline.exchange.graph.ids import IdCache
-from pipeline.exchange.graph.targets import resolve_target
+from pipeline.exchange.graph.paths import mailbox_path
+from pipeline.exchange.graph.token_http import TokenAnswerNotJson, TokenHttp, not_json_failure
+from pipeline.exchange.targets import resolve_target
 from pipeline.exchange.types import MailboxTarget
 from pipeline.integrations import AuthType, ConnectionMethod, IntegrationSettings
 from pipeline.log_privacy.graph_requests import withhold_graph_request_details
@@ -78,10 +80,11 @@ class GraphLive:
     @property
     def user_path(self) -> str:
         """The path of the target mailbox: /users/{address} (a delegated token may use it too)."""
-        return f"/users/{self.target.mailbox}"
+        return mailbox_path(self.target.mailbox)
 
     def user(self, mailbox: str) -> str:
-        return f"/users/{mailbox.lower()}"
+        """The path of a mailbox: /users/{address}, lower-case."""
+        return mailbox_path(mailbox.lower())
 
     def request(
         self, method: str, path: str, operation: str, *, mailbox: str | None = None,
@@ -113,27 +116,6 @@ class GraphLive:
     def _slot(self, mailbox: str | None) -> tuple[str, str]:
         # Outlook counts concurrency per app and mailbox; the integration stands for its app.
         return (self.settings.integration_id, (mailbox or self.target.mailbox).lower())
-
-
-class _TokenHttp:
-    """msal's HTTP client: the shared session, with TLS verification and a timeout on every call
-    (msal's own session would lose its `verify` to REQUESTS_CA_BUNDLE)."""
-
-    def __init__(self, session: requests.Session, verify: bool | str, timeout: GraphTimeout | None) -> None:
-        self._session = session
-        self._verify = verify
-        self._timeout = timeout or _DEFAULT_TIMEOUT_S
-
-    def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kwargs: Any) -> Any:
-        return self._session.post(url, params=params, data=data, headers=headers, verify=self._verify,
-                                  timeout=self._timeout)
-
-    def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> Any:
-        return self._session.get(url, params=params, headers=headers, verify=self._verify,
-                                 timeout=self._timeout)
-
-    def close(self) -> None:  # the session is the connector's
-        pass
 
 
 class GraphConnector:
@@ -208,12 +190,15 @@ class GraphConnector:
         secret_name = settings.secret_name or ""
         secret = self._secrets.get(secret_name, refresh=refresh)
         app = self.application(settings, secret_name, secret, fresh=refresh)
+        whose = f"the token endpoint for integration {settings.integration_id}"
         try:
             answer = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
+        except TokenAnswerNotJson as exc:
+            failure = not_json_failure(exc.status, whose)
         except requests.RequestException as exc:
             failure = from_transport("token request", exc)
         else:
-            return token_from(answer, f"the token endpoint for integration {settings.integration_id}")
+            return token_from(answer, whose)
         # Outside the handler: no __context__ holding the token request (its client secret).
         raise failure
 
@@ -238,8 +223,8 @@ class GraphConnector:
                         client_credential=secret.client_secret,
                         authority=authority,
                         instance_discovery=False,
-                        http_client=_TokenHttp(self.client.session, self.client.verify(settings.verify_tls),
-                                               self.client.timeout),
+                        http_client=TokenHttp(self.client.session, self.client.verify(settings.verify_tls),
+                                              self.client.timeout),
                     )
                 except requests.RequestException as exc:
                     failure = from_transport("openid-configuration", exc)

@@ -21,6 +21,7 @@ import requests
 
 from pipeline.errors import ErrorCode, PermanentError, PipelineError
 from pipeline.exchange.graph.errors import from_transport
+from pipeline.exchange.graph.token_http import TokenAnswerNotJson, not_json_failure
 from pipeline.integrations import IntegrationSettings
 from pipeline.secrets import SecretSource
 
@@ -98,6 +99,10 @@ class DelegatedGraphTokens:
         app = self._connector.application(settings, name, app_secret, fresh=fresh)
         try:
             answer = app.acquire_token_by_refresh_token(refresh_token, scopes=[GRAPH_SCOPE])
+        except TokenAnswerNotJson as exc:
+            if 400 <= exc.status < 500:  # a refusal, as delegated_oauth.py reads it for EWS: "HTTP 400"
+                return {"error": f"HTTP {exc.status}"}
+            failure = not_json_failure(exc.status, "the token endpoint")
         except requests.RequestException as exc:
             failure = from_transport("token request", exc)
         else:

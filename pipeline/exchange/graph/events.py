@@ -35,6 +35,7 @@ from pipeline.exchange.calendars import CalendarFolder
 from pipeline.exchange.graph import stamps
 from pipeline.exchange.graph.connection import GraphLive
 from pipeline.exchange.graph.ids import rest_id
+from pipeline.exchange.graph.paths import segment
 from pipeline.exchange.graph.values import attendee_list, body_of, emails_of, graph_time, parse_time
 from pipeline.exchange.types import (
     EventChanges,
@@ -68,12 +69,12 @@ def events_path(live: GraphLive, calendar: CalendarFolder | None) -> tuple[str, 
     if calendar is None:
         return f"{live.user_path}/calendar/events", live.target.mailbox
     folder = rest_id(live, calendar.folder_id, calendar.owner)
-    return f"{live.user(calendar.owner)}/calendars/{folder}/events", calendar.owner.lower()
+    return f"{live.user(calendar.owner)}/calendars/{segment(folder)}/events", calendar.owner.lower()
 
 
 def event_path(live: GraphLive, ref: EventRef) -> str:
     """/users/{mailbox}/events/{REST id}; an EWS-form id is translated first (ids.py)."""
-    return f"{live.user(ref.mailbox)}/events/{rest_id(live, ref.item_id, ref.mailbox)}"
+    return f"{live.user(ref.mailbox)}/events/{segment(rest_id(live, ref.item_id, ref.mailbox))}"
 
 
 def find_event_by_booking_key(

@@ -26,8 +26,8 @@ from pipeline.exchange.graph import (
     sync,
 )
 from pipeline.exchange.graph.connection import GraphLive
-from pipeline.exchange.graph.targets import resolve_target
 from pipeline.exchange.push import ChangedItem
+from pipeline.exchange.targets import resolve_target
 from pipeline.exchange.types import (
     CallbackTarget,
     EventChanges,

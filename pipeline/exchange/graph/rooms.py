@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.exchange.graph.connection import GraphLive
+from pipeline.exchange.graph.paths import place_path
 from pipeline.exchange.types import Room, RoomList
 
 __all__ = ["fetch_room_lists", "fetch_rooms", "pages"]
@@ -21,7 +22,7 @@ def fetch_room_lists(live: GraphLive) -> list[RoomList]:
 
 
 def fetch_rooms(live: GraphLive, room_list: str) -> list[Room]:
-    path = f"/places/{room_list}/microsoft.graph.roomList/rooms"
+    path = f"{place_path(room_list)}/microsoft.graph.roomList/rooms"
     return [Room(email=p["emailAddress"], name=p.get("displayName") or p["emailAddress"])
             for p in pages(live, path, "listRooms") if p.get("emailAddress")]
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from pipeline.errors import ErrorCode, PermanentError
 from pipeline.exchange.graph.connection import GraphLive
+from pipeline.exchange.graph.paths import mailbox_path, segment
 from pipeline.exchange.types import CallbackTarget, PushSubscription
 from pipeline.subscriptions import graph_lifecycle_url, graph_notification_url
 
@@ -49,7 +50,7 @@ REQUESTED_LIFETIME = MAX_LIFETIME - timedelta(minutes=15)
 
 def subscription_resource(live: GraphLive) -> str:
     """The watched resource: the events of the target mailbox's calendar."""
-    return f"/users/{live.target.mailbox.lower()}/events"
+    return f"{mailbox_path(live.target.mailbox.lower())}/events"
 
 
 def subscribe_push(
@@ -93,7 +94,7 @@ def renew_subscription(
 ) -> PushSubscription:
     """One PATCH of expirationDateTime; SUBSCRIPTION_NOT_FOUND when Graph no longer has it."""
     try:
-        answer = live.request("PATCH", f"/subscriptions/{subscription_id}", "updateSubscription",
+        answer = live.request("PATCH", f"/subscriptions/{segment(subscription_id)}", "updateSubscription",
                               body={"expirationDateTime": _expiry(now)})
     except PermanentError as refused:
         if _not_found(refused):
@@ -108,7 +109,7 @@ def renew_subscription(
 def delete_subscription(live: GraphLive, subscription_id: str) -> None:
     """One DELETE; a subscription Graph no longer has counts as deleted."""
     try:
-        live.request("DELETE", f"/subscriptions/{subscription_id}", "deleteSubscription")
+        live.request("DELETE", f"/subscriptions/{segment(subscription_id)}", "deleteSubscription")
     except PermanentError as refused:
         if not _not_found(refused):
             raise

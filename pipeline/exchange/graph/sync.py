@@ -30,6 +30,7 @@ from pipeline.exchange.graph import stamps
 from pipeline.exchange.graph.client import BatchRequest, relative_url
 from pipeline.exchange.graph.connection import GraphLive
 from pipeline.exchange.graph.errors import from_answer
+from pipeline.exchange.graph.paths import segment
 from pipeline.exchange.graph.values import attendee_responses, organizer_of, parse_time
 
 __all__ = ["MAX_CHANGES", "sync_calendar"]
@@ -87,10 +88,8 @@ def _read_missing_stamps(live: GraphLive, events: list[dict[str, Any]]) -> None:
     if not missing:
         return
     query = {"$select": "id", "$expand": stamps.expand_stamps((stamps.BOOKING_KEY,))}
-    answers = live.batch(
-        [BatchRequest("GET", relative_url(f"{live.user_path}/events/{e['id']}", query)) for e in missing],
-        "getEvent",
-    )
+    paths = [f"{live.user_path}/events/{segment(str(e['id']))}" for e in missing]
+    answers = live.batch([BatchRequest("GET", relative_url(path, query)) for path in paths], "getEvent")
     for event, answer in zip(missing, answers, strict=True):
         if answer.ok and isinstance(answer.body, dict):
             event["singleValueExtendedProperties"] = answer.body.get("singleValueExtendedProperties") or []

@@ -42,8 +42,10 @@ def sqs_client_for(endpoint_url: str | None, region: str | None) -> Any:
 
     from pipeline.aws_clients import new_client
     from pipeline.log_privacy.aws_credentials import withhold_aws_credentials
+    from pipeline.log_privacy.aws_payloads import withhold_aws_payloads
 
     withhold_aws_credentials()  # botocore's DEBUG records of signed requests carry the session token
+    withhold_aws_payloads()  # and of every call its payload: the job messages
     return new_client(  # the process's one boto3 session (pipeline.aws_clients)
         "sqs",
         endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
