@@ -95,19 +95,24 @@ class SimulatorProcess:
     """The EWS simulator as a separate process, so that it never shares a GIL with the workers."""
 
     def __init__(self, seed_file: Path, *, tls: bool = False) -> None:
-        self._process = subprocess.Popen(
+        self._attach(subprocess.Popen(
             [sys.executable, "-m", "infra.ewssim", "--config", str(seed_file), "--port", "0",
              *(["--tls"] if tls else [])],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
-        )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()  # the CLI prints its URLs once the port is open
+        ))
+
+    def _attach(self, process: subprocess.Popen[str]) -> None:
+        """Take a started simulator process: its URLs from the line it prints once its port is open
+        (infra/ewssim/cli.py's announcement)."""
+        self._process = process
+        assert process.stdout is not None
+        line = process.stdout.readline()
         if "ews_url=" not in line:
-            self._process.kill()
+            process.kill()
             raise RuntimeError(f"simulator did not start: {line!r}")
-        self.pid = self._process.pid
+        self.pid = process.pid
         self.ews_url = line.split("ews_url=")[1].split()[0]
         self.control_url = line.split("control=")[1].split()[0].rstrip("/")
         self.ca_file = line.split("ca_file=")[1].split()[0] if "ca_file=" in line else None

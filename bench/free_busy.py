@@ -109,7 +109,9 @@ def _serve(argv: list[str]) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    print(f"ewssim listening ews_url={sim.ews_url} control={sim.base_url}/_sim/", flush=True)
+    from infra.ewssim.cli import announcement
+
+    print(announcement(sim), flush=True)
     try:
         sim.serve_forever()
     except KeyboardInterrupt:
@@ -124,19 +126,11 @@ class FreeBusySimulator(SimulatorProcess):
 
     def __init__(self, mailboxes: int, days: int, events: int) -> None:
         env = {k: v for k, v in os.environ.items() if k != "EWS_SCHEMA_DIR"}
-        self._process = subprocess.Popen(
+        self._attach(subprocess.Popen(
             [sys.executable, __file__, "--serve-simulator", "--mailboxes", str(mailboxes),
              "--days", str(days), "--events", str(events)],
             cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env,
-        )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        if "ews_url=" not in line:
-            self._process.kill()
-            raise RuntimeError(f"simulator did not start: {line!r}")
-        self.pid = self._process.pid
-        self.ews_url = line.split("ews_url=")[1].split()[0]
-        self.control_url = line.split("control=")[1].split()[0].rstrip("/")
+        ))
 
 
 class _StaticSecrets:

@@ -27,17 +27,23 @@ def new_client(service_name: str, **arguments: Any) -> Any:
     """A boto3 client (`arguments` as boto3's Session.client takes them) from the process's session.
 
     One session for every client: each session loads botocore's endpoint rules and service models
-    again (about 8 MiB each). A session is not safe to use from two threads at once, so clients are
+    again (about 8 MiB each). The session keeps endpoints.json for the pipeline's services only
+    (pipeline.aws_endpoints). A session is not safe to use from two threads at once, so clients are
     made under a lock; the clients themselves are thread-safe. A change of credentials or region in
     the environment (tests do it) gets a session of its own.
     """
     import boto3
+    import botocore.session
+
+    from pipeline.aws_endpoints import install_pipeline_endpoints
 
     key = tuple(os.environ.get(name) for name in _SESSION_ENVIRONMENT)
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
-            session = _sessions[key] = boto3.session.Session()
+            core = botocore.session.get_session()
+            install_pipeline_endpoints(core)
+            session = _sessions[key] = boto3.session.Session(botocore_session=core)
         return session.client(service_name, **arguments)
 
 
@@ -54,9 +60,11 @@ def aws_client(
     from botocore.config import Config
 
     from pipeline.log_privacy.aws_credentials import withhold_aws_credentials
+    from pipeline.log_privacy.aws_payloads import withhold_aws_payloads
 
     # botocore's DEBUG records of signed requests carry the session token.
     withhold_aws_credentials()
+    withhold_aws_payloads()  # and of every call its payload: kwargs, records, events (personal data)
     botocore_config = Config(max_pool_connections=config.aws_pool_connections)
     if options is not None:
         botocore_config = botocore_config.merge(options if isinstance(options, Config) else Config(**options))

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 
+# Before pydantic (pipeline.config): Powertools' batch utility builds its pydantic record models
+# (utilities.parser.models: SQS, DynamoDB, Kinesis, Kafka records, 1 MiB) only when pydantic is
+# loaded before it, and the processor never parses records into them (no `model=`).
+import aws_lambda_powertools.utilities.batch  # noqa: F401
+
 from pipeline.config import PipelineConfig
 from pipeline.observability import logger
 from pipeline.runtimes.actors import declare_actors

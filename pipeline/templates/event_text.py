@@ -18,7 +18,7 @@ from markupsafe import Markup
 from pipeline.errors import ErrorCode, PermanentError
 from pipeline.templates.defaults import DEFAULT_HTML_BODY, DEFAULT_SUBJECT, DEFAULT_TEXT_BODY
 from pipeline.templates.kinds import TextKind
-from pipeline.templates.limits import SUBJECT_MAX_LENGTH
+from pipeline.templates.limits import BODY_OUTPUT_LIMIT_BYTES, SUBJECT_MAX_LENGTH, SUBJECT_OUTPUT_LIMIT_BYTES
 
 __all__ = ["clean_subject", "render", "render_body", "render_subject"]
 
@@ -32,10 +32,24 @@ def render(
     source: str, kind: TextKind, variables: Mapping[str, Any], *, what: str, cache: bool = False
 ) -> str:
     """environment.render, which see. Liquid (and babel, which Liquid imports) loads with the first
-    text rendered, not with this package: a job that renders none never imports it."""
+    text that has Liquid markup, not with this package: a job whose texts have none never imports
+    it (3 MiB of the Lambda's peak memory)."""
+    if _renders_as_itself(source, kind):
+        return source
     from pipeline.templates.environment import render as render_liquid
 
     return render_liquid(source, kind, variables, what=what, cache=cache)
+
+
+def _renders_as_itself(source: str, kind: TextKind) -> bool:
+    """Whether Liquid would render `source` as it is: no markup (every tag, output and comment
+    starts with "{"), no carriage return (Liquid's output turns "\r\n" and "\r" into "\n"), and
+    within the kind's output limit (over it, Liquid gives the error)."""
+    if "{" in source or "\r" in source:
+        return False
+    limit = SUBJECT_OUTPUT_LIMIT_BYTES if kind is TextKind.SUBJECT else BODY_OUTPUT_LIMIT_BYTES
+    # Encoded as Liquid counts its output (a lone surrogate fails here as it fails there).
+    return len(source.encode("utf-8")) <= limit
 
 
 def render_subject(

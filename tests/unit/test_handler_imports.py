@@ -100,3 +100,58 @@ def test_the_processor_loads_exchangelib_and_boto3_when_it_is_built() -> None:
 
     assert {"exchangelib", "lxml", "boto3"} <= packages(loaded)
     assert packages(loaded) & {"liquid", "aws_xray_sdk"} == set()
+
+
+def test_texts_without_liquid_markup_render_without_liquid() -> None:
+    # A job's own plain subject and body (no "{"): what Liquid would give, without loading it.
+    loaded = loaded_after(
+        "from pipeline.templates import TextKind, render_body, render_subject\n"
+        "assert render_subject('Interview 3', None, {}, defaults=True) == 'Interview 3'\n"
+        "assert render_body('Benchmark booking.', None, {}, html=True, defaults=True) == 'Benchmark booking.'"
+    )
+
+    assert packages(loaded) & {"liquid", "babel"} == set()
+    assert "pipeline.templates.environment" not in loaded
+
+
+def test_the_lambda_processor_never_builds_powertools_record_models() -> None:
+    # Powertools' batch utility builds its pydantic record models only when pydantic is loaded
+    # before it; lambda_runtime imports it first, and the processor never parses into them.
+    loaded = loaded_after("import handlers.jobs\nimport pipeline.runtimes.lambda_runtime")
+
+    assert "aws_lambda_powertools.utilities.batch" in loaded
+    assert "pydantic" in packages(loaded)
+    assert not {name for name in loaded if name.startswith("aws_lambda_powertools.utilities.parser")}
+
+
+def test_a_job_builds_only_its_own_actions_contract_models() -> None:
+    # The contract models are built on first use (defer_build): one booking builds CreateEvent's.
+    loaded_after(
+        "from pipeline.contract import ACTIONS, parse_kwargs\n"
+        "built = lambda: {name for name, c in ACTIONS.items() if c.kwargs_model.__pydantic_complete__}\n"
+        "assert built() == set(), built()\n"
+        "try:\n"
+        "    parse_kwargs('create_event', {})\n"
+        "except Exception:\n"
+        "    pass\n"
+        "assert built() == {'create_event'}, built()"
+    )
+
+
+def test_the_lambda_processor_makes_no_sqs_client_until_a_job_sends() -> None:
+    # The jobs queue's client is made on first use: a container whose jobs enqueue nothing never
+    # makes one (nor reads the SQS service model).
+    loaded_after(
+        "import handlers.jobs\n"
+        "from pipeline.runtimes.lambda_runtime import build_job_processor\n"
+        "import pipeline.aws_clients as aws_clients\n"
+        "made = []\n"
+        "new_client = aws_clients.new_client\n"
+        "aws_clients.new_client = lambda service, **kw: made.append(service) or new_client(service, **kw)\n"
+        "processor = build_job_processor({'PIPELINE_TABLE': 'results', 'PIPELINE_BROKER': 'sqs://jobs',\n"
+        "                                 'AWS_REGION': 'us-east-1'})\n"
+        "assert 'sqs' not in made, made\n"
+        "assert processor.broker.client is processor.broker.queue.client\n"
+        "assert made.count('sqs') == 1, made",
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+    )

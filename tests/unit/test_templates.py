@@ -29,6 +29,7 @@ from pipeline.templates.limits import (
     LOOP_ITERATION_BUDGET,
     LOOP_ITERATION_LIMIT,
     SUBJECT_MAX_LENGTH,
+    SUBJECT_OUTPUT_LIMIT_BYTES,
 )
 
 START = datetime(2026, 11, 3, 14, 0, tzinfo=UTC)
@@ -341,3 +342,28 @@ def test_a_subject_template_stops_at_its_own_output_limit() -> None:
                            {"s": "abcd"}, defaults=False)
 
     assert error.message.endswith("bytes of output")
+
+
+# Texts with no Liquid markup render without Liquid (pipeline/templates/event_text.py): the same
+# text, or the same error, as Liquid gives.
+PLAIN_TEXTS = (
+    "", "Interview 3", "Benchmark booking.", "<b>bold</b> & <i>raw</i>", "}} %} -%} #}", "a\nb\n\n  ",
+    "a\r\nb", "a\rb", "\u00e9 \u6f22\u5b57 \u2028", "\x00\x85", "x" * SUBJECT_OUTPUT_LIMIT_BYTES,
+    "x" * (SUBJECT_OUTPUT_LIMIT_BYTES + 1), "\u00e9" * (SUBJECT_OUTPUT_LIMIT_BYTES // 2 + 1),
+    "x" * (BODY_OUTPUT_LIMIT_BYTES + 1), "Hello {{ who }}", "{% raw %}x{% endraw %}",
+)
+
+
+def _rendered(render_function: Any, text: str, kind: TextKind) -> Any:
+    try:
+        return render_function(text, kind, {"who": "Dana"}, what="the job's subject")
+    except PermanentError as error:
+        return (error.code, str(error))
+
+
+@pytest.mark.parametrize("kind", list(TextKind))
+@pytest.mark.parametrize("text", PLAIN_TEXTS, ids=range(len(PLAIN_TEXTS)))
+def test_a_text_renders_as_liquid_renders_it(text: str, kind: TextKind) -> None:
+    from pipeline.templates.environment import render as liquid_render
+
+    assert _rendered(render, text, kind) == _rendered(liquid_render, text, kind)

@@ -87,19 +87,25 @@ class SqsFifoBroker(Broker):
             max_receive_count = (
                 retries.max_retries + 1 if retries and retries.max_retries else DEFAULT_MAX_RECEIVE_COUNT
             )
-        self.client = sqs_client or sqs_client_for(endpoint_url, region)
+        # The boto3 client is made on first use (pipeline.runtimes.sqs.queue.FifoQueue).
         self.queue = FifoQueue(
-            self.client,
+            sqs_client,
             queue,
             create=create_queues,
             visibility_timeout=visibility_timeout,
             max_receive_count=max_receive_count,
+            connect=lambda: sqs_client_for(endpoint_url, region),
         )
         self.queues: set[str] = set()
         self.wait_time_seconds = wait_time_seconds
         self.visibility_timeout = visibility_timeout
         self.in_flight: InFlight[SqsMessageProxy] = InFlight()
         self.poll_lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The boto3 SQS client (made on first use)."""
+        return self.queue.client
 
     @classmethod
     def from_url(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypedDict
 
 from botocore.exceptions import ClientError
@@ -43,7 +43,9 @@ class FifoQueue:
     """A FIFO queue addressed by URL or name; the URL and the dead-letter queue resolve lazily.
 
     Resolving lazily keeps construction free of network calls, so a client process can build the
-    broker at import time and a missing queue fails on first use with SQS's own error.
+    broker at import time and a missing queue fails on first use with SQS's own error. Given
+    `connect` instead of a client, the boto3 client is made on first use too: a Lambda container
+    whose jobs send nothing never makes one (1 MiB of its peak memory).
     """
 
     def __init__(
@@ -54,8 +56,13 @@ class FifoQueue:
         create: bool = False,
         visibility_timeout: int = 120,
         max_receive_count: int = 10,
+        connect: Callable[[], Any] | None = None,
     ) -> None:
-        self.client = client
+        if client is None and connect is None:
+            raise ValueError("FifoQueue needs a client or a way to connect one")
+        self._client = client
+        self._connect = connect
+        self._client_lock = threading.Lock()
         is_url = queue.startswith(("http://", "https://"))
         self.name = queue.rstrip("/").rsplit("/", 1)[-1] if is_url else fifo_queue_name(queue)
         if not self.name.endswith(".fifo"):
@@ -67,6 +74,15 @@ class FifoQueue:
         self._visibility_timeout = visibility_timeout
         self._max_receive_count = max_receive_count
         self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The boto3 SQS client (made now, on first use, when the queue was given `connect`)."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None and self._connect is not None:
+                    self._client = self._connect()
+        return self._client
 
     @property
     def url(self) -> str:
