@@ -5,5 +5,8 @@
   process-wide and idempotently by the code that builds the clients (pipeline.aws_clients, the
   secrets source, the SQS broker);
 - urllib3: the mailboxes and query values in Graph request lines (graph_requests.py), installed
-  by the Graph connector.
+  by the Graph connector;
+- exchangelib (and requests_oauthlib under it): SOAP bodies, request headers, accounts, folders
+  and autodiscovered addresses (ews_payloads.py, showing values as ews_values.py says), installed
+  by the EWS connector's install_log_scrubbing.
 """

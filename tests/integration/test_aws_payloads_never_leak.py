@@ -7,8 +7,8 @@ addresses and subjects they hold. Real jobs run with the root logger at DEBUG, t
 pipeline harness (moto in-process, the EWS simulator) and through handlers.jobs.lambda_handler (the
 session's moto server, clients built from the environment as deployed), and every record is read
 whole. Records of the harness's own loggers (the simulator, moto and its HTTP pass-through, the
-moto server's werkzeug) are the far side of the wire and left out; exchangelib's are the EWS
-backend's concern, not AWS's, and left out of the personal-data search too.
+moto server's werkzeug) are the far side of the wire and left out. exchangelib's are searched too
+(log_privacy.ews_payloads withholds their SOAP bodies and addresses).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from tests.integration.runtime_support import (
 
 __all__ = ["aws_credentials", "moto_endpoint", "pipeline"]  # fixtures, re-exported for pytest
 
-# Far side of the wire, or not AWS: the simulator, moto (in-process and its server), exchangelib.
-NOT_OURS = ("infra.", "responses", "moto", "werkzeug", "exchangelib")
+# Far side of the wire: the simulator, moto (in-process and its server).
+NOT_OURS = ("infra.", "responses", "moto", "werkzeug")
 PEOPLE = {"alice": ALICE, "bob": BOB, "carol": CAROL, "room A": ROOM_A}
 # booking()'s subject (its template, and the value filled in) and an attendee's display name.
 WORDS = {"subject template": "Interview: {{ candidate }}", "subject": "Dana Diaz",

@@ -18,6 +18,7 @@ from exchangelib.fields import InvalidFieldForVersion
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from pipeline.errors import ErrorCode, PermanentError, PipelineError, RetryableError
+from pipeline.log_privacy.ews_payloads import withhold_ews_payloads
 from pipeline.secrets import scrub, scrub_loggers
 
 __all__ = [
@@ -224,5 +225,7 @@ _CHATTY_LOGGERS = (
 
 
 def install_log_scrubbing() -> None:
-    """exchangelib logs request headers (Authorization) and oauthlib its tokens at DEBUG: redact them."""
+    """exchangelib logs request headers (Authorization) and oauthlib its tokens at DEBUG: redact them;
+    and SOAP bodies, mailboxes, attendees and subjects: withhold them (log_privacy.ews_payloads)."""
+    withhold_ews_payloads()
     scrub_loggers(_CHATTY_LOGGERS)
