@@ -135,9 +135,10 @@ def strict_events(body: bytes) -> list[Event] | None:
             if kind is None:
                 continue
             item, folder = event.find(f"{{{TNS}}}ItemId"), event.find(f"{{{TNS}}}ParentFolderId")
-            found.append((kind, item.get("Id") if item is not None else None,
-                          folder.get("Id") if folder is not None else None,
-                          event.findtext(f"{{{TNS}}}Watermark")))
+            # An empty Id or watermark names nothing: the same as none (exchangelib reads it so).
+            found.append((kind, (item.get("Id") if item is not None else None) or None,
+                          (folder.get("Id") if folder is not None else None) or None,
+                          event.findtext(f"{{{TNS}}}Watermark") or None))
     return found
 
 
