@@ -18,6 +18,7 @@ from typing import Any
 from lxml import etree
 
 from infra.ewssim.namespaces import TYPES_NS, Element
+from infra.ewssim.raw_xml import expanded
 
 __all__ = ["SchemaValidator", "schema_dir_from_env"]
 
@@ -66,6 +67,10 @@ class SchemaValidator:
 
     def errors(self, element: Element) -> list[str]:
         """Schema violations of one body element; empty when it is valid."""
+        try:
+            element = expanded(element)  # text written into the answer (raw_xml.py) as elements
+        except etree.XMLSyntaxError as exc:
+            return [f"XML written as text is not well-formed: {exc}"]
         with self._lock:
             if self._schema.validate(element):
                 return []

@@ -8,6 +8,7 @@ from lxml import etree
 
 from infra.ewssim.errors import EwsError, RequestFault, SchemaValidationError
 from infra.ewssim.namespaces import MESSAGES_NS, NSMAP, SOAP_NS, TYPES_NS, Element, add, local_name, s, t
+from infra.ewssim.raw_xml import splice
 from infra.ewssim.versions import DEFAULT_PRODUCT, PRODUCTS
 
 ERRORS_NS = "http://schemas.microsoft.com/exchange/services/2006/errors"
@@ -84,8 +85,36 @@ def render_response(response_body: Element, server_version: dict[str, str] | Non
     version = etree.SubElement(header, t("ServerVersionInfo"))
     for key, value in (server_version or SERVER_VERSION).items():
         version.set(key, value)
-    body.append(response_body)
-    return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+    inline = _inline(response_body)
+    if inline is None:
+        body.append(response_body)
+        return splice(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))
+    head, _, tail = etree.tostring(envelope, xml_declaration=True, encoding="utf-8").partition(_EMPTY_BODY)
+    return b"".join((head, b"<s:Body>", splice(inline), b"</s:Body>", tail))
+
+
+_EMPTY_BODY = b"<s:Body/>"
+_DECLARATIONS = "".join(f' xmlns:{prefix}="{uri}"' for prefix, uri in NSMAP.items())
+
+
+def _inline(response_body: Element) -> bytes | None:
+    """The response element's bytes as they read inside the envelope, or None to move it in.
+
+    Appending a detached element to the envelope moves it between documents, and lxml then
+    visits every node of it to reconcile its namespaces (about 2 ms for a 1.5 MB
+    GetUserAvailability answer). A root built by `new` declares exactly the envelope's prefixes,
+    so it is serialised alone and its declarations, which the move would drop as redundant, are
+    cut from its start tag: the same bytes.
+    """
+    prefix = response_body.prefix
+    if prefix is None or response_body.getparent() is not None or response_body.nsmap != NSMAP:
+        return None
+    start_tag = f"<{prefix}:{etree.QName(response_body).localname}"
+    opening = f"{start_tag}{_DECLARATIONS}".encode()
+    data = etree.tostring(response_body, encoding="utf-8")
+    if not data.startswith(opening):
+        return None
+    return b"".join((start_tag.encode(), data[len(opening):]))
 
 
 def render_streamed(response_body: Element, server_version: dict[str, str] | None = None) -> bytes:
@@ -98,7 +127,7 @@ def render_streamed(response_body: Element, server_version: dict[str, str] | Non
     for key, value in (server_version or SERVER_VERSION).items():
         version.set(key, value)
     add(envelope, s("Body")).append(response_body)
-    return etree.tostring(envelope, encoding="utf-8")
+    return splice(etree.tostring(envelope, encoding="utf-8"))
 
 
 def render_fault(failure: EwsError) -> bytes:

@@ -8,13 +8,13 @@ the gateway's values onto the public result model. Busy calendars other than the
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
+from typing import Any
 
 from pipeline.actions.busy_calendars import BusyCalendarsRead, merge_digits, read_busy_calendars
 from pipeline.actions.context import ActionContext
 from pipeline.contract.common import ErrorDetail
 from pipeline.contract.fetch_free_busy import (
-    BusyInterval,
     BusyType,
     FetchFreeBusyKwargs,
     FetchFreeBusyResult,
@@ -95,30 +95,39 @@ def _mailbox_result(
     intervals = [_interval(found, show_titles) for found in answer.intervals
                  if found.busy_type in _BUSY_TYPES]
     intervals += [_interval(found, show_titles, label) for label, found in extra]
-    return MailboxAvailability(
-        email=email,
-        working_hours=_working_hours(answer.working_hours),
-        intervals=sorted(intervals, key=lambda interval: (interval.start, interval.end)),
-        merged_free_busy=merge_digits(
+    intervals.sort(key=_interval_order)
+    # The intervals go in as plain values, validated once in pydantic's core with the mailbox,
+    # rather than as models built one call at a time (1,000 mailboxes of ~30 intervals: 0.16 s
+    # -> 0.14 s, bench/README.md's free_busy.py section).
+    return MailboxAvailability.model_validate({
+        "email": email,
+        "working_hours": _working_hours(answer.working_hours),
+        "intervals": intervals,
+        "merged_free_busy": merge_digits(
             answer.merged, [found for _, found in extra], kwargs.start, kwargs.merged_interval_minutes
         ),
-    )
+    })
 
 
 def _interval(
     found: gateway_types.BusyInterval, show_titles: bool, calendar: str | None = None
-) -> BusyInterval:
+) -> dict[str, Any]:
+    """A BusyInterval's fields."""
     # Exchange already withholds details without the right; this also guards a private item
     # whose details a permissive server (or a delegate's view) would still return.
     visible = show_titles and not found.is_private
-    return BusyInterval(
-        start=found.start,
-        end=found.end,
-        busy_type=_BUSY_TYPES[found.busy_type],
-        subject=found.subject if visible else None,
-        location=found.location if visible else None,
-        calendar=calendar,
-    )
+    return {
+        "start": found.start,
+        "end": found.end,
+        "busy_type": _BUSY_TYPES[found.busy_type],
+        "subject": found.subject if visible else None,
+        "location": found.location if visible else None,
+        "calendar": calendar,
+    }
+
+
+def _interval_order(interval: dict[str, Any]) -> tuple[datetime, datetime]:
+    return interval["start"], interval["end"]
 
 
 def _working_hours(hours: gateway_types.WorkingHours | None) -> WorkingHours | None:
