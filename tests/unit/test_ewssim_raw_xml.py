@@ -11,10 +11,11 @@ from lxml import etree
 
 from infra.ewssim.namespaces import TYPES_NS, Element, add, m, new, t
 from infra.ewssim.raw_xml import add_raw, expanded, splice
-from infra.ewssim.schema import SchemaValidator
+from infra.ewssim.schema import SchemaValidator, schema_dir_from_env
 from infra.ewssim.soap import render_response, render_streamed
 
-SCHEMA_DIR = Path(__file__).resolve().parents[3] / "shared/ews-schema"
+# EWS_SCHEMA_DIR as .ci/run sets it, else ../shared beside the checkout.
+SCHEMA_DIR = schema_dir_from_env() or Path(__file__).resolve().parents[3] / "shared/ews-schema"
 EVENTS = (
     "<t:CalendarEventArray><t:CalendarEvent><t:StartTime>2030-01-07T09:00:00</t:StartTime>"
     "<t:EndTime>2030-01-07T09:30:00</t:EndTime><t:BusyType>Busy</t:BusyType>"
