@@ -27,6 +27,8 @@ __all__ = ["BrokerServer", "PrivateRabbitmq", "PrivateRedis", "SharedBroker", "f
 
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 60.0
+# Starts of a node whose name the stopped one still held (see RabbitmqNode._start).
+START_ATTEMPTS = 3
 RABBITMQ_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
 
 
@@ -48,6 +50,18 @@ def group_cpu_seconds(group: int) -> float:
         except (OSError, IndexError, ValueError):
             continue
     return total
+
+
+def _group_alive(group: int) -> bool:
+    """Whether any live process is still in this process group."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group and fields[0] != "Z":  # state, ppid, pgrp; zombies are gone
+                return True
+        except (OSError, IndexError, ValueError):
+            continue
+    return False
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes], what: str) -> None:
@@ -168,13 +182,22 @@ class PrivateRabbitmq(BrokerServer):
         self._process = self._start()
 
     def _start(self) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [str(RABBITMQ_SCRIPTS / "rabbitmq-server")], env=self._env, cwd=self.folder,
-            stdout=(self.folder / "server.log").open("ab"), stderr=subprocess.STDOUT,
-            start_new_session=True,  # the script runs beam as its child: stop them as one group
-        )
-        _wait_listening(self.port, process, f"RabbitMQ node {self.node}")
-        return process
+        # A node that exits at once without listening found its name still taken (the old VM or
+        # epmd's registration of it not gone yet after a restart): start it again, a few times.
+        for attempt in range(START_ATTEMPTS):
+            process = subprocess.Popen(
+                [str(RABBITMQ_SCRIPTS / "rabbitmq-server")], env=self._env, cwd=self.folder,
+                stdout=(self.folder / "server.log").open("ab"), stderr=subprocess.STDOUT,
+                start_new_session=True,  # the script runs beam as its child: stop them as one group
+            )
+            try:
+                _wait_listening(self.port, process, f"RabbitMQ node {self.node}")
+                return process
+            except RuntimeError:
+                if process.poll() is None or attempt == START_ATTEMPTS - 1:
+                    raise
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
 
     def _stop(self) -> None:
         # SIGTERM to the server script, which passes it to the Erlang VM: RabbitMQ's graceful stop
@@ -186,6 +209,11 @@ class PrivateRabbitmq(BrokerServer):
         except subprocess.TimeoutExpired:
             os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
+        # The script can end before the VM it ran: wait for the whole group, or the next start
+        # finds the node's name still taken.
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _group_alive(self._process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def cpu_seconds(self) -> float:
         return self._cpu_before + group_cpu_seconds(self._process.pid)
