@@ -28,6 +28,8 @@ from exchangelib.services import GetUserAvailability
 from lxml import etree
 
 from pipeline.errors import ErrorCode, PermanentError
+from pipeline.exchange import availability_chunks as chunks
+from pipeline.exchange.availability_chunks import Chunk
 from pipeline.exchange.ews import availability_parser
 from pipeline.exchange.ews.availability_parser import FREE_BUSY_VIEW, RESPONSE_MESSAGE
 from pipeline.exchange.ews.availability_request import build_request
@@ -103,24 +105,15 @@ class AvailabilityService(GetUserAvailability):
                 yield message.find(FREE_BUSY_VIEW)
 
 
-Chunk = tuple[dt.datetime, dt.datetime]
 
 
 def plan_requests(
     mailboxes: Sequence[str], start: dt.datetime, end: dt.datetime
 ) -> list[tuple[list[str], Chunk]]:
-    """Every (mailbox batch, time chunk) pair the query needs: batches of <= 100, chunks of <= 42 days."""
-    batches = [
-        list(mailboxes[i : i + MAX_MAILBOXES_PER_REQUEST])
-        for i in range(0, len(mailboxes), MAX_MAILBOXES_PER_REQUEST)
-    ]
-    chunks: list[Chunk] = []
-    cursor = start
-    while cursor < end:
-        chunk_end = min(cursor + dt.timedelta(days=MAX_DAYS_PER_REQUEST), end)
-        chunks.append((cursor, chunk_end))
-        cursor = chunk_end
-    return [(batch, chunk) for chunk in chunks for batch in batches]
+    """Every (mailbox batch, time chunk) pair the query needs, at this backend's limits."""
+    return chunks.plan_requests(
+        mailboxes, start, end, per_request=MAX_MAILBOXES_PER_REQUEST, days=MAX_DAYS_PER_REQUEST
+    )
 
 
 def fetch_availability(
@@ -152,7 +145,7 @@ def fetch_availability(
     for (batch, _chunk), views in zip(plan, answers, strict=True):
         for mailbox, answer in zip(batch, views, strict=True):
             merged[mailbox].append(answer)
-    combined = {mailbox: _combine(mailbox, parts) for mailbox, parts in merged.items()}
+    combined = {mailbox: chunks.combine(mailbox, parts) for mailbox, parts in merged.items()}
     return [combined[m.strip().lower()] for m in mailboxes]
 
 
@@ -175,16 +168,3 @@ def _request(
 ) -> list[MailboxAvailability]:
     service = AvailabilityService(protocol=live.protocol, acting_as=acting_as)
     return service.ask(batch, chunk[0], chunk[1], view, interval)
-
-
-def _combine(mailbox: str, parts: list[MailboxAvailability]) -> MailboxAvailability:
-    """One answer per mailbox from its chunks: events spanning a chunk boundary appear once."""
-    failed = next((p for p in parts if not p.ok), None)
-    if failed is not None:
-        return failed
-    if len(parts) == 1:
-        return parts[0]
-    intervals = tuple(dict.fromkeys(i for p in parts for i in p.intervals))
-    hours = next((p.working_hours for p in parts if p.working_hours), None)
-    merged = "".join(p.merged for p in parts if p.merged) or None
-    return MailboxAvailability(mailbox, intervals=intervals, working_hours=hours, merged=merged)

@@ -21,6 +21,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pipeline.errors import ErrorCode, PermanentError, RetryableError
+from pipeline.exchange import availability_chunks as chunks
+from pipeline.exchange.availability_chunks import Chunk
 from pipeline.exchange.graph.client import BatchRequest, raise_for_answer
 from pipeline.exchange.graph.connection import GraphLive
 from pipeline.exchange.graph.values import parse_time
@@ -50,22 +52,15 @@ _SCHEDULE_ERRORS = {
     "ErrorFreeBusyGenerationFailed": ErrorCode.EWS_ERROR,
 }
 
-Chunk = tuple[dt.datetime, dt.datetime]
 
 
 def plan_requests(
     mailboxes: Sequence[str], start: dt.datetime, end: dt.datetime
 ) -> list[tuple[list[str], Chunk]]:
-    """Every (mailbox batch, time chunk) pair: batches of <= 20, chunks of <= 61 days."""
-    batches = [list(mailboxes[i : i + MAX_SCHEDULES_PER_REQUEST])
-               for i in range(0, len(mailboxes), MAX_SCHEDULES_PER_REQUEST)]
-    chunks: list[Chunk] = []
-    cursor = start
-    while cursor < end:
-        chunk_end = min(cursor + dt.timedelta(days=MAX_DAYS_PER_REQUEST), end)
-        chunks.append((cursor, chunk_end))
-        cursor = chunk_end
-    return [(batch, chunk) for chunk in chunks for batch in batches]
+    """Every (mailbox batch, time chunk) pair the query needs, at this backend's limits."""
+    return chunks.plan_requests(
+        mailboxes, start, end, per_request=MAX_SCHEDULES_PER_REQUEST, days=MAX_DAYS_PER_REQUEST
+    )
 
 
 def fetch_availability(
@@ -102,7 +97,7 @@ def fetch_availability(
         for mailbox in batch:
             info = by_id.get(mailbox)
             parts[mailbox].append(_read(mailbox, info, detailed, merged_interval_minutes is not None))
-    combined = {mailbox: _combine(mailbox, found) for mailbox, found in parts.items()}
+    combined = {mailbox: chunks.combine(mailbox, found) for mailbox, found in parts.items()}
     return [combined[m.strip().lower()] for m in mailboxes]
 
 
@@ -205,16 +200,3 @@ def _zone(name: str) -> ZoneInfo | None:
         return ZoneInfo(iana) if iana else None
     except (KeyError, ValueError):
         return None
-
-
-def _combine(mailbox: str, parts: list[MailboxAvailability]) -> MailboxAvailability:
-    """One answer per mailbox from its chunks: events spanning a chunk boundary appear once."""
-    failed = next((p for p in parts if not p.ok), None)
-    if failed is not None:
-        return failed
-    if len(parts) == 1:
-        return parts[0]
-    intervals = tuple(dict.fromkeys(i for p in parts for i in p.intervals))
-    hours = next((p.working_hours for p in parts if p.working_hours), None)
-    merged = "".join(p.merged for p in parts if p.merged) or None
-    return MailboxAvailability(mailbox, intervals=intervals, working_hours=hours, merged=merged)
